@@ -1,0 +1,474 @@
+"""Seeded generator of realistic raw site spreadsheets for the low-dose IL-2 SLE trial.
+
+Two sites with different layouts, date styles, spellings and units. The clinical course is
+decided first (intended SRI-4 responders, dropouts, injection-site reactions) and the data are
+built to match it; the intent is written to `generator-truth.json` so that tests of the
+derivations compare with what was meant, not with what our own code computes. Deliberate data
+problems are injected and listed in `generator-truth.json` under "problems".
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from .io import save_workbook, set_text_cell, write_text
+from .resources import load_study
+
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+FILE_TIME = dt.datetime(2015, 6, 30, 12, 0, 0)
+MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+
+# Lab generation: (low, high) normal range in the standard unit, and the abnormal value drawn
+# when the linked SLEDAI-2K descriptor is present.
+LAB_RANGES = {
+    "DDNAIGAB": (0.0, 100.0), "C3": (0.9, 1.8), "C4": (0.1, 0.4), "PROTEXR": (0.0, 0.15),
+    "WBC": (3.5, 9.5), "LYM": (1.1, 3.2), "PLAT": (125.0, 350.0), "HGB": (115.0, 150.0),
+    "CREAT": (45.0, 84.0), "TREGCD4": (5.0, 10.0),
+}
+SITE1_TEST_NAMES = {
+    "DDNAIGAB": "Anti-dsDNA", "C3": "Complement C3", "C4": "Complement C4", "PROTEXR": "24h urine protein",
+    "WBC": "WBC", "LYM": "Lymphocytes", "PLAT": "Platelets", "HGB": "Hemoglobin", "CREAT": "Creatinine",
+    "TREGCD4": "Treg (% of CD4+)",
+}
+SITE1_UNITS = {"DDNAIGAB": "IU/mL", "C3": "g/L", "C4": "g/L", "PROTEXR": "g/24h", "WBC": "10^9/L",
+               "LYM": "10^9/L", "PLAT": "10^9/L", "HGB": "g/L", "CREAT": "umol/L", "TREGCD4": "%"}
+# Site 02 wide lab columns: heading, test, factor from the standard unit to the site's unit, decimals.
+SITE2_LAB_COLUMNS = [
+    ("dsDNA (IU/mL)", "DDNAIGAB", 1.0, 0), ("C3 (mg/dL)", "C3", 100.0, 0), ("C4 (mg/dL)", "C4", 100.0, 1),
+    ("Urine protein (mg/24h)", "PROTEXR", 1000.0, 0), ("WBC (10^3/uL)", "WBC", 1.0, 2),
+    ("LYM (10^3/uL)", "LYM", 1.0, 2), ("PLT (10^3/uL)", "PLAT", 1.0, 0), ("Hb (g/dL)", "HGB", 0.1, 1),
+    ("Cr (mg/dL)", "CREAT", 1 / 88.42, 2), ("Treg (%)", "TREGCD4", 1.0, 1),
+]
+SLEDAI_HEADINGS = [
+    "Seizure", "Psychosis", "Organic brain syndrome", "Visual disturbance", "Cranial nerve disorder",
+    "Lupus headache", "CVA", "Vasculitis", "Arthritis", "Myositis", "Urinary casts", "Hematuria",
+    "Proteinuria", "Pyuria", "Rash", "Alopecia", "Mucosal ulcers", "Pleurisy", "Pericarditis",
+    "Low complement", "Increased DNA binding", "Fever", "Thrombocytopenia", "Leukopenia",
+]
+BILAG_DOMAINS = ["Constitutional", "Mucocutaneous", "Neuropsychiatric", "Musculoskeletal", "Cardiorespiratory",
+                 "Gastrointestinal", "Ophthalmic", "Renal", "Haematological"]
+# Item index (0-based) -> lab rule used to draw consistent lab values.
+LAB_ITEMS = {12: "PROTEXR", 19: "COMPLEMENT", 20: "DDNAIGAB", 22: "PLAT", 23: "WBC"}
+CLINICAL_BASELINE_P = {8: 0.55, 14: 0.6, 15: 0.4, 16: 0.3, 21: 0.2, 7: 0.08, 17: 0.1, 9: 0.05, 11: 0.15, 13: 0.1}
+LAB_BASELINE_P = {19: 0.8, 20: 0.8, 12: 0.4, 22: 0.15, 23: 0.25}
+RESPONDER_ACTIVITY = {3: 0.8, 4: 0.6, 5: 0.4, 6: 0.35, 7: 0.3, 8: 0.3, 9: 0.35}
+OTHER_AES = [("Upper respiratory tract infection", "URTI"), ("Headache", "headache"), ("Fatigue", "tiredness"),
+             ("Pyrexia", "fever"), ("Nausea", "nausea"), ("Arthralgia", "joint pain")]
+ISR_VERBATIM = {"01": ["Injection site erythema", "Redness at injection site", "Injection site pain"],
+                "02": ["injection site reaction", "local reaction at injection site", "inj. site swelling"]}
+
+
+@dataclass
+class Subject:
+    """One synthetic subject: the intent first, then the visits actually attended."""
+
+    site: str
+    subjid: str
+    kind: str                      # responder | nr_sledai | nr_pga | nr_bilag_a
+    last_visit: int                # VISITNUM of the last visit attended (dropouts stop early)
+    isr: bool
+    sex: str = "F"
+    birth: dt.date = dt.date(1980, 1, 1)
+    consent: dt.date = dt.date(2014, 3, 1)
+    first_dose: dt.date = dt.date(2014, 3, 8)
+    visit_dates: dict[int, dt.date] = field(default_factory=dict)
+    items: dict[int, np.ndarray] = field(default_factory=dict)      # VISITNUM -> 24 presence flags
+    bilag: dict[int, list[str]] = field(default_factory=dict)
+    pga: dict[int, float] = field(default_factory=dict)
+    labs: dict[int, dict[str, float]] = field(default_factory=dict)  # standard units
+    dose_dates: list[tuple[int, dt.date]] = field(default_factory=list)
+
+
+def _weights() -> np.ndarray:
+    tests = load_study()["questionnaires"]["SLEDAI-2K"]["tests"]
+    return np.array([t["weight"] for k, t in tests.items() if t["kind"] == "weighted"])
+
+
+def _plan_subjects(n: int, rng: np.random.Generator) -> list[Subject]:
+    """Decide sites, responder kinds, dropouts and injection-site reactions for n subjects."""
+    n1 = (n * 3 + 4) // 5
+    n_nr = max(1, round(n * 0.1)) if n >= 4 else 0
+    kinds = ["responder"] * n
+    nr_kinds = ["nr_sledai", "nr_pga", "nr_sledai", "nr_bilag_a"]
+    nr_idx = sorted(rng.choice(np.arange(1, n), size=n_nr, replace=False).tolist()) if n_nr else []
+    for j, i in enumerate(nr_idx):
+        kinds[i] = nr_kinds[j % len(nr_kinds)]
+    last = [9] * n
+    nr_sledai = [i for i in nr_idx if kinds[i] == "nr_sledai"]
+    if nr_sledai:
+        last[nr_sledai[-1]] = 4            # non-responder who withdraws after week 4
+    responders = [i for i in range(n) if kinds[i] == "responder"]
+    if len(responders) > 3:
+        last[responders[len(responders) // 2]] = 6   # responder who withdraws after week 8
+    n_isr = round(n * 0.125)
+    isr = set(rng.choice(np.arange(n), size=n_isr, replace=False).tolist()) if n_isr else set()
+    subjects = []
+    for i in range(n):
+        site = "01" if i < n1 else "02"
+        subjid = f"{i + 1:03d}" if site == "01" else str(2000 + i - n1 + 1)
+        subjects.append(Subject(site, subjid, kinds[i], last[i], i in isr))
+    return subjects
+
+
+def _decide_items(s: Subject, rng: np.random.Generator, weights: np.ndarray) -> None:
+    """SLEDAI-2K descriptors per visit, built so the subject's intended SRI-4 outcome holds."""
+    base = np.zeros(24, dtype=bool)
+    for idx, p in {**CLINICAL_BASELINE_P, **LAB_BASELINE_P}.items():
+        base[idx] = rng.random() < p
+    clinical = [i for i in CLINICAL_BASELINE_P]
+    if (weights[clinical] * base[clinical]).sum() < 4:
+        base[8] = True                                  # arthritis: enough clinical activity to improve
+    while (weights * base).sum() < 8:
+        base[rng.choice([14, 15, 16, 19, 20])] = True
+    u = rng.random(24)
+    for v in range(1, s.last_visit + 1):
+        if v <= 2:
+            s.items[v] = base.copy()
+            continue
+        if s.kind == "nr_sledai":
+            cur = base & (u < 0.97)
+            btot = (weights * base).sum()
+            for idx in np.argsort(-weights):
+                if btot - (weights * cur).sum() < 4:
+                    break
+                if base[idx] and not cur[idx]:
+                    cur[idx] = True
+        else:
+            cur = base & (u < RESPONDER_ACTIVITY[v])
+            if v >= 5:
+                btot = (weights * base).sum()
+                for idx in np.argsort(-weights, kind="stable"):
+                    if btot - (weights * cur).sum() >= 4:
+                        break
+                    cur[idx] = False
+        s.items[v] = cur
+
+
+def _decide_bilag_pga(s: Subject, rng: np.random.Generator, first_responder: bool) -> None:
+    """BILAG-2004 grades and PGA per visit consistent with the subject's intended outcome."""
+    b = s.items[2]
+    base = ["D" if rng.random() < 0.4 else "E" for _ in BILAG_DOMAINS]
+    base[0] = "C" if b[21] else base[0]
+    base[1] = "B" if (b[14] or b[15] or b[16]) else "C"
+    base[3] = "B" if b[8] else base[3]
+    base[7] = "A" if b[12] and rng.random() < 0.3 else ("B" if b[12] else base[7])
+    base[8] = "B" if (b[22] or b[23]) else "C"
+    pga0 = round(float(rng.uniform(1.5, 2.6)), 1)
+    better = {"A": "B", "B": "C", "C": "C", "D": "D", "E": "E"}
+    for v in range(1, s.last_visit + 1):
+        g = list(base)
+        if v >= 3 and s.kind != "nr_sledai":
+            g = [better[x] if rng.random() < 0.7 else x for x in g]
+        if s.kind == "nr_bilag_a" and v >= 5:
+            g[8] = "A"                                   # a new BILAG A (haematological flare)
+        if first_responder and v >= 7 and base[0] in "CDE":
+            g[0] = "B"                                   # exactly one new BILAG B: still a responder
+        s.bilag[v] = g
+        if v <= 2:
+            s.pga[v] = pga0
+        elif s.kind == "nr_pga" and v >= 5:
+            s.pga[v] = round(pga0 + 0.5, 1)
+        elif s.kind == "nr_sledai":
+            s.pga[v] = round(pga0 + float(rng.choice([-0.1, 0.0, 0.1])), 1)
+        else:
+            s.pga[v] = round(max(0.2, pga0 - 0.25 * (v - 2) + float(rng.uniform(-0.1, 0.1))), 1)
+
+
+def _draw_labs(s: Subject, rng: np.random.Generator) -> None:
+    """Lab values (standard units) agreeing with the lab-based SLEDAI-2K descriptors of each visit."""
+    improving = s.kind != "nr_sledai"
+    for v in range(1, s.last_visit + 1):
+        it = s.items[max(v, 2)] if v > 1 else s.items[2]
+        t = 0.0 if v <= 2 or not improving else min(1.0, (v - 2) / 5)
+        lab = {}
+        lab["DDNAIGAB"] = rng.uniform(160, 600) * (1 - 0.4 * t) if it[20] else rng.uniform(20, 90)
+        if it[19]:
+            lab["C3"] = rng.uniform(0.35, 0.85)
+            lab["C4"] = rng.uniform(0.03, 0.09) if rng.random() < 0.7 else rng.uniform(0.11, 0.2)
+        else:
+            lab["C3"], lab["C4"] = rng.uniform(0.92, 1.4), rng.uniform(0.12, 0.3)
+        lab["PROTEXR"] = rng.uniform(0.7, 3.0) * (1 - 0.5 * t) if it[12] else rng.uniform(0.05, 0.4)
+        lab["PLAT"] = rng.uniform(55, 95) if it[22] else rng.uniform(130, 320)
+        lab["WBC"] = rng.uniform(2.1, 2.9) if it[23] else rng.uniform(3.6, 8.0)
+        lab["LYM"] = rng.uniform(0.6, 1.0) + 0.5 * t
+        lab["HGB"] = rng.uniform(98, 125) + 10 * t
+        lab["CREAT"] = rng.uniform(50, 95)
+        lab["TREGCD4"] = rng.uniform(3.0, 5.0) + (4.0 * t if improving else 0.3)
+        s.labs[v] = lab
+
+
+def _schedule(s: Subject, rng: np.random.Generator, start: dt.date) -> None:
+    """Consent, visit and dosing dates from the trial schedule, with site-realistic jitter."""
+    visits = load_study()["visits"]
+    s.first_dose = start
+    s.consent = start - dt.timedelta(days=int(rng.integers(8, 15)))
+    for vis in visits:
+        v = vis["VISITNUM"]
+        if v > s.last_visit:
+            break
+        day = vis["VISITDY"]
+        jitter = 0 if v == 2 else int(rng.integers(-2, 3))
+        if v == 1:
+            s.visit_dates[v] = s.consent + dt.timedelta(days=int(rng.integers(0, 3)))
+        else:
+            s.visit_dates[v] = start + dt.timedelta(days=day - 1 + jitter)
+    tr = load_study()["treatment"]
+    courses = {9: 3, 8: 3, 7: 3, 6: 2, 5: 2, 4: 1, 3: 1, 2: 1}.get(s.last_visit, 0)
+    for c in range(courses):
+        for k in range(tr["doses_per_course"]):
+            s.dose_dates.append((c + 1, start + dt.timedelta(days=tr["course_days"] * c + 2 * k)))
+
+
+def _fmt_site2(d: dt.date, style: int) -> object:
+    """Site 02 date styles: 05MAR2014, 5-Mar-14, 2014/03/05, or an Excel serial number."""
+    if style == 0:
+        return f"{d.day:02d}{MONTHS[d.month - 1]}{d.year}"
+    if style == 1:
+        return f"{d.day}-{MONTHS[d.month - 1].title()}-{d.year % 100:02d}"
+    if style == 2:
+        return f"{d.year}/{d.month:02d}/{d.day:02d}"
+    return (d - EXCEL_EPOCH).days
+
+
+def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[object]]) -> None:
+    ws = wb.create_sheet(title)
+    ws.append(header)
+    for c in ws[1]:
+        c.font = Font(bold=True)
+    for r, row in enumerate(rows, start=2):
+        for c, value in enumerate(row, start=1):
+            set_text_cell(ws.cell(row=r, column=c), value)
+
+
+def _aes(s: Subject, rng: np.random.Generator) -> list[dict]:
+    """Adverse events of a subject: an injection-site reaction if planned, and a few others."""
+    out = []
+    if s.isr and s.dose_dates:
+        course, d = s.dose_dates[int(rng.integers(0, min(len(s.dose_dates), 7)))]
+        out.append({"term": ISR_VERBATIM[s.site][int(rng.integers(0, 3))], "start": d,
+                    "end": d + dt.timedelta(days=int(rng.integers(1, 4))), "sev": 1, "ser": False,
+                    "rel": "related", "course": course, "out": "recovered"})
+    span = (s.visit_dates[s.last_visit] - s.first_dose).days
+    for _ in range(int(rng.integers(0, 3))):
+        if not s.dose_dates or span < 4:
+            break
+        pt, alt = OTHER_AES[int(rng.integers(0, len(OTHER_AES)))]
+        d = s.first_dose + dt.timedelta(days=int(rng.integers(3, min(80, span))))
+        course = min(3, (d - s.first_dose).days // 28 + 1)
+        resolved = rng.random() < 0.85
+        out.append({"term": pt if s.site == "01" else alt, "start": d,
+                    "end": d + dt.timedelta(days=int(rng.integers(2, 10))) if resolved else None,
+                    "sev": int(rng.choice([1, 1, 2])), "ser": False,
+                    "rel": "not related" if rng.random() < 0.7 else "possibly", "course": course,
+                    "out": "recovered" if resolved else "not recovered"})
+    return out
+
+
+def generate(subjects: int, seed: int, out: Path) -> dict:
+    """Write raw site workbooks for `subjects` subjects into `out`; return the generator truth."""
+    rng = np.random.default_rng(seed)
+    weights = _weights()
+    subs = _plan_subjects(subjects, rng)
+    first_resp = next((s for s in subs if s.kind == "responder"), None)
+    for i, s in enumerate(subs):
+        start = dt.date(2014, 3, 3) + dt.timedelta(days=int(i * 270 / max(1, subjects)) + int(rng.integers(0, 5)))
+        _schedule(s, rng, start)
+        s.sex = "F" if rng.random() < 0.9 else "M"
+        s.birth = start - dt.timedelta(days=int(rng.uniform(18, 60) * 365.25))
+        _decide_items(s, rng, weights)
+        _decide_bilag_pga(s, rng, s is first_resp)
+        _draw_labs(s, rng)
+    out.mkdir(parents=True, exist_ok=True)
+    problems = []
+    site1 = [s for s in subs if s.site == "01"]
+    site2 = [s for s in subs if s.site == "02"]
+    _write_site1(site1, rng, out / "site01_IL2-SLE-01_transfer.xlsx", problems, weights)
+    if site2:
+        _write_site2(site2, rng, out / "site02_export.xlsx", problems)
+    truth = _truth(subs, seed, problems)
+    write_text(out / "generator-truth.json", json.dumps(truth, indent=1, ensure_ascii=False) + "\n")
+    return truth
+
+
+def _truth(subs: list[Subject], seed: int, problems: list[dict]) -> dict:
+    """The generator's intent: per subject the SRI-4 outcome meant at weeks 6-12, dropouts, ISRs."""
+    studyid = load_study()["studyid"]
+    visit_names = {v["VISITNUM"]: v["VISIT"] for v in load_study()["visits"]}
+    rows = []
+    for s in subs:
+        sri = {}
+        for v in (5, 6, 7, 8):
+            sri[visit_names[v]] = "Y" if s.kind == "responder" and v <= s.last_visit else "N"
+        rows.append({"USUBJID": f"{studyid}-{s.site}-{s.subjid}", "site": s.site, "kind": s.kind,
+                     "last_visit": visit_names[s.last_visit], "injection_site_reaction": s.isr,
+                     "intended_sri4": sri})
+    return {"seed": seed, "subjects": rows, "problems": problems,
+            "note": "SRI-4 with non-responder imputation for discontinued subjects"}
+
+
+def _write_site1(subs: list[Subject], rng: np.random.Generator, path: Path, problems: list[dict],
+                 weights: np.ndarray) -> None:
+    """Site 01: a sheet per CRF form, labs long, real Excel dates, M/F, CDISC-like units."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    dm, ex, ae, lb, sled, pga, bil = [], [], [], [], [], [], []
+    for s in subs:
+        completed = s.last_visit == 9
+        eos = s.visit_dates[s.last_visit]
+        dm.append([s.subjid, "".join(rng.choice(list("ABCDEFGHJKLMNPQRSTWXYZ"), 2)), s.birth,
+                   (s.first_dose - s.birth).days // 365, s.sex, "Han", "Asian", s.consent,
+                   round(float(rng.uniform(0.5, 12)), 1), "Y" if completed else "N", eos,
+                   "" if completed else ("Lack of efficacy" if s.kind != "responder" else "Moved away")])
+        for n, (course, d) in enumerate(s.dose_dates, start=1):
+            ex.append([s.subjid, course, n, d, 1000000, ["Abdomen", "Thigh", "Upper arm"][n % 3]])
+        for n, a in enumerate(_aes(s, rng), start=1):
+            ae.append([s.subjid, n, a["term"], a["start"], a["end"], ["Mild", "Moderate", "Severe"][a["sev"] - 1],
+                       "N", {"related": "Related", "not related": "Not related",
+                             "possibly": "Possibly related"}[a["rel"]],
+                       "None", {"recovered": "Recovered", "not recovered": "Not recovered"}[a["out"]], a["course"]])
+        for v, d in s.visit_dates.items():
+            vname = _visit_label(v, 1)
+            for test, value in s.labs[v].items():
+                lo, hi = LAB_RANGES[test]
+                if test == "PLAT":
+                    res = f"{value:.0f}"
+                elif test == "DDNAIGAB":
+                    res = f"{value:.1f}"
+                else:
+                    res = f"{value:.2f}"
+                lb.append([s.subjid, vname, d, SITE1_TEST_NAMES[test], res, SITE1_UNITS[test],
+                           _fmt_num(lo), _fmt_num(hi)])
+            it = s.items[max(v, 2)] if v > 1 else s.items[2]
+            scores = [int(w) if p else 0 for w, p in zip(weights, it)]
+            sled.append([s.subjid, vname, d, *scores, sum(scores)])
+            pga.append([s.subjid, vname, d, s.pga[v]])
+            bil.append([s.subjid, vname, d, *s.bilag[v]])
+    _inject_site1_problems(subs, dm, ae, lb, problems)
+    _sheet(wb, "Demography", ["Subject ID", "Initials", "Date of birth", "Age", "Sex", "Ethnic group", "Race",
+                              "Informed consent date", "SLE duration (years)", "Completed study",
+                              "End of study date", "Reason for discontinuation"], dm)
+    _sheet(wb, "Dosing log", ["Subject ID", "Course", "Injection no.", "Injection date", "Dose (IU)",
+                              "Injection site"], ex)
+    _sheet(wb, "Adverse events", ["Subject ID", "AE no.", "Adverse event", "Start date", "End date", "Severity",
+                                  "Serious", "Relationship to IL-2", "Action taken", "Outcome", "Course"], ae)
+    _sheet(wb, "Labs", ["Subject ID", "Visit", "Sample date", "Test", "Result", "Unit", "Low", "High"], lb)
+    _sheet(wb, "SLEDAI-2K", ["Subject ID", "Visit", "Assessment date",
+                             *[f"{h} ({int(w)})" for h, w in zip(SLEDAI_HEADINGS, weights)], "Total score"], sled)
+    _sheet(wb, "PGA", ["Subject ID", "Visit", "Assessment date", "PGA (0-3)"], pga)
+    _sheet(wb, "BILAG-2004", ["Subject ID", "Visit", "Assessment date", *BILAG_DOMAINS], bil)
+    save_workbook(wb, path, FILE_TIME)
+
+
+def _fmt_num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _visit_label(v: int, site: int) -> str:
+    if site == 1:
+        return {1: "Screening", 2: "Baseline", 9: "Follow-up"}.get(v, f"Week {2 * (v - 2)}")
+    return f"V{v - 1}"
+
+
+def _inject_site1_problems(subs, dm, ae, lb, problems) -> None:
+    """Deliberate problems at site 01 (documented in samples/README.md and the truth file)."""
+    studyid = load_study()["studyid"]
+    if len(ae) >= 2:
+        ae[1][3] = None
+        problems.append({"id": "P1", "site": "01", "sheet": "Adverse events", "row": 3,
+                         "usubjid": f"{studyid}-01-{ae[1][0]}", "problem": "missing AE start date",
+                         "expect": "carried; validation: AESTDTC missing"})
+    if len(subs) >= 4:
+        s = subs[3]
+        row = next((r for i, r in enumerate(ae) if r[0] == s.subjid and i != 1), None)
+        if row is None:
+            ae.append([s.subjid, 1, "Headache", None, None, "Mild", "N", "Not related", "None", "Recovered", 1])
+            row = ae[-1]
+        row[3] = s.consent - dt.timedelta(days=10)
+        row[4] = s.consent - dt.timedelta(days=5)
+        problems.append({"id": "P5", "site": "01", "sheet": "Adverse events", "row": ae.index(row) + 2,
+                         "usubjid": f"{studyid}-01-{s.subjid}", "problem": "AE starts before informed consent",
+                         "expect": "carried; validation: AESTDTC before RFICDTC"})
+    dup = next(i for i, r in enumerate(lb) if r[3] == SITE1_TEST_NAMES["C3"] and r[1] == "Week 4")
+    lb.insert(dup + 1, list(lb[dup]))
+    problems.append({"id": "P4", "site": "01", "sheet": "Labs", "row": dup + 3,
+                     "usubjid": f"{studyid}-01-{lb[dup][0]}", "problem": "lab row duplicated",
+                     "expect": "carried; validation: duplicate LB record"})
+    lt = next(i for i, r in enumerate(lb) if r[3] == SITE1_TEST_NAMES["PROTEXR"] and r[1] == "Week 12")
+    lb[lt][4] = "<0.05"
+    problems.append({"id": "P6", "site": "01", "sheet": "Labs", "row": lt + 2,
+                     "usubjid": f"{studyid}-01-{lb[lt][0]}", "problem": "lab result reported as text '<0.05'",
+                     "expect": "carried: LBSTRESC '<0.05', LBSTRESN empty"})
+
+
+def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, problems: list[dict]) -> None:
+    """Site 02: other headings, labs wide, mixed date styles, Chinese sex codes, other units."""
+    studyid = load_study()["studyid"]
+    wb = Workbook()
+    wb.remove(wb.active)
+    dm, ex, ae, lb, da = [], [], [], [], []
+    sex_spell = {"F": ["女", "Female", "F"], "M": ["男", "Male", "M"]}
+    for s in subs:
+        st = int(rng.integers(0, 4))
+        withdrawn = s.last_visit < 9
+        dm.append([int(s.subjid), f"Patient {s.subjid}", sex_spell[s.sex][int(rng.integers(0, 3))],
+                   _fmt_site2(s.birth, 0), _fmt_site2(s.consent, 1), (s.first_dose - s.birth).days // 365,
+                   "Chinese", "Withdrawn" if withdrawn else "Completed",
+                   _fmt_site2(s.visit_dates[s.last_visit], 0)])
+        courses = sorted({c for c, _ in s.dose_dates})
+        for c in courses:
+            ds = [d for cc, d in s.dose_dates if cc == c]
+            ex.append([int(s.subjid), c, _fmt_site2(ds[0], st), _fmt_site2(ds[-1], st), 1, "every other day", "s.c."])
+        for a in _aes(s, rng):
+            ae.append([int(s.subjid), a["term"], _fmt_site2(a["start"], 0),
+                       _fmt_site2(a["end"], 0) if a["end"] else "", ["Grade 1", "grade 2", "Grade 3"][a["sev"] - 1],
+                       "No", {"related": "probably", "not related": "unlikely", "possibly": "possibly"}[a["rel"]],
+                       "none", {"recovered": "recovered", "not recovered": "ongoing"}[a["out"]]])
+        for v, d in s.visit_dates.items():
+            vname = _visit_label(v, 2)
+            date_cell = _fmt_site2(d, 2 if v % 2 else 3)
+            row = [int(s.subjid), vname, date_cell]
+            for _, test, factor, dec in SITE2_LAB_COLUMNS:
+                row.append(round(s.labs[v][test] * factor, dec) if dec else int(round(s.labs[v][test] * factor)))
+            lb.append(row)
+            it = s.items[max(v, 2)] if v > 1 else s.items[2]
+            da.append([int(s.subjid), vname, date_cell, *["Y" if p else "N" for p in it], s.pga[v], *s.bilag[v]])
+    # Deliberate problems at site 02.
+    if ae:
+        ae[0][2] = "UNK-" + ae[0][2][2:5] + "-" + ae[0][2][5:]
+        problems.append({"id": "P9", "site": "02", "sheet": "AE log", "row": 2, "usubjid": f"{studyid}-02-{ae[0][0]}",
+                         "problem": "partial AE start date UNK-MON-YYYY (legitimate: kept partial)",
+                         "expect": "carried as YYYY-MM"})
+    if len(lb) > 3:
+        r = lb[3]
+        r[2] = "2014/02/30"
+        problems.append({"id": "P2", "site": "02", "sheet": "Lab results", "row": 5,
+                         "usubjid": f"{studyid}-02-{r[0]}", "problem": "impossible date 2014/02/30",
+                         "expect": "rejects.csv (value kept unmapped); validation: LBDTC not ISO 8601"})
+    if len(ae) >= 2:
+        ae[1][4] = "Moderate-severe"
+        problems.append({"id": "P3", "site": "02", "sheet": "AE log", "row": 3, "usubjid": f"{studyid}-02-{ae[1][0]}",
+                         "problem": "unknown AE severity 'Moderate-severe'",
+                         "expect": "rejects.csv (value not in codelist); validation: AESEV not in CT"})
+    ae.append([None, "rash", "12MAY2014", "", "Grade 1", "No", "unlikely", "none", "recovered"])
+    problems.append({"id": "P7", "site": "02", "sheet": "AE log", "row": len(ae) + 1, "usubjid": "",
+                     "problem": "AE row without a patient ID", "expect": "rejects.csv: row rejected"})
+    ae.append([2999, "headache", "03JUN2014", "05JUN2014", "Grade 1", "No", "unlikely", "none", "recovered"])
+    problems.append({"id": "P8", "site": "02", "sheet": "AE log", "row": len(ae) + 1,
+                     "usubjid": f"{studyid}-02-2999", "problem": "AE for a patient not in the demography sheet",
+                     "expect": "carried; validation: USUBJID not in DM"})
+    _sheet(wb, "Patients", ["Pt ID", "Patient name", "Gender", "Birth date", "Consent", "Age (yrs)",
+                            "Nationality", "Status", "Last visit date"], dm)
+    _sheet(wb, "IL-2 administration", ["Pt ID", "Cycle", "First injection", "Last injection", "Dose (MIU)",
+                                       "Frequency", "Route"], ex)
+    _sheet(wb, "AE log", ["Pt ID", "Event", "Onset", "Resolved", "Grade", "SAE?", "Related?", "Action",
+                          "Outcome"], ae)
+    _sheet(wb, "Lab results", ["Pt ID", "Visit", "Date", *[c[0] for c in SITE2_LAB_COLUMNS]], lb)
+    _sheet(wb, "Disease activity", ["Pt ID", "Visit", "Date", *SLEDAI_HEADINGS, "PGA",
+                                    *[f"BILAG {d[:5]}" for d in BILAG_DOMAINS]], da)
+    save_workbook(wb, path, FILE_TIME)

@@ -1,0 +1,120 @@
+"""Generate the package's standards tables in schemas/ from the official CDISC files.
+
+Reads ../shared/reference/ (SDTMIG 3.4 and ADaMIG 1.3 variable metadata, SDTM and ADaM
+controlled terminology) and writes:
+  schemas/sdtm-metadata.json  datasets and variables (order, label, type, codelist, role, core)
+  schemas/adam-metadata.json  ADaMIG variable sets by data structure
+  schemas/ct.json             every codelist referenced by those variables (plus extra ones named
+                              below), with terms, NCI codes, synonyms and extensibility
+Run: python scripts/build_metadata.py [--reference ../shared/reference]
+The outputs are committed; the installed package never reads ../shared.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Codelists used by the study but not attached to an SDTMIG variable in Variables.csv.
+EXTRA_CODELISTS = ["C66742", "C66781", "C71620", "C65047", "C67154", "C78734", "C66728", "C66734", "C99079",
+                   "C71113", "C66726", "C66729", "C78736", "C66789", "C100129", "C66767", "C66768", "C66769"]
+CT_VERSION = "SDTM CT 2025-03-27"
+ADAM_CT_VERSION = "ADaM CT 2025-03-28"
+
+
+def _codes(field: str) -> list[str]:
+    return [c.strip() for c in field.replace(",", ";").split(";") if c.strip()]
+
+
+def build_sdtm(ref: Path) -> dict:
+    """Dataset and variable metadata of SDTMIG 3.4, without the long CDISC notes."""
+    datasets = {}
+    with open(ref / "sdtmig-3.4" / "Datasets.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            datasets[r["Dataset Name"]] = {"label": r["Dataset Label"], "class": r["Class"],
+                                           "structure": r["Structure"], "variables": []}
+    with open(ref / "sdtmig-3.4" / "Variables.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            datasets[r["Dataset Name"]]["variables"].append({
+                "name": r["Variable Name"], "label": r["Variable Label"],
+                "type": r["Type"], "order": int(r["Variable Order"]),
+                "codelists": _codes(r["CDISC CT Codelist Code(s)"]),
+                "role": r["Role"], "core": r["Core"],
+                "value_list": r["Value List"] or None,
+                "described_value_domain": r["Described Value Domain(s)"] or None,
+            })
+    return {"standard": "SDTMIG", "version": "3.4", "datasets": datasets}
+
+
+def build_adam(ref: Path) -> dict:
+    """Variable metadata of ADaMIG 1.3 by data structure."""
+    structures: dict[str, dict] = {}
+    with open(ref / "adamig-1.3" / "DataStructures.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            structures[r["Data Structure Name"]] = {"description": r["Data Structure Description"],
+                                                    "class": r["Class"], "variables": []}
+    names = {v["description"]: k for k, v in structures.items()}
+    with open(ref / "adamig-1.3" / "Variables.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            key = names.get(r["Data Structure Name"] + " Structure", names.get(r["Data Structure Name"]))
+            if key is None:
+                key = r["Data Structure Name"]
+                structures.setdefault(key, {"description": key, "class": "", "variables": []})
+            structures[key]["variables"].append({
+                "name": r["Variable Name"], "label": r["Variable Label"], "type": r["Type"],
+                "variable_set": r["Variable Set"], "codelists": _codes(r["CDISC CT Codelist Code(s)"]),
+                "core": r["Core"]})
+    return {"standard": "ADaMIG", "version": "1.3", "structures": structures}
+
+
+def build_ct(ref: Path, wanted: set[str]) -> dict:
+    """The codelists in `wanted` with all their terms, from the SDTM and ADaM CT releases."""
+    lists: dict[str, dict] = {}
+    rows: list[dict] = []
+    with open(ref / "ct" / "sdtm-terminology-2025-03.txt", newline="", encoding="utf-8") as fh:
+        rows += [dict(r, _src=CT_VERSION) for r in csv.DictReader(fh, delimiter="\t")]
+    with open(ref / "ct" / "adam-terminology-2025-03-28.csv", newline="", encoding="utf-8") as fh:
+        rows += [dict(r, _src=ADAM_CT_VERSION) for r in csv.DictReader(fh)]
+    for r in rows:
+        if not r["Codelist Code"] and r["Code"] in wanted:
+            lists[r["Code"]] = {"code": r["Code"], "name": r["Codelist Name"],
+                                "short_name": r["CDISC Submission Value"],
+                                "extensible": r["Codelist Extensible (Yes/No)"] == "Yes",
+                                "source": r["_src"], "terms": []}
+    for r in rows:
+        cl = lists.get(r["Codelist Code"])
+        if cl is not None:
+            syn = [s.strip() for s in (r["CDISC Synonym(s)"] or "").split(";") if s.strip()]
+            cl["terms"].append({"code": r["Code"], "value": r["CDISC Submission Value"],
+                                "synonyms": syn, "preferred": r["NCI Preferred Term"]})
+    for cl in lists.values():
+        cl["terms"].sort(key=lambda t: t["value"])
+    return {"versions": [CT_VERSION, ADAM_CT_VERSION], "codelists": dict(sorted(lists.items()))}
+
+
+def _dump(obj: dict, path: Path) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reference", type=Path, default=ROOT.parent / "shared" / "reference")
+    args = ap.parse_args()
+    sdtm, adam = build_sdtm(args.reference), build_adam(args.reference)
+    wanted = set(EXTRA_CODELISTS)
+    for ds in sdtm["datasets"].values():
+        for v in ds["variables"]:
+            wanted.update(v["codelists"])
+    for st in adam["structures"].values():
+        for v in st["variables"]:
+            wanted.update(v["codelists"])
+    ct = build_ct(args.reference, wanted)
+    _dump(sdtm, ROOT / "schemas" / "sdtm-metadata.json")
+    _dump(adam, ROOT / "schemas" / "adam-metadata.json")
+    _dump(ct, ROOT / "schemas" / "ct.json")
+
+
+if __name__ == "__main__":
+    main()
