@@ -46,7 +46,7 @@ def write_text(path: Path, text: str) -> None:
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Write a frame as UTF-8 CSV atomically; missing values are empty fields."""
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, lineterminator="\n")
+    frame.to_csv(buf, index=False, lineterminator="\n", float_format="%.10g")
     write_text(path, buf.getvalue())
 
 

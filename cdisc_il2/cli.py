@@ -1,0 +1,137 @@
+"""The cdisc-il2 command line: a thin layer that calls the stages and renders their results.
+
+Exit codes: 0 success; 1 findings at or above the failure threshold; 2 usage error;
+3 input error (unreadable file, malformed mapping spec); 4 internal error (a bug: please report).
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import CdiscIl2Error
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Convert, validate, derive and export the low-dose IL-2 SLE trial's data (CDISC SDTM/ADaM).\n\n"
+                       "Exit codes: 0 success, 1 findings, 2 usage error, 3 input error, 4 internal error.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def _guarded(fn):
+    """Turn the package's named errors into one clear line and a documented exit code."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CdiscIl2Error as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # a bug: say so plainly, no traceback unless asked
+            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                              "(set CDISC_IL2_DEBUG=1 for a traceback)", markup=True, highlight=False)
+            import os
+            if os.environ.get("CDISC_IL2_DEBUG"):
+                raise
+            raise typer.Exit(EXIT_INTERNAL) from None
+    return wrapper
+
+
+def _render_convert(result) -> None:
+    table = Table(title="SDTM datasets written", show_lines=False)
+    for col in ("dataset", "records", "subjects"):
+        table.add_column(col, justify="right" if col != "dataset" else "left")
+    for name, df in result.domains.items():
+        table.add_row(name, str(len(df)), str(df["USUBJID"].nunique()))
+    out_console.print(table)
+    acc = result.accountability
+    unbalanced = acc[(acc["rows_read"].fillna(0) > 0) & ~acc["balanced"]]
+    rej = result.rejects
+    n_rows = int((rej["disposition"] == "row rejected").sum())
+    out_console.print(f"raw rows read {int(acc['rows_read'].fillna(0).sum())}, mapped {int(acc['rows_mapped'].fillna(0).sum())}, "
+                      f"rejected {int(acc['rows_rejected'].fillna(0).sum())}; "
+                      f"{n_rows} row rejection(s) and {len(rej) - n_rows} value problem(s) listed in rejects.csv")
+    for note in acc["note"].dropna():
+        out_console.print(f"[yellow]note:[/] {note}")
+    if len(unbalanced):
+        out_console.print("[red]accountability does not balance for some sheets: see accountability.csv[/]")
+
+
+@app.command()
+@_guarded
+def convert(transfer_dir: Path = typer.Argument(..., help="folder of one data transfer's site spreadsheets"),
+            out: Path = typer.Option(..., "--out", help="output folder (SDTM under OUT/sdtm/)"),
+            mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs "
+                                                    "(default: the shipped mappings/sites)")) -> None:
+    """Map every site spreadsheet of a transfer to SDTM DM, EX, AE, LB, QS (+ SUPPxx).
+
+    Writes OUT/sdtm/<domain>.csv, OUT/sdtm/variables.csv, OUT/rejects.csv, OUT/accountability.csv
+    and OUT/trace.csv.
+
+    Example: cdisc-il2 convert samples/transfer-01 --out build/transfer-01
+    """
+    from .convert import map_transfer, write_outputs
+
+    result = map_transfer(transfer_dir, mappings)
+    write_outputs(result, out)
+    _render_convert(result)
+
+
+@app.command()
+@_guarded
+def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transfer's site spreadsheets"),
+        out: Path = typer.Option(..., "--out", help="output folder for the whole package"),
+        mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs")) -> None:
+    """Run the whole pipeline on one transfer (today: convert to SDTM).
+
+    Example: cdisc-il2 run samples/transfer-01 --out build/transfer-01
+    """
+    from .convert import map_transfer, write_outputs
+
+    result = map_transfer(transfer_dir, mappings)
+    write_outputs(result, out)
+    _render_convert(result)
+    out_console.print(f"outputs in {out}")
+
+
+@app.command()
+@_guarded
+def samples(subjects: int = typer.Option(40, "--subjects", min=1, help="number of subjects"),
+            seed: int = typer.Option(20140303, "--seed", help="random seed (same seed, same files)"),
+            out: Path = typer.Option(..., "--out", help="folder to write the raw site workbooks into")) -> None:
+    """Generate realistic raw site spreadsheets for the trial (two site layouts).
+
+    Also writes generator-truth.json: intended SRI-4 responders, dropouts and the deliberate data problems.
+
+    Example: cdisc-il2 samples --subjects 40 --seed 20140303 --out samples/transfer-01
+    """
+    from .samples import generate
+
+    truth = generate(subjects, seed, out)
+    out_console.print(f"wrote {len(truth['subjects'])} subjects to {out} "
+                      f"({len(truth['problems'])} deliberate data problems, see generator-truth.json)")
+
+
+@app.command()
+def version() -> None:
+    """Print the cdisc-il2 version."""
+    out_console.print(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="cdisc-il2")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Execute one block of a mapping spec on one raw sheet, column-wise: records, rejects, accountability."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..dates import DEFAULT_STYLES, parse_dates
+from ..errors import SpecError
+from ..ingest import ROW, RawSheet, normalize_heading
+from ..metadata import codelist, dictionary, normalize, normalize_series
+from .spec import Spec
+
+SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN = "__file__", "__sheet__", "__row__", "__column__"
+SUPP_COL = "SUPP:"
+REJECT_COLUMNS = ["file", "sheet", "row", "column", "value", "reason", "disposition", "spec", "block", "domain"]
+ROW_REJECTED = "row rejected"
+VALUE_KEPT = "value kept as collected"
+VALUE_BLANKED = "value left empty"
+
+
+@dataclass
+class BlockResult:
+    """What one block produced: records (SDTM variables + provenance), rejects, and row counts."""
+
+    domain: str
+    records: pd.DataFrame
+    rejects: pd.DataFrame
+    accountability: dict
+
+
+def _resolve(spec: Spec, where: str, heading: str, sheet: RawSheet, extra: set[str]) -> str:
+    """The sheet's real column for a spec heading (case and spacing ignored)."""
+    if heading in extra:
+        return heading
+    want = normalize_heading(heading).casefold()
+    for col in sheet.frame.columns:
+        if col != ROW and col.casefold() == want:
+            return col
+    cols = ", ".join(c for c in sheet.frame.columns if c != ROW)
+    raise SpecError(spec.name, where, f"no column '{heading}' in sheet '{sheet.sheet}' of {sheet.file} (columns: {cols})")
+
+
+class _Issues:
+    """Collects cell- and row-level problems of a block as frames, without a loop over rows."""
+
+    def __init__(self, spec: Spec, block_name: str, domain: str, sheet: RawSheet) -> None:
+        self.parts: list[pd.DataFrame] = []
+        self.ctx = {"spec": spec.name, "block": block_name, "domain": domain, "file": sheet.file, "sheet": sheet.sheet}
+
+    def add(self, frame: pd.DataFrame, mask: pd.Series, column: pd.Series | str, values: pd.Series,
+            reason: pd.Series | str, disposition: str) -> None:
+        if not mask.any():
+            return
+        part = pd.DataFrame({
+            "row": frame.loc[mask, SRC_ROW].astype("Int64"),
+            "column": column[mask] if isinstance(column, pd.Series) else column,
+            "value": values[mask].astype("string"),
+            "reason": reason[mask] if isinstance(reason, pd.Series) else reason,
+            "disposition": disposition,
+        })
+        for k, v in self.ctx.items():
+            part[k] = v
+        self.parts.append(part[REJECT_COLUMNS])
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({c: pd.Series(dtype="string") for c in REJECT_COLUMNS})
+        return pd.concat(self.parts, ignore_index=True)
+
+
+def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
+    """Map one raw sheet with block `index` of `spec`."""
+    block = spec.doc["blocks"][index]
+    name = block.get("name", f"block {index + 1}")
+    domain = block["domain"]
+    bpath = f"blocks[{index}]"
+    frame = sheet.frame.copy()
+    frame[SRC_FILE] = sheet.file
+    frame[SRC_SHEET] = sheet.sheet
+    frame[SRC_ROW] = frame[ROW]
+    frame[SRC_COLUMN] = pd.NA
+    rows_read = len(frame)
+    issues = _Issues(spec, name, domain, sheet)
+    rejected_rows: set[int] = set()
+
+    if "filter" in block:
+        flt = block["filter"]
+        col = _resolve(spec, f"{bpath}.filter.column", flt["column"], sheet, set())
+        keys = normalize_series(frame[col])
+        if "in" in flt:
+            keep = keys.isin([normalize(v) for v in flt["in"]])
+        else:
+            keep = ~keys.isin([normalize(v) for v in flt["not_in"]])
+        keep = keep.fillna(False) if "in" in flt else keep.fillna(True)
+        drop = ~keep
+        issues.add(frame, drop, col, frame[col], flt.get("reason", "excluded by the spec's row filter"), ROW_REJECTED)
+        rejected_rows.update(frame.loc[drop, SRC_ROW].tolist())
+        frame = frame[keep]
+
+    attributes: set[str] = set()
+    if "unpivot" in block:
+        frame, attributes, empty_rows = _unpivot(spec, bpath, block["unpivot"], frame, sheet)
+        issues.add(empty_rows, pd.Series(True, index=empty_rows.index), "(unpivoted columns)",
+                   pd.Series("", index=empty_rows.index), "no value in any unpivoted column", ROW_REJECTED)
+        rejected_rows.update(empty_rows[SRC_ROW].tolist())
+
+    out = pd.DataFrame(index=frame.index)
+    reject = pd.Series(False, index=frame.index)
+    synonyms = spec.doc.get("synonyms", {})
+    styles = spec.doc.get("date_styles", list(DEFAULT_STYLES))
+    for section in ("variables", "supp"):
+        for var, rule in block.get(section, {}).items():
+            where = f"{bpath}.{section}.{var}"
+            target = var if section == "variables" else SUPP_COL + var
+            raw_col = None
+            if "column" in rule:
+                raw_col = _resolve(spec, f"{where}.column", rule["column"], sheet, attributes)
+                raw = frame[raw_col].astype("string")
+            elif "value" in rule:
+                raw = pd.Series(str(rule["value"]), index=frame.index, dtype="string")
+            else:
+                raw = _template(rule["template"], out)
+            value, bad, reason = _transform(rule, raw, synonyms, styles, spec, where)
+            policy = rule.get("on_invalid", "blank" if ("number" in rule or "dictionary" in rule) else "keep")
+            colname = frame[SRC_COLUMN].fillna(raw_col) if raw_col in attributes else (raw_col or f"({var})")
+            if bad.any():
+                if policy == "reject" or rule.get("required"):
+                    issues.add(frame, bad & ~reject, colname, raw, reason, ROW_REJECTED)
+                    reject |= bad
+                elif policy == "keep":
+                    issues.add(frame, bad & ~reject, colname, raw, reason, VALUE_KEPT)
+                    value = value.mask(bad, raw)
+                else:
+                    issues.add(frame, bad & ~reject, colname, raw, reason, VALUE_BLANKED)
+            if rule.get("required"):
+                missing = value.isna() & ~bad & ~reject
+                issues.add(frame, missing, colname, raw, f"required value for {var} is missing", ROW_REJECTED)
+                reject |= missing
+            out[target] = value
+    for col in (SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN):
+        out[col] = frame[col]
+    rejected_rows.update(out.loc[reject, SRC_ROW].tolist())
+    records = out[~reject].reset_index(drop=True)
+    mapped_rows = set(records[SRC_ROW].tolist())
+    rejected_rows -= mapped_rows          # a wide row with one rejected cell but other records is mapped
+    acc = {"file": sheet.file, "sheet": sheet.sheet, "spec": spec.name, "block": name, "domain": domain,
+           "rows_read": rows_read, "rows_mapped": len(mapped_rows), "rows_rejected": len(rejected_rows),
+           "records_out": len(records), "blank_rows_skipped": sheet.blank_rows}
+    rejects = issues.frame()
+    partial = rejects["disposition"].eq(ROW_REJECTED) & rejects["row"].isin(list(mapped_rows))
+    rejects.loc[partial, "disposition"] = "record rejected (other records of the row mapped)"
+    return BlockResult(domain, records, rejects, acc)
+
+
+def _unpivot(spec: Spec, bpath: str, pivot: dict, frame: pd.DataFrame, sheet: RawSheet):
+    """Melt the declared wide columns into one record per non-empty cell, with their attributes."""
+    heads = {h: _resolve(spec, f"{bpath}.unpivot.columns.{h}", h, sheet, set()) for h in pivot["columns"]}
+    ids = [c for c in frame.columns if c not in heads.values() and c != SRC_COLUMN]
+    long = frame.melt(id_vars=ids, value_vars=list(heads.values()), var_name=SRC_COLUMN,
+                      value_name=pivot["value_column"])
+    attrs = pd.DataFrame([{SRC_COLUMN: heads[h], **{k: str(v) for k, v in a.items()}}
+                          for h, a in pivot["columns"].items()])
+    attr_names = [c for c in attrs.columns if c != SRC_COLUMN]
+    long = long.merge(attrs, on=SRC_COLUMN, how="left")
+    for c in attr_names:
+        long[c] = long[c].astype("string")
+    has_value = long[pivot["value_column"]].notna()
+    any_value = has_value.groupby(long[SRC_ROW]).transform("any")
+    empty = long[~any_value].drop_duplicates(SRC_ROW)
+    long = long[has_value].sort_values([SRC_ROW], kind="stable").reset_index(drop=True)
+    return long, {pivot["value_column"], *attr_names}, empty
+
+
+def _template(template: str, out: pd.DataFrame) -> pd.Series:
+    """Fill {VAR} placeholders from variables already assigned, column-wise."""
+    import re
+
+    pieces = re.split(r"(\{[A-Z][A-Z0-9]{0,7}\})", template)
+    result = pd.Series("", index=out.index, dtype="string")
+    for p in pieces:
+        if p.startswith("{") and p.endswith("}"):
+            result = result + out[p[1:-1]].astype("string")
+        elif p:
+            result = result + p
+    return result
+
+
+def _transform(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, where: str):
+    """Apply map/codelist/dictionary/date/number/multiply; return (value, invalid mask, reason)."""
+    value = raw.copy()
+    bad = pd.Series(False, index=raw.index)
+    reason = pd.Series(pd.NA, index=raw.index, dtype="string")
+    present = raw.notna()
+    if "map" in rule:
+        table = {normalize(k): str(v) for k, v in rule["map"].items()}
+        value = normalize_series(raw).map(table).astype("string")
+        miss = present & value.isna()
+        bad |= miss
+        reason = reason.mask(miss, "not in the spec's map (valid: " + ", ".join(map(str, rule["map"])) + ")")
+    if "codelist" in rule:
+        cl = codelist(rule["codelist"]).with_synonyms(synonyms.get(rule["codelist"], {}))
+        source = value
+        value = normalize_series(source).map(cl.lookup).astype("string")
+        miss = source.notna() & value.isna()
+        valid = ", ".join(sorted(cl.values)[:12]) + (" ..." if len(cl.values) > 12 else "")
+        kind = "extensible" if cl.extensible else "non-extensible"
+        bad |= miss
+        reason = reason.mask(miss, f"not a term of {kind} codelist {cl.name} (valid: {valid})")
+    if "dictionary" in rule:
+        d = dictionary(rule["dictionary"]["name"])
+        field = rule["dictionary"]["field"]
+        table = {k: v.get(field) for k, v in d["index"].items()}
+        value = normalize_series(value).map(table).astype("string")
+        miss = present & value.isna()
+        bad |= miss
+        reason = reason.mask(miss, f"verbatim term not in dictionary {rule['dictionary']['name']}: add a synonym")
+    if rule.get("date"):
+        value, err = parse_dates(value, styles)
+        bad |= err.notna()
+        reason = reason.mask(err.notna(), err)
+    if rule.get("number") or "multiply" in rule:
+        num = pd.to_numeric(value, errors="coerce")
+        miss = value.notna() & num.isna()
+        bad |= miss
+        reason = reason.mask(miss, "not a number")
+        if "multiply" in rule:
+            num = num * rule["multiply"]
+        value = num
+    return value, bad, reason

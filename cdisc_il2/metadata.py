@@ -1,0 +1,157 @@
+"""Standards metadata in one place: SDTMIG variables, CDISC and sponsor codelists, coding dictionaries."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pandas as pd
+import yaml
+
+from .resources import data_dir, load_json, load_study
+
+SUPP_PREFIX = "SUPP"
+
+
+def normalize(text: object) -> str:
+    """Case- and spacing-insensitive key for matching raw spellings."""
+    return re.sub(r"\s+", " ", str(text)).strip().casefold()
+
+
+def normalize_series(values: pd.Series) -> pd.Series:
+    """Vectorized `normalize` over a string Series (NA stays NA)."""
+    return values.astype("string").str.replace(r"\s+", " ", regex=True).str.strip().str.casefold()
+
+
+@lru_cache(maxsize=None)
+def sdtm_variables(domain: str) -> pd.DataFrame:
+    """SDTMIG 3.4 variable metadata of a domain (SUPPxx uses SUPPQUAL), in standard order."""
+    ds = load_json("sdtm-metadata.json")["datasets"]
+    key = "SUPPQUAL" if domain.startswith(SUPP_PREFIX) and domain not in ds else domain
+    if key not in ds:
+        raise KeyError(f"unknown SDTM dataset {domain}")
+    frame = pd.DataFrame(ds[key]["variables"])
+    frame["codelist"] = frame["codelists"].map(lambda c: c[0] if c else None)
+    return frame.sort_values("order").reset_index(drop=True)
+
+
+def sdtm_dataset_label(domain: str) -> str:
+    """Dataset label from SDTMIG (SUPPxx: 'Supplemental Qualifiers for xx')."""
+    ds = load_json("sdtm-metadata.json")["datasets"]
+    if domain in ds:
+        return ds[domain]["label"]
+    if domain.startswith(SUPP_PREFIX):
+        return f"Supplemental Qualifiers for {domain[4:]}"
+    raise KeyError(domain)
+
+
+def sdtm_datasets() -> list[str]:
+    """Names of every SDTMIG 3.4 dataset in the shipped metadata."""
+    return list(load_json("sdtm-metadata.json")["datasets"])
+
+
+@dataclass(frozen=True)
+class Codelist:
+    """A codelist ready for recoding: allowed submission values and a normalized spelling lookup."""
+
+    name: str
+    code: str | None
+    extensible: bool
+    values: frozenset[str]
+    lookup: dict[str, str]
+    source: str
+    nci_codes: dict[str, str]
+
+    def with_synonyms(self, extra: dict[str, str]) -> "Codelist":
+        """A copy whose lookup also accepts site spellings (raw -> submission value)."""
+        merged = dict(self.lookup)
+        merged.update({normalize(k): v for k, v in extra.items()})
+        return Codelist(self.name, self.code, self.extensible, self.values, merged, self.source, self.nci_codes)
+
+
+@lru_cache(maxsize=None)
+def _cdisc_index() -> tuple[dict, dict]:
+    lists = load_json("ct.json")["codelists"]
+    by_short: dict[str, str] = {}
+    for code in sorted(lists):
+        by_short.setdefault(lists[code]["short_name"].upper(), code)
+    return lists, by_short
+
+
+def ct_versions() -> list[str]:
+    """Versions of the CDISC controlled terminology shipped."""
+    return list(load_json("ct.json")["versions"])
+
+
+@lru_cache(maxsize=None)
+def codelist(name: str) -> Codelist:
+    """Resolve a codelist by CDISC short name, C-code, or sponsor name (study.yaml, VISIT)."""
+    study = load_study()
+    if name == "VISIT":
+        lookup = {}
+        for v in study["visits"]:
+            for spelling in [v["VISIT"], *v.get("synonyms", [])]:
+                lookup[normalize(spelling)] = v["VISIT"]
+        return Codelist("VISIT", None, False, frozenset(v["VISIT"] for v in study["visits"]), lookup, "study visits", {})
+    sponsor = study.get("sponsor_codelists", {})
+    if name in sponsor:
+        lookup, values = {}, set()
+        for value, spellings in sponsor[name].items():
+            values.add(value)
+            for s in [value, *spellings]:
+                lookup[normalize(s)] = value
+        return Codelist(name, None, False, frozenset(values), lookup, "sponsor", {})
+    lists, by_short = _cdisc_index()
+    code = name if name in lists else by_short.get(name.upper())
+    if code is None:
+        raise KeyError(name)
+    cl = lists[code]
+    lookup: dict[str, str] = {}
+    ambiguous: set[str] = set()
+    for t in cl["terms"]:
+        for s in t["synonyms"]:
+            k = normalize(s)
+            if k in lookup and lookup[k] != t["value"]:
+                ambiguous.add(k)
+            lookup.setdefault(k, t["value"])
+    for k in ambiguous:
+        del lookup[k]
+    for t in cl["terms"]:
+        lookup[normalize(t["value"])] = t["value"]
+    return Codelist(cl["short_name"], code, cl["extensible"], frozenset(t["value"] for t in cl["terms"]),
+                    lookup, cl["source"], {t["value"]: t["code"] for t in cl["terms"]})
+
+
+@lru_cache(maxsize=None)
+def dictionary(name: str) -> dict:
+    """A sponsor coding dictionary from mappings/dictionaries: normalized verbatim -> fields."""
+    path = data_dir("mappings") / "dictionaries" / f"{name}.yaml"
+    if not path.is_file():
+        raise KeyError(name)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    index: dict[str, dict] = {}
+    for entry in doc["terms"]:
+        fields = {k: v for k, v in entry.items() if k != "synonyms"}
+        for s in [entry.get("AEDECOD", ""), *entry.get("synonyms", [])]:
+            index[normalize(s)] = fields
+    return {"version": doc.get("version", ""), "index": index}
+
+
+def visit_table() -> pd.DataFrame:
+    """The study's visit schedule: VISITNUM, VISIT, VISITDY."""
+    return pd.DataFrame([{k: v[k] for k in ("VISITNUM", "VISIT", "VISITDY")} for v in load_study()["visits"]])
+
+
+def lab_tests() -> dict:
+    """Lab test definitions of the study (category, specimen, standard unit, conversions)."""
+    return load_study()["lab_tests"]
+
+
+def qs_tests() -> pd.DataFrame:
+    """Sponsor-defined questionnaire tests: QSCAT, QSTESTCD, QSTEST, kind, weight."""
+    rows = []
+    for cat, q in load_study()["questionnaires"].items():
+        for code, t in q["tests"].items():
+            rows.append({"QSCAT": cat, "QSTESTCD": code, "QSTEST": t["QSTEST"], "kind": t["kind"],
+                         "weight": t.get("weight"), "min": t.get("min"), "max": t.get("max")})
+    return pd.DataFrame(rows)

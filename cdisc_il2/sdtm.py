@@ -1,0 +1,328 @@
+"""Assemble SDTM domains from mapped records: identifiers, visits, standard units, scores, flags, order.
+
+Each step is a small function taking a DataFrame and returning a new one; `assemble` composes them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .dates import full_date, study_day
+from .mapping.engine import (REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, VALUE_BLANKED,
+                             VALUE_KEPT)
+from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table
+from .resources import load_study
+
+SRC_SITE = "__site__"
+PROVENANCE = [SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN]
+DTC_VARS = {"EX": [("EXSTDTC", "EXSTDY"), ("EXENDTC", "EXENDY")], "AE": [("AESTDTC", "AESTDY"), ("AEENDTC", "AEENDY")],
+            "LB": [("LBDTC", "LBDY")], "QS": [("QSDTC", "QSDY")]}
+SEQ_ORDER = {"EX": ["EXSTDTC"], "AE": ["AESTDTC", "AETERM"], "LB": ["LBCAT", "LBTESTCD", "VISITNUM", "LBDTC"],
+             "QS": ["QSCAT", "QSTESTCD", "VISITNUM", "QSDTC"]}
+
+
+def number_text(values: pd.Series) -> pd.Series:
+    """Numbers as submission text: no trailing '.0', at most 6 decimals, missing stays missing."""
+    num = pd.to_numeric(values, errors="coerce").round(6)
+    text = num.astype("string").str.replace(r"\.0$", "", regex=True)
+    return text.mask(num.isna())
+
+
+class Issues:
+    """Problems found while assembling domains, in the rejects.csv layout."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, frame: pd.DataFrame, mask: pd.Series, column: str, values: pd.Series, reason: str | pd.Series,
+            disposition: str = VALUE_KEPT) -> None:
+        """Record one finding for each row of `frame` where `mask` holds."""
+        if not mask.any():
+            return
+        sel = frame[mask]
+        col = sel[SRC_COLUMN].fillna(column) if SRC_COLUMN in sel else column
+        part = pd.DataFrame({"file": sel[SRC_FILE], "sheet": sel[SRC_SHEET], "row": sel[SRC_ROW].astype("Int64"),
+                             "column": col, "value": values[mask].astype("string"),
+                             "reason": reason[mask] if isinstance(reason, pd.Series) else reason,
+                             "disposition": disposition, "spec": "", "block": "assembly",
+                             "domain": sel.get("DOMAIN", "")})
+        self.parts.append(part[REJECT_COLUMNS])
+
+
+def add_identifiers(df: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """STUDYID, DOMAIN and USUBJID (study-site-subject), the same in every domain."""
+    out = df.copy()
+    studyid = load_study()["studyid"]
+    out["STUDYID"] = studyid
+    out["DOMAIN"] = domain
+    out["SUBJID"] = out["SUBJID"].astype("string")
+    out["USUBJID"] = studyid + "-" + out[SRC_SITE] + "-" + out["SUBJID"]
+    return out
+
+
+def derive_visitnum(df: pd.DataFrame) -> pd.DataFrame:
+    """VISITNUM and VISITDY from the study schedule for the recoded VISIT."""
+    if "VISIT" not in df:
+        return df
+    out = df.drop(columns=[c for c in ("VISITNUM", "VISITDY") if c in df]).merge(visit_table(), on="VISIT", how="left")
+    out.index = df.index
+    return out
+
+
+def standardize_lab_units(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
+    """LBTEST, LBCAT, LBSPEC and standard results/ranges in the study's standard unit per test."""
+    out = df.copy()
+    tests = lab_tests()
+    cl = codelist("LBTEST")
+    cd = codelist("LBTESTCD")
+    test_name = {v: k for k, v in cl.nci_codes.items()}
+    names = {code: tests[code].get("LBTEST") or test_name.get(cd.nci_codes.get(code)) for code in tests}
+    out["LBTEST"] = out["LBTESTCD"].map(names).astype("string")
+    out["LBCAT"] = out["LBTESTCD"].map({k: v["LBCAT"] for k, v in tests.items()}).astype("string")
+    out["LBSPEC"] = out["LBTESTCD"].map({k: v["LBSPEC"] for k, v in tests.items()}).astype("string")
+    unknown = out["LBTESTCD"].notna() & out["LBTEST"].isna()
+    issues.add(out, unknown, "LBTESTCD", out["LBTESTCD"], "test not defined in mappings/study.yaml lab_tests")
+    std_unit = out["LBTESTCD"].map({k: v["unit"] for k, v in tests.items()}).astype("string")
+    factors = pd.DataFrame([{"LBTESTCD": k, "LBORRESU": u, "_factor": f}
+                            for k, v in tests.items() for u, f in [(v["unit"], 1.0), *v["conversions"].items()]])
+    out = out.merge(factors, on=["LBTESTCD", "LBORRESU"], how="left").set_axis(out.index)
+    no_factor = out["LBORRES"].notna() & out["_factor"].isna() & ~unknown
+    issues.add(out, no_factor, "LBORRESU", out["LBORRESU"].fillna("(no unit)"),
+               "no conversion from this unit to the standard unit " + std_unit.fillna("?"))
+    text = out["LBORRES"].astype("string").str.strip()
+    parsed = text.str.extract(r"^(?P<op>[<>]=?)?\s*(?P<num>[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)$")
+    num = pd.to_numeric(parsed["num"], errors="coerce") * out["_factor"]
+    op = parsed["op"].fillna("")
+    out["LBSTRESC"] = (op + number_text(num)).mask(num.isna(), text.where(out["_factor"].isna() & text.notna()))
+    out["LBSTRESN"] = num.where(op == "").round(6)
+    out["LBSTRESU"] = std_unit.where(num.notna())
+    out["LBSTNRLO"] = (pd.to_numeric(out.get("LBORNRLO"), errors="coerce") * out["_factor"]).round(6)
+    out["LBSTNRHI"] = (pd.to_numeric(out.get("LBORNRHI"), errors="coerce") * out["_factor"]).round(6)
+    return out.drop(columns="_factor")
+
+
+def derive_reference_indicator(df: pd.DataFrame) -> pd.DataFrame:
+    """LBNRIND: LOW/HIGH/NORMAL from the standard result and standard reference range."""
+    out = df.copy()
+    res, lo, hi = out["LBSTRESN"], out["LBSTNRLO"], out["LBSTNRHI"]
+    ind = pd.Series(pd.NA, index=out.index, dtype="string")
+    ind = ind.mask(res.notna() & (lo.notna() | hi.notna()), "NORMAL")
+    ind = ind.mask(res.notna() & lo.notna() & (res < lo), "LOW")
+    ind = ind.mask(res.notna() & hi.notna() & (res > hi), "HIGH")
+    out["LBNRIND"] = ind
+    return out
+
+
+def standardize_questionnaires(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
+    """QSTEST and standard results: weighted descriptors, numeric scales, letter grades, totals."""
+    tests = qs_tests()
+    out = df.merge(tests[["QSCAT", "QSTESTCD", "QSTEST", "kind", "weight", "min", "max"]],
+                   on=["QSCAT", "QSTESTCD"], how="left").set_axis(df.index)
+    unknown = out["QSTEST"].isna()
+    issues.add(out, unknown, "QSTESTCD", out["QSTESTCD"], "test code not defined for this QSCAT in study.yaml")
+    study = load_study()
+    orres = out["QSORRES"].astype("string").str.strip()
+    key = normalize_series(orres).str.upper()
+    num = pd.to_numeric(orres, errors="coerce")
+    present = key.isin([str(x).upper() for x in study["presence"]["present"]]) | (num == out["weight"]) & (num > 0)
+    absent = key.isin([str(x).upper() for x in study["presence"]["absent"]])
+    kind = out["kind"]
+    weighted = kind.eq("weighted")
+    score = pd.Series(np.nan, index=out.index).mask(weighted & present, out["weight"]).mask(weighted & absent, 0.0)
+    bad_w = weighted & orres.notna() & score.isna()
+    issues.add(out, bad_w, "QSORRES", orres, "descriptor result is neither present (Y or its weight) nor absent (N or 0)")
+    numeric = kind.isin(["numeric", "total"])
+    bad_n = numeric & orres.notna() & (num.isna() | (out["min"].notna() & ((num < out["min"]) | (num > out["max"]))))
+    issues.add(out, bad_n, "QSORRES", orres, "not a number within the scale's range")
+    grades = study["questionnaires"]["BILAG-2004"]["grades"]
+    grade = kind.eq("grade")
+    bad_g = grade & orres.notna() & ~key.isin(grades)
+    issues.add(out, bad_g, "QSORRES", orres, "BILAG-2004 grade must be one of " + ", ".join(grades))
+    stresn = score.mask(numeric & ~bad_n, num)
+    out["QSSTRESN"] = stresn
+    out["QSSTRESC"] = number_text(stresn).mask(grade & ~bad_g, key)
+    return derive_sledai_total(out.drop(columns=["kind", "weight", "min", "max"]))
+
+
+def derive_sledai_total(df: pd.DataFrame) -> pd.DataFrame:
+    """Add a derived SLEDAI-2K total (QSDRVFL=Y) where a form has all 24 descriptors but no total."""
+    tests = qs_tests()
+    items = set(tests.loc[tests["kind"].eq("weighted"), "QSTESTCD"])
+    total = tests.loc[tests["kind"].eq("total")].iloc[0]
+    form = ["USUBJID", "QSCAT", "VISIT", "QSDTC", SRC_FILE, SRC_SHEET, SRC_ROW]
+    sled = df[df["QSCAT"].eq(total["QSCAT"])]
+    keys = sled[form].astype("string").fillna("")
+    is_item = sled["QSTESTCD"].isin(items)
+    grp = [keys[c] for c in form]
+    n_scored = (is_item & sled["QSSTRESN"].notna()).groupby(grp).transform("sum")
+    has_total = sled["QSTESTCD"].eq(total["QSTESTCD"]).groupby(grp).transform("any")
+    need = sled[is_item & (n_scored == len(items)) & ~has_total]
+    if need.empty:
+        return df
+    sums = need.groupby([keys.loc[need.index, c] for c in form])["QSSTRESN"].transform("sum")
+    derived = need.assign(QSSTRESN=sums).drop_duplicates(subset=form).copy()
+    derived["QSTESTCD"] = total["QSTESTCD"]
+    derived["QSTEST"] = total["QSTEST"]
+    derived["QSORRES"] = pd.NA
+    derived["QSSTRESC"] = number_text(derived["QSSTRESN"])
+    derived["QSDRVFL"] = "Y"
+    derived[SRC_COLUMN] = "(derived: sum of SLEDAI-2K descriptors)"
+    return pd.concat([df, derived], ignore_index=True)
+
+
+def derive_dm(dm: pd.DataFrame, ex: pd.DataFrame) -> pd.DataFrame:
+    """DM reference dates from exposure, planned and actual arm, country and site."""
+    study = load_study()
+    out = dm.copy()
+    first = ex.assign(_d=full_date(ex["EXSTDTC"])).groupby("USUBJID")["_d"].min()
+    end = full_date(ex["EXENDTC"]).fillna(full_date(ex["EXSTDTC"]))
+    last = ex.assign(_d=end).groupby("USUBJID")["_d"].max()
+    out["RFXSTDTC"] = out["USUBJID"].map(first).dt.strftime("%Y-%m-%d").astype("string")
+    out["RFXENDTC"] = out["USUBJID"].map(last).dt.strftime("%Y-%m-%d").astype("string")
+    out["RFSTDTC"] = out["RFXSTDTC"]
+    out["RFENDTC"] = out["RFXENDTC"]
+    out["SITEID"] = out[SRC_SITE]
+    out["COUNTRY"] = study["country"]
+    treated = out["RFXSTDTC"].notna()
+    arm = study["arms"]["planned"]
+    out["ARMCD"], out["ARM"] = arm["ARMCD"], arm["ARM"]
+    out["ACTARMCD"] = pd.Series(arm["ARMCD"], index=out.index, dtype="string").where(treated)
+    out["ACTARM"] = pd.Series(arm["ARM"], index=out.index, dtype="string").where(treated)
+    out["ARMNRS"] = pd.Series(study["arms"]["not_treated"]["ARMNRS"], index=out.index, dtype="string").mask(treated)
+    return out
+
+
+def derive_study_days(df: pd.DataFrame, domain: str, dm: pd.DataFrame) -> pd.DataFrame:
+    """--DY for each --DTC relative to DM.RFSTDTC (day 1 = reference date, no day 0)."""
+    out = df.copy()
+    ref = out["USUBJID"].map(dm.set_index("USUBJID")["RFSTDTC"])
+    for dtc, dy in DTC_VARS.get(domain, []):
+        if dtc in out:
+            out[dy] = study_day(out[dtc], ref)
+    return out
+
+
+def derive_epoch(df: pd.DataFrame, domain: str, dm: pd.DataFrame) -> pd.DataFrame:
+    """EPOCH from the record's start date relative to first and last exposure (study.yaml epochs)."""
+    out = df.copy()
+    ep = load_study()["epochs"]
+    dtc = DTC_VARS[domain][0][0]
+    d = full_date(out[dtc])
+    first = full_date(out["USUBJID"].map(dm.set_index("USUBJID")["RFXSTDTC"]))
+    last = full_date(out["USUBJID"].map(dm.set_index("USUBJID")["RFXENDTC"]))
+    last = last + pd.Timedelta(days=ep["treatment_extends_days"])
+    epoch = pd.Series(pd.NA, index=out.index, dtype="string")
+    epoch = epoch.mask(d.notna(), ep["before_first_dose"])
+    epoch = epoch.mask(d.notna() & first.notna() & (d >= first), ep["on_treatment"])
+    epoch = epoch.mask(d.notna() & last.notna() & (d > last), ep["after_treatment"])
+    out["EPOCH"] = epoch
+    return out
+
+
+def flag_last_before_exposure(df: pd.DataFrame, domain: str, by: list[str], dm: pd.DataFrame) -> pd.DataFrame:
+    """--LOBXFL: 'Y' on the last non-missing result on or before first exposure, per subject and test."""
+    out = df.copy()
+    dtc = f"{domain}DTC"
+    d = full_date(out[dtc])
+    first = full_date(out["USUBJID"].map(dm.set_index("USUBJID")["RFXSTDTC"]))
+    has = out[f"{domain}STRESC"].notna() | out[f"{domain}ORRES"].notna()
+    cand = out[has & d.notna() & first.notna() & (d <= first)].assign(_d=d)
+    cand = cand.sort_values([*by, "_d", "VISITNUM", SRC_FILE, SRC_ROW, SRC_COLUMN], kind="stable", na_position="first")
+    last = cand.groupby(by, dropna=False).tail(1).index
+    flag = pd.Series(pd.NA, index=out.index, dtype="string")
+    flag.loc[last] = "Y"
+    out[f"{domain}LOBXFL"] = flag
+    return out
+
+
+def assign_sequence(df: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """--SEQ 1..n within USUBJID in a stable, content-based order (same input, same numbers)."""
+    keys = ["USUBJID", *[k for k in SEQ_ORDER.get(domain, []) if k in df], SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN]
+    sorted_ = df.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
+    sorted_[f"{domain}SEQ"] = sorted_.groupby("USUBJID").cumcount() + 1
+    return sorted_
+
+
+def build_supp(df: pd.DataFrame, domain: str, labels: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """SUPPxx records for the SUPP: columns of a domain, linked by --SEQ (DM: by USUBJID)."""
+    cols = [c for c in df.columns if c.startswith(SUPP_COL)]
+    parts = []
+    for c in cols:
+        qnam = c[len(SUPP_COL):]
+        sel = df[df[c].notna()]
+        if sel.empty:
+            continue
+        val = sel[c]
+        qval = number_text(val) if pd.api.types.is_numeric_dtype(val) else val.astype("string")
+        label, origin = labels[qnam]
+        parts.append(pd.DataFrame({
+            "STUDYID": sel["STUDYID"], "RDOMAIN": domain, "USUBJID": sel["USUBJID"],
+            "IDVAR": "" if domain == "DM" else f"{domain}SEQ",
+            "IDVARVAL": "" if domain == "DM" else sel[f"{domain}SEQ"].astype("string"),
+            "QNAM": qnam, "QLABEL": label, "QVAL": qval, "QORIG": origin, "QEVAL": "",
+            SRC_FILE: sel[SRC_FILE], SRC_SHEET: sel[SRC_SHEET], SRC_ROW: sel[SRC_ROW], SRC_COLUMN: sel[SRC_COLUMN]}))
+    if not parts:
+        return pd.DataFrame()
+    supp = pd.concat(parts, ignore_index=True)
+    supp["_seq"] = pd.to_numeric(supp["IDVARVAL"], errors="coerce")
+    return supp.sort_values(["USUBJID", "_seq", "QNAM"], kind="stable").drop(columns="_seq").reset_index(drop=True)
+
+
+def order_variables(df: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """SDTMIG 3.4 variable order: every Req and Exp variable, and Perm variables that carry data."""
+    meta = sdtm_variables(domain)
+    keep = [v for v, core in zip(meta["name"], meta["core"])
+            if core in ("Req", "Exp") or (v in df and df[v].notna().any())]
+    out = pd.DataFrame(index=df.index)
+    for v in keep:
+        out[v] = df[v] if v in df else pd.Series(pd.NA, index=df.index, dtype="string")
+    return out
+
+
+def trace(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
+    """Where each SDTM record came from: raw file, sheet, row and column."""
+    return pd.DataFrame({"DOMAIN": domain, "USUBJID": df["USUBJID"],
+                         "SEQ": pd.to_numeric(df[seq], errors="coerce").astype("Int64"),
+                         "QNAM": df.get("QNAM", pd.Series(pd.NA, index=df.index, dtype="string")),
+                         "file": df[SRC_FILE], "sheet": df[SRC_SHEET], "row": df[SRC_ROW].astype("Int64"),
+                         "column": df[SRC_COLUMN]})
+
+
+def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, tuple[str, str]]],
+             issues: Issues) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Build the SDTM domains (and SUPPxx) and the trace table from mapped records per domain."""
+    study = load_study()
+    prepared = {d: derive_visitnum(add_identifiers(f, d)) for d, f in records.items()}
+    ex = prepared.get("EX", pd.DataFrame(columns=["USUBJID", "EXSTDTC", "EXENDTC"]))
+    if "EX" in prepared:
+        ex = ex.assign(EXTRT=study["treatment"]["EXTRT"])
+        prepared["EX"] = ex
+    dm = derive_dm(prepared["DM"], ex)
+    prepared["DM"] = dm
+    if "LB" in prepared:
+        prepared["LB"] = derive_reference_indicator(standardize_lab_units(prepared["LB"], issues))
+    if "QS" in prepared:
+        prepared["QS"] = standardize_questionnaires(prepared["QS"], issues)
+    out: dict[str, pd.DataFrame] = {}
+    traces = []
+    for domain in ("DM", "EX", "AE", "LB", "QS"):
+        if domain not in prepared:
+            continue
+        df = prepared[domain]
+        if domain != "DM":
+            df = derive_epoch(derive_study_days(df, domain, dm), domain, dm)
+        if domain == "LB":
+            df = flag_last_before_exposure(df, "LB", ["USUBJID", "LBTESTCD", "LBSPEC"], dm)
+        if domain == "QS":
+            df = flag_last_before_exposure(df, "QS", ["USUBJID", "QSCAT", "QSTESTCD"], dm)
+        df = assign_sequence(df, domain)
+        supp = build_supp(df, domain, supp_labels.get(domain, {}))
+        out[domain] = order_variables(df, domain)
+        traces.append(trace(df, domain, f"{domain}SEQ" if domain != "DM" else "USUBJID"))
+        if not supp.empty:
+            out[f"SUPP{domain}"] = order_variables(supp, "SUPPQUAL")
+            traces.append(trace(supp, f"SUPP{domain}", "IDVARVAL"))
+    return out, pd.concat(traces, ignore_index=True)
+
+
+__all__ = ["assemble", "Issues", "VALUE_BLANKED"]
