@@ -1,0 +1,39 @@
+"""Shared fixtures: the bundled sample transfer converted once per test session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "transfer-01"
+REFERENCE = ROOT.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def converted():
+    """ConvertResult of samples/transfer-01 with the shipped specs."""
+    from cdisc_il2.convert import map_transfer
+
+    return map_transfer(SAMPLES)
+
+
+@pytest.fixture(scope="session")
+def written(tmp_path_factory, converted):
+    """Output folder of write_outputs for the sample transfer."""
+    from cdisc_il2.convert import write_outputs
+
+    out = tmp_path_factory.mktemp("transfer-01")
+    write_outputs(converted, out)
+    return out
+
+
+def raw_sheet(name: str, sheet: str) -> pd.DataFrame:
+    """A raw sample sheet read independently of cdisc_il2 (openpyxl, first row as headings)."""
+    wb = load_workbook(SAMPLES / name, read_only=True, data_only=False)
+    rows = list(wb[sheet].iter_rows(values_only=True))
+    frame = pd.DataFrame(rows[1:], columns=rows[0])
+    frame.index = range(2, len(rows) + 1)  # spreadsheet row numbers
+    return frame

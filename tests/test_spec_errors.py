@@ -1,0 +1,89 @@
+"""A broken mapping spec gives one clear line naming the spec and the path inside it, and exit code 3."""
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cdisc_il2.cli import app
+from cdisc_il2.errors import SpecError
+from cdisc_il2.mapping.spec import load_spec
+from conftest import ROOT, SAMPLES
+
+SITES = ROOT / "mappings" / "sites"
+
+
+def _specs_with(tmp_path: Path, edit) -> Path:
+    folder = tmp_path / "specs"
+    shutil.copytree(SITES, folder)
+    doc = yaml.safe_load((folder / "site02.yaml").read_text(encoding="utf-8"))
+    edit(doc)
+    (folder / "site02.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def _run(folder: Path, tmp_path: Path):
+    return CliRunner().invoke(app, ["convert", str(SAMPLES), "--out", str(tmp_path / "out"), "--mappings", str(folder)])
+
+
+def test_bad_yaml(tmp_path):
+    folder = tmp_path / "specs"
+    shutil.copytree(SITES, folder)
+    (folder / "site02.yaml").write_text("site: '02'\nblocks: [\n  - domain: DM\n", encoding="utf-8")
+    res = _run(folder, tmp_path)
+    assert res.exit_code == 3
+    assert "site02.yaml" in res.output and "not valid YAML" in res.output and "Traceback" not in res.output
+
+
+def test_unknown_variable(tmp_path):
+    folder = _specs_with(tmp_path, lambda d: d["blocks"][0]["variables"].update({"SEXX": {"value": "F"}}))
+    res = _run(folder, tmp_path)
+    assert res.exit_code == 3
+    assert "site02.yaml: at blocks[0].variables.SEXX: 'SEXX' is not an SDTMIG 3.4 variable of DM" in " ".join(res.output.split())
+
+
+def test_unknown_column(tmp_path):
+    folder = _specs_with(tmp_path, lambda d: d["blocks"][2]["variables"]["AETERM"].update({"column": "Event term"}))
+    res = _run(folder, tmp_path)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 3
+    assert "at blocks[2].variables.AETERM.column: no column 'Event term' in sheet 'AE log' of site02_export.xlsx" in out
+    assert "Onset" in out  # lists what the sheet has
+
+
+def test_schema_violation_names_the_path(tmp_path):
+    folder = _specs_with(tmp_path, lambda d: d["blocks"][1]["variables"]["EXDOSE"].update({"multiply": "a million"}))
+    with pytest.raises(SpecError) as err:
+        load_spec(folder / "site02.yaml")
+    assert err.value.path == "blocks[1].variables.EXDOSE.multiply"
+    assert "is not of type 'number'" in str(err.value)
+
+
+def test_unknown_codelist_and_bad_synonym(tmp_path):
+    folder = _specs_with(tmp_path, lambda d: d["blocks"][0]["variables"]["SEX"].update({"codelist": "GENDER"}))
+    with pytest.raises(SpecError, match=r"blocks\[0\]\.variables\.SEX\.codelist: unknown codelist 'GENDER'"):
+        load_spec(folder / "site02.yaml")
+    folder2 = _specs_with(tmp_path / "b", lambda d: d["synonyms"]["SEX"].update({"X": "MALE"}))
+    with pytest.raises(SpecError, match="'MALE' is not a submission value of SEX"):
+        load_spec(folder2 / "site02.yaml")
+
+
+def test_unreadable_workbook_is_an_input_error(tmp_path):
+    transfer = tmp_path / "transfer"
+    transfer.mkdir()
+    shutil.copy(SAMPLES / "site01_IL2-SLE-01_transfer.xlsx", transfer)
+    (transfer / "site02_export.xlsx").write_text("not a workbook")
+    res = CliRunner().invoke(app, ["convert", str(transfer), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 3 and "site02_export.xlsx: cannot be read as an Excel workbook" in res.output
+
+
+def test_missing_transfer_folder_is_a_usage_error(tmp_path):
+    res = CliRunner().invoke(app, ["convert", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_no_partial_output_on_error(tmp_path):
+    folder = _specs_with(tmp_path, lambda d: d["blocks"][2]["variables"]["AETERM"].update({"column": "Nope"}))
+    _run(folder, tmp_path)
+    assert not (tmp_path / "out").exists()
