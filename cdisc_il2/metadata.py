@@ -35,6 +35,21 @@ def sdtm_variables(domain: str) -> pd.DataFrame:
     return frame.sort_values("order").reset_index(drop=True)
 
 
+@lru_cache(maxsize=None)
+def adam_variables(dataset: str) -> pd.DataFrame:
+    """ADaMIG 1.3 variable metadata for an ADaM dataset: ADSL, or the BDS structure for other AD* names."""
+    structures = load_json("adam-metadata.json")["structures"]
+    if dataset == "ADSL":
+        key = "ADSL"
+    elif dataset.startswith("AD") and dataset not in ("ADAE",):
+        key = "BDS"
+    else:
+        raise KeyError(dataset)
+    frame = pd.DataFrame(structures[key]["variables"])
+    frame["codelist"] = frame["codelists"].map(lambda c: c[0] if c else None)
+    return frame
+
+
 def sdtm_dataset_label(domain: str) -> str:
     """Dataset label from SDTMIG (SUPPxx: 'Supplemental Qualifiers for xx')."""
     ds = load_json("sdtm-metadata.json")["datasets"]

@@ -187,13 +187,13 @@ def _draw_labs(s: Subject, rng: np.random.Generator) -> None:
         it = s.items[max(v, 2)] if v > 1 else s.items[2]
         t = 0.0 if v <= 2 or not improving else min(1.0, (v - 2) / 5)
         lab = {}
-        lab["DDNAIGAB"] = rng.uniform(160, 600) * (1 - 0.4 * t) if it[20] else rng.uniform(20, 90)
+        lab["DDNAIGAB"] = max(110.0, rng.uniform(160, 600) * (1 - 0.4 * t)) if it[20] else rng.uniform(20, 90)
         if it[19]:
             lab["C3"] = rng.uniform(0.35, 0.85)
             lab["C4"] = rng.uniform(0.03, 0.09) if rng.random() < 0.7 else rng.uniform(0.11, 0.2)
         else:
             lab["C3"], lab["C4"] = rng.uniform(0.92, 1.4), rng.uniform(0.12, 0.3)
-        lab["PROTEXR"] = rng.uniform(0.7, 3.0) * (1 - 0.5 * t) if it[12] else rng.uniform(0.05, 0.4)
+        lab["PROTEXR"] = max(0.6, rng.uniform(0.7, 3.0) * (1 - 0.5 * t)) if it[12] else rng.uniform(0.05, 0.4)
         lab["PLAT"] = rng.uniform(55, 95) if it[22] else rng.uniform(130, 320)
         lab["WBC"] = rng.uniform(2.1, 2.9) if it[23] else rng.uniform(3.6, 8.0)
         lab["LYM"] = rng.uniform(0.6, 1.0) + 0.5 * t

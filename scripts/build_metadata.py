@@ -4,6 +4,8 @@ Reads ../shared/reference/ (SDTMIG 3.4 and ADaMIG 1.3 variable metadata, SDTM an
 controlled terminology) and writes:
   schemas/sdtm-metadata.json  datasets and variables (order, label, type, codelist, role, core)
   schemas/adam-metadata.json  ADaMIG variable sets by data structure
+  schemas/rule-xref.json      Pinnacle 21 rule ids with their message, publisher ids (CGxxxx, FDABxxx,
+                              ADaM rule numbers) and the CDISC CORE rule ids that implement the same CG ids
   schemas/ct.json             every codelist referenced by those variables (plus extra ones named
                               below), with terms, NCI codes, synonyms and extensibility
 Run: python scripts/build_metadata.py [--reference ../shared/reference]
@@ -94,6 +96,25 @@ def build_ct(ref: Path, wanted: set[str]) -> dict:
     return {"versions": [CT_VERSION, ADAM_CT_VERSION], "codelists": dict(sorted(lists.items()))}
 
 
+def build_rule_xref(ref: Path) -> dict:
+    """P21 rule catalogue (SDTM and ADaM) cross-referenced to CORE ids through shared CG ids."""
+    core_by_cg: dict[str, list[str]] = {}
+    with open(ref / "core-rules" / "core-rules-sdtm.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            for cg in _codes(r["sdtm_conformance_ids"]):
+                core_by_cg.setdefault(cg, []).append(r["core_id"])
+    rules = {}
+    for std, name in (("SDTM", "sdtm-rules.csv"), ("ADaM", "adam-rules.csv")):
+        with open(ref / "p21-rules" / name, newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                pubs = _codes(r["Publisher ID"])
+                cores = sorted({c for p in pubs for c in core_by_cg.get(p, [])})
+                rules[r["Pinnacle 21 ID"]] = {"standard": std, "message": r["Message"],
+                                              "description": r["Description"], "category": r["Category"],
+                                              "publisher_ids": pubs, "core_ids": cores}
+    return {"source": "Pinnacle 21 rule catalogue; CDISC CORE rules (cdisc-rules-engine cache)", "rules": rules}
+
+
 def _dump(obj: dict, path: Path) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
 
@@ -114,6 +135,7 @@ def main() -> None:
     _dump(sdtm, ROOT / "schemas" / "sdtm-metadata.json")
     _dump(adam, ROOT / "schemas" / "adam-metadata.json")
     _dump(ct, ROOT / "schemas" / "ct.json")
+    _dump(build_rule_xref(args.reference), ROOT / "schemas" / "rule-xref.json")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""Dataset file formats: SAS XPT v5, CDISC Dataset-JSON v1.1 (JSON/NDJSON) and CSV."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError, UsageError
+from ..metadata import adam_variables, sdtm_datasets, sdtm_variables
+from .datasetjson import read_dataset_json
+from .model import ColumnMeta, Dataset
+from .xpt import read_xpt
+
+SUFFIXES = {".xpt": "xpt", ".json": "json", ".ndjson": "json", ".csv": "csv"}
+
+
+def _csv_meta(name: str) -> list[ColumnMeta] | None:
+    """Types for a CSV dataset from the SDTMIG/ADaMIG metadata, since CSV carries none."""
+    try:
+        meta = sdtm_variables(name)
+        return [ColumnMeta(r.name, r.label, "Num" if r.type == "Num" else "Char") for r in meta.itertuples()]
+    except KeyError:
+        pass
+    try:
+        meta = adam_variables(name)
+        return [ColumnMeta(r.name, r.label, "Num" if r.type == "Num" else "Char") for r in meta.itertuples()]
+    except KeyError:
+        return None
+
+
+def read_csv_dataset(path: Path) -> Dataset:
+    """Read a CSV dataset; numeric variables (per standard metadata) are converted, empty text is null."""
+    path = Path(path)
+    name = path.stem.upper()
+    try:
+        frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path.name}: cannot be read as CSV ({exc})") from None
+    meta = {c.name: c for c in (_csv_meta(name) or [])}
+    columns = []
+    for col in frame.columns:
+        m = meta.get(col)
+        if m is not None and m.type == "Num":
+            raw = frame[col]
+            num = pd.to_numeric(raw, errors="coerce")
+            if not (num.isna() & raw.notna()).any():   # non-numeric text stays text, for validation to flag
+                frame[col] = num.astype("float64")
+        columns.append(m or ColumnMeta(col))
+    return Dataset(name, None, frame, columns, path)
+
+
+def read_dataset(path: Path) -> Dataset:
+    """Read one dataset file by its suffix."""
+    kind = SUFFIXES.get(Path(path).suffix.lower())
+    if kind == "xpt":
+        return read_xpt(path)
+    if kind == "json":
+        return read_dataset_json(path)
+    if kind == "csv":
+        return read_csv_dataset(path)
+    raise UsageError(f"{Path(path).name}: unknown dataset format (expected .xpt, .json, .ndjson or .csv)")
+
+
+def read_folder(folder: Path) -> dict[str, Dataset]:
+    """Read every dataset in a folder; one format per dataset name (XPT preferred, then JSON, then CSV)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"'{folder}' does not exist or is not a folder")
+    found: dict[str, Path] = {}
+    rank = {"xpt": 0, "json": 1, "csv": 2}
+    for p in sorted(folder.iterdir()):
+        kind = SUFFIXES.get(p.suffix.lower())
+        if kind is None or p.name in ("variables.csv", "define.xml") or p.name.startswith("."):
+            continue
+        key = p.stem.upper()
+        if key not in found or rank[kind] < rank[SUFFIXES[found[key].suffix.lower()]]:
+            found[key] = p
+    if not found:
+        raise InputError(f"'{folder}' holds no dataset files (.xpt, .json, .ndjson, .csv)")
+    return {k: read_dataset(p) for k, p in sorted(found.items())}
+
+
+__all__ = ["Dataset", "ColumnMeta", "read_dataset", "read_folder", "read_xpt", "read_dataset_json",
+           "sdtm_datasets"]

@@ -1,0 +1,337 @@
+"""Registered rule functions: metadata conformance through pandera schemas, and checks that need code."""
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from ..dates import full_date, is_iso8601, study_day
+from ..metadata import adam_variables, codelist, lab_tests, qs_tests, sdtm_variables
+from ..resources import load_study
+from .engine import NotApplicable, Rule, Study, findings_frame, prefix, register
+
+XPT_MAX_CHAR = 200
+
+
+# ------------------------------------------------------------------ metadata (pandera)
+
+def variable_metadata(study: Study, name: str) -> pd.DataFrame:
+    """SDTMIG or ADaMIG metadata for a dataset (name, label, type, core, codelist)."""
+    kind = study.kind(name)
+    if kind == "SDTM":
+        return sdtm_variables(name)
+    if kind == "SUPP":
+        return sdtm_variables("SUPPQUAL")
+    if kind in ("ADSL", "BDS"):
+        return adam_variables(name if kind == "ADSL" else "ADLB")
+    raise NotApplicable(name)
+
+
+def ct_extensions() -> dict[str, set[str]]:
+    """Sponsor terms the study adds to extensible codelists (declared in mappings/study.yaml)."""
+    study = load_study()
+    ext: dict[str, set[str]] = {"LBTESTCD": set(), "LBTEST": set(), "QSCAT": set(study["questionnaires"])}
+    for code, t in study["lab_tests"].items():
+        if t.get("sponsor_defined"):
+            ext["LBTESTCD"].add(code)
+            ext["LBTEST"].add(t["LBTEST"])
+    return ext
+
+
+def _allowed(var: str, code: str) -> tuple[set[str], bool] | None:
+    try:
+        cl = codelist(code)
+    except KeyError:
+        return None
+    return set(cl.values) | ct_extensions().get(var, set()), cl.extensible
+
+
+def _iso_check(s: pd.Series) -> pd.Series:
+    return is_iso8601(s)
+
+
+def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
+    """A pandera schema from the standard metadata: nulls in Req, types, CT, ISO 8601, XPT limits, ASCII."""
+    meta = variable_metadata(study, name)
+    df = study.frame(name)
+    columns = {}
+    for var in df.columns:
+        row = meta[meta["name"] == var]
+        checks = [
+            pa.Check(lambda s: ~(s.astype("string").str.encode("utf-8").str.len() > XPT_MAX_CHAR).fillna(False),
+                     name="IL2-XPT-05", ignore_na=True),
+            pa.Check(lambda s: ~s.astype("string").str.contains(r"[^\x20-\x7E]", regex=True).fillna(False),
+                     name="SD1029", ignore_na=True),
+        ]
+        nullable = True
+        if len(row):
+            r = row.iloc[0]
+            nullable = r["core"] != "Req"
+            if r["type"] == "Num":
+                checks.append(pa.Check(lambda s: pd.to_numeric(s, errors="coerce").notna(), name="SD0055",
+                                       ignore_na=True))
+            if var.endswith("DTC"):
+                checks.append(pa.Check(_iso_check, name="SD0003", ignore_na=True))
+            allowed = _allowed(var, r["codelist"]) if isinstance(r.get("codelist"), str) else None
+            if allowed:
+                values, extensible = allowed
+                skip_numeric = var.endswith("STRESC")
+                checks.append(pa.Check(
+                    lambda s, v=frozenset(values), sn=skip_numeric: s.astype("string").isin(v) | (
+                        sn & pd.to_numeric(s.astype("string").str.lstrip("<>="), errors="coerce").notna()),
+                    name="CT2002" if extensible else "CT2001", ignore_na=True))
+        columns[var] = pa.Column(nullable=nullable, checks=checks, required=False, coerce=False)
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def _pandera_failures(study: Study, name: str) -> pd.DataFrame:
+    """All failure cases of the dataset's schema, run once per dataset (lazy: every failure reported)."""
+    cache = study.__dict__.setdefault("_pandera", {})
+    if name not in cache:
+        df = study.frame(name)
+        try:
+            _build_schema(study, name).validate(df, lazy=True)
+            cache[name] = pd.DataFrame(columns=["column", "check", "index"])
+        except pa.errors.SchemaErrors as err:
+            fc = err.failure_cases
+            fc = fc[fc["index"].notna()].copy()
+            fc["check"] = fc["check"].astype(str).replace({"not_nullable": "SD0002"})
+            cache[name] = fc[["column", "check", "index"]]
+    return cache[name]
+
+
+@register("metadata_check")
+def metadata_check(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """Rows failing one pandera check built from metadata (p.check names it: SD0002, CT2001, ...)."""
+    variable_metadata(study, name)
+    fc = _pandera_failures(study, name)
+    fc = fc[fc["check"] == p.get("pandera_check", rule.id)]
+    parts = []
+    for var, grp in fc.groupby("column"):
+        mask = pd.Series(False, index=df.index)
+        mask.loc[grp["index"].astype(int).to_numpy()] = True
+        msg = rule.message.replace("{variable}", str(var))
+        parts.append(findings_frame(rule, name, df, mask, str(var), msg))
+    return pd.concat(parts, ignore_index=True) if parts else findings_frame(rule, name, df, pd.Series(False, index=df.index), None, "")
+
+
+def _dataset_finding(rule: Rule, name: str, variable: str | None, value: str | None, message: str) -> pd.DataFrame:
+    one = pd.DataFrame({"USUBJID": [pd.NA], variable or "_": [value]})
+    return findings_frame(rule, name, one, pd.Series([True]), variable or "_", message).assign(row=pd.NA, variable=variable or "")
+
+
+@register("variables_missing")
+def variables_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """Standard variables of a given core (Req/Exp) absent from the dataset."""
+    meta = variable_metadata(study, name)
+    want = meta.loc[meta["core"].isin(p["level"]), "name"]
+    if study.kind(name) == "BDS":
+        want = want[want.isin(["STUDYID", "USUBJID", "PARAMCD", "PARAM"])]
+    missing = [v for v in want if v not in df.columns]
+    parts = [_dataset_finding(rule, name, v, None, rule.message.replace("{variable}", v)) for v in missing]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@register("variables_not_in_model")
+def variables_not_in_model(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """Dataset variables that the SDTMIG domain does not define."""
+    if study.kind(name) != "SDTM":
+        raise NotApplicable(name)
+    known = set(sdtm_variables(name)["name"])
+    extra = [v for v in df.columns if v not in known]
+    parts = [_dataset_finding(rule, name, v, None, rule.message.replace("{variable}", v)) for v in extra]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@register("label_mismatch")
+def label_mismatch(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """Variable labels carried by the file that differ from the standard's labels."""
+    meta = variable_metadata(study, name).set_index("name")["label"]
+    parts = []
+    for c in study.datasets[name].columns:
+        if c.label and c.name in meta.index and c.label != meta[c.name]:
+            parts.append(_dataset_finding(rule, name, c.name, c.label,
+                                          rule.message.replace("{variable}", c.name) + f" (standard: '{meta[c.name]}')"))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@register("xpt_names")
+def xpt_names(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """SAS XPT v5 limits: dataset/variable names <= 8 (letters, digits, _), labels <= 40 characters."""
+    ds = study.datasets[name]
+    parts = []
+    pattern = r"[A-Z][A-Z0-9_]{0,7}"
+    what = p["what"]
+    if what == "dataset_name":
+        if not pd.Series([name]).str.fullmatch(pattern).iloc[0]:
+            parts.append(_dataset_finding(rule, name, None, name, rule.message))
+    elif what == "dataset_label":
+        if ds.label and len(ds.label) > 40:
+            parts.append(_dataset_finding(rule, name, None, ds.label, rule.message))
+    elif what == "variable_name":
+        names = pd.Series(list(df.columns), dtype="string")
+        for v in names[~names.str.fullmatch(pattern)]:
+            parts.append(_dataset_finding(rule, name, v, v, rule.message.replace("{variable}", v)))
+    elif what == "variable_label":
+        for c in ds.columns:
+            if c.label and len(c.label) > 40:
+                parts.append(_dataset_finding(rule, name, c.name, c.label, rule.message.replace("{variable}", c.name)))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@register("no_records")
+def no_records(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """A dataset without records."""
+    return _dataset_finding(rule, name, None, None, rule.message) if df.empty else pd.DataFrame()
+
+
+@register("dataset_missing")
+def dataset_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """A dataset the others require is absent (e.g. ADSL when ADaM datasets are present)."""
+    if p["dataset"] in study.datasets or name != min(n for n in study.datasets if study.selects(n, rule.datasets)):
+        return pd.DataFrame()
+    return _dataset_finding(rule, p["dataset"], None, None, rule.message)
+
+
+@register("numeric_date_variables")
+def numeric_date_variables(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """ADaM *DT variables must be numeric."""
+    bad = [c for c in df.columns if c.endswith("DT") and not pd.api.types.is_numeric_dtype(df[c])]
+    parts = [_dataset_finding(rule, name, v, None, rule.message.replace("{variable}", v)) for v in bad]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+# ------------------------------------------------------------------ timing
+
+@register("study_day")
+def study_day_check(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """--DY differs from the value computed from --DTC and DM.RFSTDTC (no day 0)."""
+    dtc, dy = p["dtc"], p["dy"]
+    if dtc not in df or dy not in df or "DM.RFSTDTC" not in df:
+        raise NotApplicable(dy)
+    expected = study_day(df[dtc], df["DM.RFSTDTC"])
+    got = pd.to_numeric(df[dy], errors="coerce")
+    if p.get("mode") == "missing":
+        return (expected.notna() & got.isna()).fillna(False).astype(bool)
+    return (expected.notna() & got.notna() & (expected != got)).fillna(False).astype(bool)
+
+
+@register("epoch_dates")
+def epoch_dates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """EPOCH contradicts the record date: a pre-treatment epoch on/after first dose, or treatment before it."""
+    dtc = p["dtc"]
+    if dtc not in df or "EPOCH" not in df or "DM.RFXSTDTC" not in df:
+        raise NotApplicable(dtc)
+    d, first = full_date(df[dtc]), full_date(df["DM.RFXSTDTC"])
+    pre = df["EPOCH"].isin(p["pre_treatment"])
+    on = df["EPOCH"].isin(p["treatment"])
+    return ((pre & (d >= first)) | (on & (d < first))).fillna(False).astype(bool)
+
+
+# ------------------------------------------------------------------ SUPPQUAL
+
+@register("supp_parent")
+def supp_parent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """SUPPQUAL records whose RDOMAIN/USUBJID/IDVAR/IDVARVAL do not resolve to a parent record."""
+    parent = name[4:]
+    if parent not in study.datasets:
+        return df["RDOMAIN"].notna()
+    pf = study.frame(parent)
+    idvar = df["IDVAR"].astype("string").fillna("")
+    if p.get("mode") == "idvar":
+        return (idvar != "") & ~idvar.isin(list(pf.columns))
+    ok = pd.Series(False, index=df.index)
+    subject_level = idvar == ""
+    ok |= subject_level & df["USUBJID"].isin(pf["USUBJID"])
+    for var in idvar[~subject_level].unique():
+        if var not in pf:
+            continue
+        rows = idvar == var
+        keys = pf[["USUBJID", var]].astype("string")
+        right = pd.MultiIndex.from_frame(keys.assign(**{var: keys[var].str.replace(r"\.0$", "", regex=True)}))
+        left = pd.MultiIndex.from_frame(pd.DataFrame({"USUBJID": df.loc[rows, "USUBJID"].astype("string"),
+                                                      var: df.loc[rows, "IDVARVAL"].astype("string").str.strip()}))
+        ok.loc[rows] = left.isin(right)
+    return ~ok
+
+
+# ------------------------------------------------------------------ study-specific: SLEDAI-2K
+
+def _sledai(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tests = qs_tests()
+    cat = tests.loc[tests["kind"] == "total", "QSCAT"].iloc[0]
+    s = df[(df["QSCAT"] == cat)]
+    return s, tests
+
+
+@register("sledai_total")
+def sledai_total(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """A SLEDAI-2K total that differs from the sum of its descriptors' scores at the same assessment."""
+    _require(df, "QSCAT", "QSTESTCD", "QSSTRESN", "USUBJID", "VISITNUM")
+    s, tests = _sledai(df)
+    total_cd = tests.loc[tests["kind"] == "total", "QSTESTCD"].iloc[0]
+    items = s[s["QSTESTCD"] != total_cd]
+    key = ["USUBJID", "VISITNUM"]
+    sums = items.groupby(key)["QSSTRESN"].sum(min_count=1).rename("_sum").reset_index()
+    tot = s[s["QSTESTCD"] == total_cd]
+    merged = tot.reset_index().merge(sums, on=key, how="left").set_index("index")
+    bad = merged["_sum"].notna() & (pd.to_numeric(merged["QSSTRESN"], errors="coerce") != merged["_sum"])
+    return bad.reindex(df.index, fill_value=False)
+
+
+@register("sledai_weight")
+def sledai_weight(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """A SLEDAI-2K descriptor scored other than 0 or its weight."""
+    _require(df, "QSCAT", "QSTESTCD", "QSSTRESN")
+    tests = qs_tests()
+    w = df["QSTESTCD"].map(tests.set_index("QSTESTCD")["weight"])
+    score = pd.to_numeric(df["QSSTRESN"], errors="coerce")
+    item = df["QSCAT"].eq("SLEDAI-2K") & w.notna() & score.notna()
+    return item & ~((score == 0) | (score == w))
+
+
+def _require(df: pd.DataFrame, *cols: str) -> None:
+    for c in cols:
+        if c not in df:
+            raise NotApplicable(c)
+
+
+@register("sledai_lab")
+def sledai_lab(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """A lab-based SLEDAI-2K descriptor that disagrees with the same visit's lab results in LB."""
+    _require(df, "QSTESTCD", "QSSTRESN", "USUBJID", "VISITNUM")
+    if "LB" not in study.datasets:
+        raise NotApplicable("LB")
+    lb = study.frame("LB")
+    _require(lb, "LBTESTCD", "LBSTRESN", "USUBJID", "VISITNUM")
+    study_tests = load_study()["questionnaires"]["SLEDAI-2K"]["tests"]
+    item = p["item"]
+    spec = study_tests[item]["lab"]
+    key = ["USUBJID", "VISITNUM"]
+    res = pd.to_numeric(lb["LBSTRESN"], errors="coerce")
+    if "LBTESTCD" in spec:
+        sel = lb["LBTESTCD"] == spec["LBTESTCD"]
+        cond = (res > spec["above"]) if "above" in spec else (res < spec["below"])
+    else:
+        tests = spec.get("any_below_lln") or spec.get("any_above_uln")
+        sel = lb["LBTESTCD"].isin(tests)
+        ref = pd.to_numeric(lb["LBSTNRLO"] if "any_below_lln" in spec else lb["LBSTNRHI"], errors="coerce")
+        cond = (res < ref) if "any_below_lln" in spec else (res > ref)
+    abnormal = cond[sel & res.notna()].groupby([lb.loc[sel & res.notna(), k] for k in key]).any().rename("_lab")
+    q = df[(df["QSTESTCD"] == item) & df["QSSTRESN"].notna()]
+    merged = q[key].merge(abnormal.reset_index(), on=key, how="left").set_index(q.index)
+    scored = pd.to_numeric(q["QSSTRESN"], errors="coerce") > 0
+    bad = merged["_lab"].notna() & (merged["_lab"].astype(bool) != scored)
+    return bad.reindex(df.index, fill_value=False)
+
+
+# ------------------------------------------------------------------ labs
+
+@register("lab_units_known")
+def lab_units_known(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """A standard unit that is not the study's standard unit for the test."""
+    _require(df, "LBTESTCD", "LBSTRESU")
+    std = df["LBTESTCD"].map({k: v["unit"] for k, v in lab_tests().items()})
+    return std.notna() & df["LBSTRESU"].notna() & (df["LBSTRESU"] != std)
+
+
+__all__ = ["variable_metadata", "ct_extensions", "prefix"]

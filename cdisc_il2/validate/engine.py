@@ -1,0 +1,439 @@
+"""Execute the declarative rule catalogue column-wise over a set of datasets; findings are values.
+
+A rule (schemas/rules/*.yaml) names its check, the datasets it applies to and its parameters.
+Generic checks live here; a rule that needs code names a registered function (checks.py).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from ..dates import full_date
+from ..errors import SpecError
+from ..formats.model import Dataset
+from ..metadata import sdtm_variables
+from ..resources import data_dir, load_json
+
+FINDING_COLUMNS = ["rule_id", "p21_id", "core_id", "severity", "dataset", "variable", "row", "usubjid", "seq",
+                   "value", "message"]
+SEVERITY_ORDER = {"Error": 3, "Warning": 2, "Notice": 1}
+SDTM_CLASSES = {"EVENTS": "Events", "FINDINGS": "Findings", "INTERVENTIONS": "Interventions",
+                "SPECIAL-PURPOSE": "Special-Purpose", "FINDINGS ABOUT": "Findings About"}
+
+
+class NotApplicable(Exception):
+    """The rule does not apply to this dataset (a variable it needs is absent)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One catalogue entry, with its Pinnacle 21, CDISC CORE and publisher cross-references."""
+
+    id: str
+    severity: str
+    datasets: tuple[str, ...]
+    check: str
+    params: dict
+    message: str
+    description: str
+    p21: str | None = None
+    core: tuple[str, ...] = ()
+    publisher: tuple[str, ...] = ()
+    each: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=None)
+def load_rules() -> tuple[Rule, ...]:
+    """Load and check every rule file in schemas/rules/, joined with the generated P21/CORE cross-reference."""
+    schema = load_json("rules.schema.json")
+    xref = load_json("rule-xref.json")["rules"]
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for path in sorted((data_dir("schemas") / "rules").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(map(str, e.path)))
+        if errors:
+            e = errors[0]
+            raise SpecError(path.name, ".".join(map(str, e.absolute_path)), e.message)
+        for i, r in enumerate(doc["rules"]):
+            if r["id"] in seen:
+                raise SpecError(path.name, f"rules[{i}].id", f"duplicate rule id {r['id']}")
+            seen.add(r["id"])
+            p21 = r.get("p21", r["id"] if r["id"] in xref else None)
+            x = xref.get(p21, {}) if p21 else {}
+            if p21 and not x:
+                raise SpecError(path.name, f"rules[{i}].p21", f"{p21} is not in the Pinnacle 21 catalogue")
+            params = {k: v for k, v in r.items() if k not in {"id", "p21", "severity", "datasets", "check",
+                                                              "message", "description", "each", "core"}}
+            rules.append(Rule(r["id"], r["severity"], tuple(r["datasets"]), r["check"], params,
+                              r.get("message") or x.get("message", r["id"]),
+                              r.get("description") or x.get("description", ""), p21,
+                              tuple(r.get("core", x.get("core_ids", []))), tuple(x.get("publisher_ids", [])),
+                              tuple(r.get("each", []))))
+    return tuple(rules)
+
+
+@dataclass
+class Study:
+    """The datasets under validation, with per-column caches of parsed dates."""
+
+    datasets: dict[str, Dataset]
+    _dates: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """The records of a dataset."""
+        return self.datasets[name].frame
+
+    def kind(self, name: str) -> str:
+        """SDTM, SUPP, ADSL, BDS, ADAM or OTHER."""
+        if name.startswith("SUPP"):
+            return "SUPP"
+        if name == "ADSL":
+            return "ADSL"
+        if name.startswith("AD"):
+            return "BDS" if "PARAMCD" in self.frame(name) else "ADAM"
+        try:
+            sdtm_variables(name)
+            return "SDTM"
+        except KeyError:
+            return "OTHER"
+
+    def sdtm_class(self, name: str) -> str | None:
+        """The SDTMIG class of a standard domain."""
+        meta = load_json("sdtm-metadata.json")["datasets"]
+        return meta.get(name, {}).get("class")
+
+    def date(self, name: str, column: str, frame: pd.DataFrame | None = None) -> pd.Series:
+        """Full-date parse of a column, cached per dataset and column."""
+        key = (name, column)
+        if frame is not None and column.startswith("DM."):
+            return full_date(frame[column])
+        if key not in self._dates:
+            self._dates[key] = full_date(self.frame(name)[column])
+        return self._dates[key]
+
+    def selects(self, name: str, selectors: tuple[str, ...]) -> bool:
+        """Whether a rule's dataset selectors cover this dataset."""
+        kind = self.kind(name)
+        for s in selectors:
+            if s == name or s == kind or (s == "ALL" and kind == "SDTM") or (s == "ADAM" and kind in ("ADSL", "BDS", "ADAM")):
+                return True
+            if s in SDTM_CLASSES and kind == "SDTM" and self.sdtm_class(name) == SDTM_CLASSES[s]:
+                return True
+        return False
+
+
+def prefix(name: str) -> str:
+    """The --variable prefix of a dataset (its domain code)."""
+    return name[:2]
+
+
+def resolve(var: str, name: str, each: str | None = None) -> str:
+    """Replace {V} with the expanded variable and -- with the domain prefix."""
+    if each is not None:
+        var = var.replace("{V}", each)
+    return var.replace("--", prefix(name)) if var.startswith("--") or "--" in var else var
+
+
+def _resolve_tree(obj, name: str, each: str | None):
+    if isinstance(obj, str):
+        return resolve(obj, name, each)
+    if isinstance(obj, list):
+        return [_resolve_tree(o, name, each) for o in obj]
+    if isinstance(obj, dict):
+        return {k: (_resolve_tree(v, name, each) if k not in ("value", "values", "pattern") else v)
+                for k, v in obj.items()}
+    return obj
+
+
+def _need(df: pd.DataFrame, *cols: str) -> None:
+    for c in cols:
+        if c not in df.columns and c not in VIRTUAL:
+            raise NotApplicable(c)
+
+
+def _change(df: pd.DataFrame) -> pd.Series:
+    _need(df, "AVAL", "BASE")
+    return _num(df["AVAL"]) - _num(df["BASE"])
+
+
+def _pchg(df: pd.DataFrame) -> pd.Series:
+    base = _num(df["BASE"])
+    return (_change(df) / base * 100).where(base != 0)
+
+
+# Values computed from other variables, usable in conditions like a variable.
+VIRTUAL: dict[str, Callable[[pd.DataFrame, str], pd.Series]] = {
+    "_DATASET_": lambda df, name: pd.Series(name, index=df.index, dtype="string"),
+    "_PARENT_": lambda df, name: pd.Series(name[4:], index=df.index, dtype="string"),
+    "_AVAL_MINUS_BASE_": lambda df, name: _change(df),
+    "_PCHG_": lambda df, name: _pchg(df),
+}
+
+
+def column(df: pd.DataFrame, var: str, name: str) -> pd.Series:
+    """A dataset variable, or a virtual one computed from others."""
+    if var in VIRTUAL:
+        return VIRTUAL[var](df, name)
+    _need(df, var)
+    return df[var]
+
+
+def _num(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s, errors="coerce")
+
+
+def _operand(df: pd.DataFrame, cond: dict, name: str) -> pd.Series:
+    if "ref" in cond:
+        return column(df, cond["ref"], name)
+    return pd.Series([cond.get("value")] * len(df), index=df.index, dtype="object")
+
+
+def _close(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Numeric equality with a relative tolerance for values computed in floating point."""
+    return ((a - b).abs() <= 1e-9 * pd.concat([a.abs(), b.abs()], axis=1).max(axis=1).clip(lower=1)).fillna(False)
+
+
+def _text(s: pd.Series) -> pd.Series:
+    return s.astype("string")
+
+
+def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series:
+    """Evaluate a condition tree column-wise; True where the rule is violated."""
+    if "all" in cond:
+        out = pd.Series(True, index=df.index)
+        for c in cond["all"]:
+            out &= evaluate(df, c, study, name)
+        return out
+    if "any" in cond:
+        out = pd.Series(False, index=df.index)
+        usable = 0
+        for c in cond["any"]:
+            try:
+                out |= evaluate(df, c, study, name)
+                usable += 1
+            except NotApplicable:
+                continue      # an alternative on an absent variable is simply not met
+        if not usable:
+            raise NotApplicable("no alternative applies")
+        return out
+    if "not" in cond:
+        return ~evaluate(df, cond["not"], study, name)
+    if "present" in cond:
+        return pd.Series(cond["present"] in df.columns, index=df.index)
+    if "absent" in cond:
+        return pd.Series(cond["absent"] not in df.columns, index=df.index)
+    var, op = cond["var"], cond["op"]
+    col = column(df, var, name)
+    notna = col.notna() & (_text(col).str.strip() != "").fillna(False)
+    if op == "empty":
+        return ~notna
+    if op == "not_empty":
+        return notna
+    if op in ("eq", "ne"):
+        other = _operand(df, cond, name)
+        same = (_text(col) == _text(other)).fillna(False)
+        num_same = _close(_num(col), _num(other))
+        eq = (same | num_same) & notna
+        return eq if op == "eq" else notna & other.notna() & ~eq
+    if op in ("in", "not_in"):
+        member = _text(col).isin([str(v) for v in cond["values"]]).fillna(False)
+        return member & notna if op == "in" else notna & ~member
+    if op in ("gt", "ge", "lt", "le"):
+        a, b = _num(col), _num(_operand(df, cond, name))
+        res = {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
+        return res.fillna(False).astype(bool)
+    if op in ("date_gt", "date_ge", "date_lt", "date_le"):
+        a = study.date(name, var, df) if var in study.frame(name) else full_date(col)
+        ref = cond["ref"]
+        _need(df, ref)
+        b = full_date(df[ref]) if ref not in study.frame(name) else study.date(name, ref)
+        a, b = a.reindex(df.index), b.reindex(df.index)
+        res = {"date_gt": a > b, "date_ge": a >= b, "date_lt": a < b, "date_le": a <= b}[op]
+        return res.fillna(False).astype(bool)
+    if op in ("matches", "not_matches"):
+        m = _text(col).str.fullmatch(cond["pattern"]).fillna(False).astype(bool)
+        return notna & (m if op == "matches" else ~m)
+    if op == "longer_than":
+        return (_text(col).str.len() > cond["value"]).fillna(False).astype(bool)
+    if op in ("numeric", "not_numeric"):
+        isnum = _num(col).notna()
+        return notna & (isnum if op == "numeric" else ~isnum)
+    if op == "full_date":
+        return full_date(col).notna()
+    raise ValueError(f"unknown condition operator {op}")
+
+
+# ---------------------------------------------------------------- generic checks -> boolean masks
+
+def check_condition(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """Rows where the `when` condition holds."""
+    return evaluate(df, p["when"], study, name)
+
+
+def check_unique(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """Rows whose key values repeat an earlier row's."""
+    _need(df, *p["keys"])
+    keys = df[p["keys"]]
+    return keys.notna().all(axis=1) & keys.duplicated(keep="first")
+
+
+def check_duplicates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """Rows identical to an earlier row in every column except the excluded ones."""
+    cols = [c for c in df.columns if c not in set(p.get("exclude", []))]
+    return df[cols].astype("string").fillna("\x00").duplicated(keep="first")
+
+
+def check_consistent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """Rows of key groups in which the value variable takes more than one value."""
+    _need(df, *p["key"], p["value_var"])
+    sel = df[p["key"] + [p["value_var"]]].dropna(subset=p["key"])
+    n = _nunique(sel, p["key"], p["value_var"])
+    return (n > 1).reindex(df.index, fill_value=False)
+
+
+def _nunique(sel: pd.DataFrame, key: list[str], value: str) -> pd.Series:
+    """Distinct values (missing counts as a value) of `value` within `key` groups, aligned to rows."""
+    v = sel[value].astype("string").fillna("\x00")
+    distinct = pd.concat([sel[key], v.rename("_v")], axis=1).drop_duplicates()
+    counts = distinct.groupby(key, dropna=False).size().rename("_n").reset_index()
+    return sel[key].merge(counts, on=key, how="left").set_index(sel.index)["_n"]
+
+
+def check_at_most_one(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """Rows meeting `when` in groups where more than one row meets it."""
+    _need(df, *p["by"])
+    hit = evaluate(df, p["when"], study, name)
+    count = hit.groupby([df[b] for b in p["by"]], dropna=False).transform("sum")
+    return hit & (count > 1)
+
+
+def check_at_least_one(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """The first row of each group (among rows meeting `among`) where no row meets `when`."""
+    _need(df, *p["by"])
+    among = evaluate(df, p["among"], study, name) if "among" in p else pd.Series(True, index=df.index)
+    hit = evaluate(df, p["when"], study, name) & among
+    any_hit = hit.groupby([df[b] for b in p["by"]], dropna=False).transform("any")
+    sub = df[among]
+    first = pd.Series(False, index=df.index)
+    first.loc[sub.index[~sub[p["by"]].duplicated(keep="first").to_numpy()]] = True
+    return first & ~any_hit
+
+
+def check_exists_in(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """Rows whose keys have no match in another dataset (optionally only rows meeting `where`)."""
+    target = p["dataset"]
+    _need(df, *p["keys"])
+    if target not in study.datasets or name == target:
+        raise NotApplicable(target)
+    other = study.frame(target)
+    tkeys = p.get("target_keys", p["keys"])
+    if any(k not in other for k in tkeys):
+        raise NotApplicable(target)
+    if "target_where" in p:
+        other = other[evaluate(other, p["target_where"], study, target)]
+    rows = evaluate(df, p["where"], study, name) if "where" in p else pd.Series(True, index=df.index)
+    left = pd.MultiIndex.from_frame(df[p["keys"]].astype("string"))
+    right = pd.MultiIndex.from_frame(other[tkeys].astype("string").set_axis(p["keys"], axis=1))
+    missing = ~left.isin(right)
+    return rows & pd.Series(missing, index=df.index) & df[p["keys"]].notna().all(axis=1)
+
+
+CHECKS: dict[str, Callable] = {"condition": check_condition, "unique": check_unique, "duplicates": check_duplicates,
+                               "consistent": check_consistent, "at_most_one": check_at_most_one,
+                               "at_least_one": check_at_least_one, "exists_in": check_exists_in}
+FUNCTIONS: dict[str, Callable] = {}
+
+
+def register(name: str):
+    """Register a rule function: f(rule, df, params, study, name) -> mask, or a findings frame."""
+    def deco(fn):
+        FUNCTIONS[name] = fn
+        return fn
+    return deco
+
+
+def _with_join(df: pd.DataFrame, p: dict, study: Study) -> pd.DataFrame:
+    """Bring variables of another dataset (DM, ADSL) in as 'DM.VAR' columns, matched on keys."""
+    j = p.get("join")
+    if not j:
+        return df
+    if j["dataset"] not in study.datasets:
+        raise NotApplicable(j["dataset"])
+    other = study.frame(j["dataset"])
+    keys = j.get("on", ["USUBJID"])
+    vars_ = [v for v in j["vars"] if v in other]
+    if len(vars_) < len(j["vars"]):
+        raise NotApplicable(j["dataset"])
+    right = other[keys + vars_].drop_duplicates(subset=keys)
+    right = right.rename(columns={v: f"{j['dataset']}.{v}" for v in vars_})
+    merged = df.merge(right, on=keys, how="left")
+    merged.index = df.index
+    return merged
+
+
+def findings_frame(rule: Rule, name: str, df: pd.DataFrame, mask: pd.Series, variable: str | None,
+                   message: str) -> pd.DataFrame:
+    """Findings for the rows where `mask` holds."""
+    sel = df[mask.reindex(df.index, fill_value=False).to_numpy()]
+    n = len(sel)
+    if not n:
+        return pd.DataFrame(columns=FINDING_COLUMNS)
+    seq_col = f"{prefix(name)}SEQ"
+    value = sel[variable].astype("string") if variable and variable in sel else pd.Series(pd.NA, index=sel.index, dtype="string")
+    msg = _fill_value(message, value) if "{value}" in message else pd.Series(message, index=sel.index, dtype="string")
+    return pd.DataFrame({
+        "rule_id": rule.id, "p21_id": rule.p21 or "", "core_id": ", ".join(rule.core), "severity": rule.severity,
+        "dataset": name, "variable": variable or "", "row": (sel.index.to_numpy() + 1),
+        "usubjid": sel["USUBJID"].astype("string") if "USUBJID" in sel else pd.NA,
+        "seq": _num(sel[seq_col]) if seq_col in sel else pd.NA,
+        "value": value, "message": msg}, index=range(n))[FINDING_COLUMNS]
+
+
+def _fill_value(template: str, value: pd.Series) -> pd.Series:
+    """Put each row's value into a message template at {value}, column-wise."""
+    head, _, tail = template.partition("{value}")
+    return head + value.fillna("(null)") + tail
+
+
+def run_rule(rule: Rule, study: Study) -> tuple[pd.DataFrame, list[str]]:
+    """Run one rule on every dataset it selects; return findings and the datasets it was applied to."""
+    parts, applied = [], []
+    for name in study.datasets:
+        if not study.selects(name, rule.datasets):
+            continue
+        for each in (rule.each or (None,)):
+            p = _resolve_tree(rule.params, name, each)
+            variable = p.get("variable")
+            message = resolve_message(rule.message, name, each, variable)
+            try:
+                df = _with_join(study.frame(name), p, study)
+                if rule.check == "function":
+                    out = FUNCTIONS[p["function"]](rule, df, p, study, name)
+                else:
+                    out = CHECKS[rule.check](rule, df, p, study, name)
+            except NotApplicable:
+                continue
+            applied.append(name)
+            if isinstance(out, pd.DataFrame):
+                parts.append(out)
+            elif out.any():
+                parts.append(findings_frame(rule, name, df, out, variable, message))
+    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FINDING_COLUMNS)
+    return found, sorted(set(applied))
+
+
+def resolve_message(message: str, name: str, each: str | None, variable: str | None) -> str:
+    """Message text with --, {V}, {dataset} and {variable} filled in (row values stay {value})."""
+    text = message.replace("{V}", each or "").replace("{dataset}", name).replace("{variable}", variable or "")
+    return re.sub(r"--(?=[A-Z])", prefix(name), text)
+
+
+__all__ = ["Rule", "Study", "load_rules", "run_rule", "register", "FINDING_COLUMNS", "findings_frame", "evaluate",
+           "NotApplicable", "SEVERITY_ORDER"]
