@@ -120,10 +120,21 @@ def _assemble(y, m, d, hh, mi, ss) -> tuple[pd.Series, pd.Series]:
     return iso, error
 
 
+def _on_uniques(values: pd.Series, fn) -> pd.Series:
+    """Apply a column function to the distinct values only and spread the result back (dates repeat a lot)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    res = fn(pd.Series(uniques, dtype="string"))
+    out = res.to_numpy()[codes]
+    return pd.Series(out, index=values.index).where(codes >= 0)
+
+
 def full_date(dtc: pd.Series) -> pd.Series:
     """Datetime of the date part of ISO 8601 values that carry a complete date, else NaT."""
-    s = dtc.astype("string").str.slice(0, 10)
-    return pd.to_datetime(s.where(s.str.fullmatch(r"\d{4}-\d{2}-\d{2}")), format="%Y-%m-%d", errors="coerce")
+    def parse(u: pd.Series) -> pd.Series:
+        s = u.str.slice(0, 10)
+        return pd.to_datetime(s.where(s.str.fullmatch(r"\d{4}-\d{2}-\d{2}")), format="%Y-%m-%d", errors="coerce")
+    out = _on_uniques(dtc.astype("string"), parse)
+    return pd.to_datetime(out)
 
 
 def study_day(dtc: pd.Series, reference: pd.Series) -> pd.Series:
@@ -134,9 +145,11 @@ def study_day(dtc: pd.Series, reference: pd.Series) -> pd.Series:
 
 
 def is_iso8601(values: pd.Series) -> pd.Series:
-    """True where a non-empty value is a valid ISO 8601 date/datetime (complete or partial)."""
-    iso, err = parse_dates(values, styles=("iso",))
+    """True where a value is a valid ISO 8601 date/datetime (complete or partial) or empty."""
+    def check(u: pd.Series) -> pd.Series:
+        shape = u.str.fullmatch(r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?").fillna(False)
+        iso, err = parse_dates(u, styles=("iso",))
+        return shape & iso.notna() & err.isna()
     text = values.astype("string")
-    strict = text.str.fullmatch(
-        r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?|\d{4}-{1,2}\d{2}|-{4}-\d{2}-\d{2}")
-    return (iso.notna() & strict.fillna(False)) | text.isna()
+    ok = _on_uniques(text, check)
+    return ok.fillna(True).astype(bool) | text.isna()

@@ -1,11 +1,14 @@
 """Registered rule functions: metadata conformance through pandera schemas, and checks that need code."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pandera.pandas as pa
 
 from ..dates import full_date, is_iso8601, study_day
 from ..metadata import adam_variables, codelist, lab_tests, qs_tests, sdtm_variables
+from ..frames import as_text, printable_ascii, to_number
 from ..resources import load_study
 from .engine import NotApplicable, Rule, Study, findings_frame, prefix, register
 
@@ -45,6 +48,18 @@ def _allowed(var: str, code: str) -> tuple[set[str], bool] | None:
     return set(cl.values) | ct_extensions().get(var, set()), cl.extensible
 
 
+def _fits_xpt(s: pd.Series) -> pd.Series:
+    """Character values fit SAS XPT v5 (200 bytes): only long strings are encoded to count bytes."""
+    if not isinstance(s.dtype, pd.StringDtype) and s.dtype != object:
+        return pd.Series(True, index=s.index)
+    text = s.astype("string")
+    ok = (text.str.len() <= XPT_MAX_CHAR // 4).fillna(True)
+    if not ok.all():
+        long = text[~ok]
+        ok[~ok] = long.str.encode("utf-8").str.len() <= XPT_MAX_CHAR
+    return ok
+
+
 def _iso_check(s: pd.Series) -> pd.Series:
     return is_iso8601(s)
 
@@ -56,18 +71,17 @@ def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
     columns = {}
     for var in df.columns:
         row = meta[meta["name"] == var]
+        is_text = not pd.api.types.is_numeric_dtype(df[var])
         checks = [
-            pa.Check(lambda s: ~(s.astype("string").str.encode("utf-8").str.len() > XPT_MAX_CHAR).fillna(False),
-                     name="IL2-XPT-05", ignore_na=True),
-            pa.Check(lambda s: ~s.astype("string").str.contains(r"[^\x20-\x7E]", regex=True).fillna(False),
-                     name="SD1029", ignore_na=True),
-        ]
+            pa.Check(_fits_xpt, name="IL2-XPT-05", ignore_na=True),
+            pa.Check(printable_ascii, name="SD1029", ignore_na=True),
+        ] if is_text else []
         nullable = True
         if len(row):
             r = row.iloc[0]
             nullable = r["core"] != "Req"
             if r["type"] == "Num":
-                checks.append(pa.Check(lambda s: pd.to_numeric(s, errors="coerce").notna(), name="SD0055",
+                checks.append(pa.Check(lambda s: to_number(s).notna(), name="SD0055",
                                        ignore_na=True))
             if var.endswith("DTC"):
                 checks.append(pa.Check(_iso_check, name="SD0003", ignore_na=True))
@@ -76,8 +90,8 @@ def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
                 values, extensible = allowed
                 skip_numeric = var.endswith("STRESC")
                 checks.append(pa.Check(
-                    lambda s, v=frozenset(values), sn=skip_numeric: s.astype("string").isin(v) | (
-                        sn & pd.to_numeric(s.astype("string").str.lstrip("<>="), errors="coerce").notna()),
+                    lambda s, v=frozenset(values), sn=skip_numeric: as_text(s).isin(v) | (
+                        sn & to_number(as_text(s).str.lstrip("<>=")).notna()),
                     name="CT2002" if extensible else "CT2001", ignore_na=True))
         columns[var] = pa.Column(nullable=nullable, checks=checks, required=False, coerce=False)
     return pa.DataFrameSchema(columns, strict=False)
@@ -119,6 +133,17 @@ def _dataset_finding(rule: Rule, name: str, variable: str | None, value: str | N
     return findings_frame(rule, name, one, pd.Series([True]), variable or "_", message).assign(row=pd.NA, variable=variable or "")
 
 
+def _present(var: str, columns) -> bool:
+    """Whether a standard variable is in the dataset; ADaMIG names like TRTxxP match TRT01P etc."""
+    if var in columns:
+        return True
+    if var == var.upper():
+        return False
+    pattern = re.sub(r"xx|zz", r"[0-9]{2}", var)
+    pattern = re.sub(r"[ywz]", r"[0-9]+", pattern)
+    return any(re.fullmatch(pattern, c) for c in columns)
+
+
 @register("variables_missing")
 def variables_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """Standard variables of a given core (Req/Exp) absent from the dataset."""
@@ -126,7 +151,7 @@ def variables_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name:
     want = meta.loc[meta["core"].isin(p["level"]), "name"]
     if study.kind(name) == "BDS":
         want = want[want.isin(["STUDYID", "USUBJID", "PARAMCD", "PARAM"])]
-    missing = [v for v in want if v not in df.columns]
+    missing = [v for v in want if not _present(v, df.columns)]
     parts = [_dataset_finding(rule, name, v, None, rule.message.replace("{variable}", v)) for v in missing]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 

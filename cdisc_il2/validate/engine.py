@@ -17,6 +17,7 @@ import yaml
 from ..dates import full_date
 from ..errors import SpecError
 from ..formats.model import Dataset
+from ..frames import as_text, filled, fullmatch, to_number
 from ..metadata import sdtm_variables
 from ..resources import data_dir, load_json
 
@@ -85,6 +86,9 @@ class Study:
 
     datasets: dict[str, Dataset]
     _dates: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+    _conv: dict[tuple[str, str, str], pd.Series] = field(default_factory=dict)
+    _joins: dict[tuple, pd.DataFrame] = field(default_factory=dict)
+    _joined_ids: set[int] = field(default_factory=set)
 
     def frame(self, name: str) -> pd.DataFrame:
         """The records of a dataset."""
@@ -117,6 +121,18 @@ class Study:
         if key not in self._dates:
             self._dates[key] = full_date(self.frame(name)[column])
         return self._dates[key]
+
+    def cached(self, name: str, df: pd.DataFrame, var: str, kind: str, make: Callable[[pd.Series], pd.Series]) -> pd.Series:
+        """A conversion (numeric, text) of a dataset column, computed once when `df` is the dataset itself."""
+        if var not in df.columns:
+            return make(column(df, var, name))
+        base = self.frame(name)
+        if df is not base and id(df) not in self._joined_ids:
+            return make(df[var])
+        key = (name if df is base else f"{name}@{id(df)}", var, kind)
+        if key not in self._conv:
+            self._conv[key] = make(df[var])
+        return self._conv[key]
 
     def selects(self, name: str, selectors: tuple[str, ...]) -> bool:
         """Whether a rule's dataset selectors cover this dataset."""
@@ -186,13 +202,7 @@ def column(df: pd.DataFrame, var: str, name: str) -> pd.Series:
 
 
 def _num(s: pd.Series) -> pd.Series:
-    return pd.to_numeric(s, errors="coerce")
-
-
-def _operand(df: pd.DataFrame, cond: dict, name: str) -> pd.Series:
-    if "ref" in cond:
-        return column(df, cond["ref"], name)
-    return pd.Series([cond.get("value")] * len(df), index=df.index, dtype="object")
+    return to_number(s)
 
 
 def _close(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -201,7 +211,7 @@ def _close(a: pd.Series, b: pd.Series) -> pd.Series:
 
 
 def _text(s: pd.Series) -> pd.Series:
-    return s.astype("string")
+    return as_text(s)
 
 
 def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series:
@@ -231,22 +241,42 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
         return pd.Series(cond["absent"] not in df.columns, index=df.index)
     var, op = cond["var"], cond["op"]
     col = column(df, var, name)
-    notna = col.notna() & (_text(col).str.strip() != "").fillna(False)
+
+    def num(v: str) -> pd.Series:
+        return study.cached(name, df, v, "num", _num)
+
+    def text(v: str) -> pd.Series:
+        return study.cached(name, df, v, "text", _text)
+    notna = study.cached(name, df, var, "notna", filled)
     if op == "empty":
         return ~notna
     if op == "not_empty":
         return notna
     if op in ("eq", "ne"):
-        other = _operand(df, cond, name)
-        same = (_text(col) == _text(other)).fillna(False)
-        num_same = _close(_num(col), _num(other))
+        if "ref" in cond:
+            other, other_num = column(df, cond["ref"], name), num(cond["ref"])
+            other_text = other if pd.api.types.is_numeric_dtype(other) else text(cond["ref"])
+        else:
+            literal = cond.get("value")
+            other = pd.Series(literal is not None, index=df.index)  # only its notna() is used below
+            other_text = str(literal)
+            try:
+                other_num = float(literal)
+            except (TypeError, ValueError):
+                other_num = float("nan")
+        num_same = _close(num(var), other_num) if isinstance(other_num, pd.Series) else \
+            ((num(var) - other_num).abs() <= 1e-9 * max(1.0, abs(other_num))).fillna(False)
+        both_numeric = pd.api.types.is_numeric_dtype(col) and (
+            pd.api.types.is_numeric_dtype(other) if "ref" in cond else isinstance(cond.get("value"), (int, float)))
+        same = num_same if both_numeric else ((text(var) == other_text).fillna(False) | num_same)
         eq = (same | num_same) & notna
         return eq if op == "eq" else notna & other.notna() & ~eq
     if op in ("in", "not_in"):
-        member = _text(col).isin([str(v) for v in cond["values"]]).fillna(False)
+        member = text(var).isin([str(v) for v in cond["values"]]).fillna(False)
         return member & notna if op == "in" else notna & ~member
     if op in ("gt", "ge", "lt", "le"):
-        a, b = _num(col), _num(_operand(df, cond, name))
+        a = num(var)
+        b = num(cond["ref"]) if "ref" in cond else float(cond["value"])
         res = {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
         return res.fillna(False).astype(bool)
     if op in ("date_gt", "date_ge", "date_lt", "date_le"):
@@ -258,12 +288,12 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
         res = {"date_gt": a > b, "date_ge": a >= b, "date_lt": a < b, "date_le": a <= b}[op]
         return res.fillna(False).astype(bool)
     if op in ("matches", "not_matches"):
-        m = _text(col).str.fullmatch(cond["pattern"]).fillna(False).astype(bool)
+        m = fullmatch(text(var), cond["pattern"])
         return notna & (m if op == "matches" else ~m)
     if op == "longer_than":
-        return (_text(col).str.len() > cond["value"]).fillna(False).astype(bool)
+        return (text(var).str.len() > cond["value"]).fillna(False).astype(bool)
     if op in ("numeric", "not_numeric"):
-        isnum = _num(col).notna()
+        isnum = num(var).notna()
         return notna & (isnum if op == "numeric" else ~isnum)
     if op == "full_date":
         return full_date(col).notna()
@@ -287,7 +317,7 @@ def check_unique(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str)
 def check_duplicates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """Rows identical to an earlier row in every column except the excluded ones."""
     cols = [c for c in df.columns if c not in set(p.get("exclude", []))]
-    return df[cols].astype("string").fillna("\x00").duplicated(keep="first")
+    return df[cols].duplicated(keep="first")
 
 
 def check_consistent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
@@ -366,6 +396,9 @@ def _with_join(df: pd.DataFrame, p: dict, study: Study) -> pd.DataFrame:
         return df
     if j["dataset"] not in study.datasets:
         raise NotApplicable(j["dataset"])
+    key = (id(df), j["dataset"], tuple(j.get("on", ["USUBJID"])), tuple(j["vars"]))
+    if key in study._joins:
+        return study._joins[key]
     other = study.frame(j["dataset"])
     keys = j.get("on", ["USUBJID"])
     vars_ = [v for v in j["vars"] if v in other]
@@ -375,6 +408,8 @@ def _with_join(df: pd.DataFrame, p: dict, study: Study) -> pd.DataFrame:
     right = right.rename(columns={v: f"{j['dataset']}.{v}" for v in vars_})
     merged = df.merge(right, on=keys, how="left")
     merged.index = df.index
+    study._joins[key] = merged
+    study._joined_ids.add(id(merged))
     return merged
 
 
@@ -390,10 +425,10 @@ def findings_frame(rule: Rule, name: str, df: pd.DataFrame, mask: pd.Series, var
     msg = _fill_value(message, value) if "{value}" in message else pd.Series(message, index=sel.index, dtype="string")
     return pd.DataFrame({
         "rule_id": rule.id, "p21_id": rule.p21 or "", "core_id": ", ".join(rule.core), "severity": rule.severity,
-        "dataset": name, "variable": variable or "", "row": (sel.index.to_numpy() + 1),
-        "usubjid": sel["USUBJID"].astype("string") if "USUBJID" in sel else pd.NA,
-        "seq": _num(sel[seq_col]) if seq_col in sel else pd.NA,
-        "value": value, "message": msg}, index=range(n))[FINDING_COLUMNS]
+        "dataset": name, "variable": variable or "", "row": sel.index.to_numpy() + 1,
+        "usubjid": sel["USUBJID"].astype("string").to_numpy() if "USUBJID" in sel else pd.NA,
+        "seq": _num(sel[seq_col]).to_numpy() if seq_col in sel else pd.NA,
+        "value": value.to_numpy(), "message": msg.to_numpy()}, index=range(n))[FINDING_COLUMNS]
 
 
 def _fill_value(template: str, value: pd.Series) -> pd.Series:

@@ -1,0 +1,59 @@
+"""Column-wise conversions shared by mapping and validation, fast on Arrow-backed text."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+NUMBER = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
+
+
+def to_number(values: pd.Series) -> pd.Series:
+    """Text to float64 (NaN where not a number); numeric input is returned as float64."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series(uniques, dtype="string")
+    ok = fullmatch(text, NUMBER).to_numpy()
+    parsed = np.full(len(text), np.nan)
+    if ok.any():
+        parsed[ok] = text[ok].str.strip().astype("float64").to_numpy()
+    out = np.where(codes >= 0, parsed[np.maximum(codes, 0)] if len(parsed) else np.nan, np.nan)
+    return pd.Series(out, index=values.index, dtype="float64")
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A column as string dtype (no copy when it already is)."""
+    return values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+
+
+def filled(values: pd.Series) -> pd.Series:
+    """True where a value is present: not null and, for text, not blank."""
+    if not isinstance(values.dtype, pd.StringDtype) and values.dtype != object:
+        return values.notna()
+    return (as_text(values).str.strip() != "").fillna(False).astype(bool)
+
+
+def fullmatch(values: pd.Series, pattern: str) -> pd.Series:
+    """True where text matches the regular expression entirely (Arrow regex engine); NA is False."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = as_text(values)
+    arr = pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.large_string()) \
+        if text.dtype.storage != "pyarrow" else text.array._pa_array
+    hit = pc.match_substring_regex(arr, f"^(?:{pattern})$")
+    return pd.Series(hit.to_numpy(zero_copy_only=False), index=values.index).fillna(False).astype(bool)
+
+
+def printable_ascii(values: pd.Series) -> pd.Series:
+    """True where text has only printable ASCII characters (what SAS XPT v5 and submissions expect)."""
+    import pyarrow.compute as pc
+
+    text = as_text(values)
+    arr = text.array._pa_array if getattr(text.dtype, "storage", "") == "pyarrow" else None
+    if arr is None:
+        return ~text.str.contains(r"[^\x20-\x7E]", regex=True).fillna(False)
+    ascii_ = pd.Series(pc.string_is_ascii(arr).to_numpy(zero_copy_only=False), index=values.index)
+    control = pd.Series(pc.match_substring_regex(arr, r"[\x00-\x1F\x7F]").to_numpy(zero_copy_only=False),
+                        index=values.index)
+    return (ascii_.fillna(True) & ~control.fillna(False)).astype(bool)
