@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -87,12 +88,62 @@ def convert(transfer_dir: Path = typer.Argument(..., help="folder of one data tr
     _render_convert(result)
 
 
+class FailOn(str, Enum):
+    """Severity at or above which findings make the exit code 1."""
+
+    error = "error"
+    warning = "warning"
+    notice = "notice"
+    never = "never"
+
+
+def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optional[Path], rejects=None):
+    from .validate import validate_folder
+    from .validate.report import render_terminal, write_excel, write_json
+
+    result = validate_folder(data_dir, rejects)
+    if report:
+        write_excel(result, report)
+    if json_out:
+        write_json(result, json_out)
+    render_terminal(result, out_console)
+    return result
+
+
+def _exit_for(result, fail_on: FailOn) -> None:
+    if fail_on != FailOn.never and result.count_at_or_above(fail_on.value.title()):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+@_guarded
+def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or ADaM datasets (.xpt, .json, .ndjson, .csv)"),
+             report: Optional[Path] = typer.Option(None, "--report", help="write the Excel report here (.xlsx)"),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="write the findings as JSON here"),
+             fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="exit 1 when findings at or above this "
+                                            "severity exist (never: always exit 0)")) -> None:
+    """Check every dataset of a folder against SDTMIG 3.4 / ADaMIG 1.3, CDISC CT and the study rules.
+
+    Works on any SDTM/ADaM package, ours or not, in SAS XPT v5, Dataset-JSON (JSON or NDJSON) or CSV.
+    Every rule runs on every dataset it applies to; all findings are reported in one run.
+
+    Example: cdisc-il2 validate build/transfer-01/sdtm --report report.xlsx --json findings.json --fail-on error
+    """
+    result = _validate_and_report(data_dir, report, json_out)
+    _exit_for(result, fail_on)
+
+
 @app.command()
 @_guarded
 def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transfer's site spreadsheets"),
         out: Path = typer.Option(..., "--out", help="output folder for the whole package"),
-        mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs")) -> None:
-    """Run the whole pipeline on one transfer (today: convert to SDTM).
+        mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs"),
+        fail_on: FailOn = typer.Option(FailOn.never, "--fail-on", help="exit 1 when validation finds issues at or "
+                                       "above this severity (default never: the report is the result)")) -> None:
+    """Run the whole pipeline on one transfer: convert to SDTM, then validate it.
+
+    Writes OUT/sdtm/, OUT/rejects.csv, OUT/accountability.csv, OUT/trace.csv and
+    OUT/validation/report.xlsx + OUT/validation/findings.json (mapping rejects included).
 
     Example: cdisc-il2 run samples/transfer-01 --out build/transfer-01
     """
@@ -101,7 +152,10 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     result = map_transfer(transfer_dir, mappings)
     write_outputs(result, out)
     _render_convert(result)
+    checked = _validate_and_report(out / "sdtm", out / "validation" / "report.xlsx",
+                                   out / "validation" / "findings.json", result.rejects)
     out_console.print(f"outputs in {out}")
+    _exit_for(checked, fail_on)
 
 
 @app.command()

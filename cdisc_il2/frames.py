@@ -30,7 +30,7 @@ def filled(values: pd.Series) -> pd.Series:
     """True where a value is present: not null and, for text, not blank."""
     if not isinstance(values.dtype, pd.StringDtype) and values.dtype != object:
         return values.notna()
-    return (as_text(values).str.strip() != "").fillna(False).astype(bool)
+    return (values.notna() & (as_text(values).str.strip() != "")).fillna(False).astype(bool)
 
 
 def fullmatch(values: pd.Series, pattern: str) -> pd.Series:

@@ -270,8 +270,11 @@ def _aes(s: Subject, rng: np.random.Generator) -> list[dict]:
     return out
 
 
-def generate(subjects: int, seed: int, out: Path) -> dict:
-    """Write raw site workbooks for `subjects` subjects into `out`; return the generator truth."""
+def generate(subjects: int, seed: int, out: Path, problems: bool = True) -> dict:
+    """Write raw site workbooks for `subjects` subjects into `out`; return the generator truth.
+
+    With problems=False no deliberate data problem is injected (a clean transfer, e.g. for tests).
+    """
     rng = np.random.default_rng(seed)
     weights = _weights()
     subs = _plan_subjects(subjects, rng)
@@ -285,13 +288,13 @@ def generate(subjects: int, seed: int, out: Path) -> dict:
         _decide_bilag_pga(s, rng, s is first_resp)
         _draw_labs(s, rng)
     out.mkdir(parents=True, exist_ok=True)
-    problems = []
     site1 = [s for s in subs if s.site == "01"]
     site2 = [s for s in subs if s.site == "02"]
-    _write_site1(site1, rng, out / "site01_IL2-SLE-01_transfer.xlsx", problems, weights)
+    found: list[dict] | None = [] if problems else None
+    _write_site1(site1, rng, out / "site01_IL2-SLE-01_transfer.xlsx", found, weights)
     if site2:
-        _write_site2(site2, rng, out / "site02_export.xlsx", problems)
-    truth = _truth(subs, seed, problems)
+        _write_site2(site2, rng, out / "site02_export.xlsx", found)
+    truth = _truth(subs, seed, found or [])
     write_text(out / "generator-truth.json", json.dumps(truth, indent=1, ensure_ascii=False) + "\n")
     return truth
 
@@ -349,7 +352,8 @@ def _write_site1(subs: list[Subject], rng: np.random.Generator, path: Path, prob
             sled.append([s.subjid, vname, d, *scores, sum(scores)])
             pga.append([s.subjid, vname, d, s.pga[v]])
             bil.append([s.subjid, vname, d, *s.bilag[v]])
-    _inject_site1_problems(subs, dm, ae, lb, problems)
+    if problems is not None:
+        _inject_site1_problems(subs, dm, ae, lb, problems)
     _sheet(wb, "Demography", ["Subject ID", "Initials", "Date of birth", "Age", "Sex", "Ethnic group", "Race",
                               "Informed consent date", "SLE duration (years)", "Completed study",
                               "End of study date", "Reason for discontinuation"], dm)
@@ -438,7 +442,23 @@ def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, prob
             lb.append(row)
             it = s.items[max(v, 2)] if v > 1 else s.items[2]
             da.append([int(s.subjid), vname, date_cell, *["Y" if p else "N" for p in it], s.pga[v], *s.bilag[v]])
-    # Deliberate problems at site 02.
+    if problems is not None:
+        _inject_site2_problems(ae, lb, problems)
+    _sheet(wb, "Patients", ["Pt ID", "Patient name", "Gender", "Birth date", "Consent", "Age (yrs)",
+                            "Nationality", "Status", "Last visit date"], dm)
+    _sheet(wb, "IL-2 administration", ["Pt ID", "Cycle", "First injection", "Last injection", "Dose (MIU)",
+                                       "Frequency", "Route"], ex)
+    _sheet(wb, "AE log", ["Pt ID", "Event", "Onset", "Resolved", "Grade", "SAE?", "Related?", "Action",
+                          "Outcome"], ae)
+    _sheet(wb, "Lab results", ["Pt ID", "Visit", "Date", *[c[0] for c in SITE2_LAB_COLUMNS]], lb)
+    _sheet(wb, "Disease activity", ["Pt ID", "Visit", "Date", *SLEDAI_HEADINGS, "PGA",
+                                    *[f"BILAG {d[:5]}" for d in BILAG_DOMAINS]], da)
+    save_workbook(wb, path, FILE_TIME)
+
+
+def _inject_site2_problems(ae: list, lb: list, problems: list[dict]) -> None:
+    """Deliberate problems at site 02 (documented in samples/README.md and the truth file)."""
+    studyid = load_study()["studyid"]
     if ae:
         ae[0][2] = "UNK-" + ae[0][2][2:5] + "-" + ae[0][2][5:]
         problems.append({"id": "P9", "site": "02", "sheet": "AE log", "row": 2, "usubjid": f"{studyid}-02-{ae[0][0]}",
@@ -462,13 +482,3 @@ def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, prob
     problems.append({"id": "P8", "site": "02", "sheet": "AE log", "row": len(ae) + 1,
                      "usubjid": f"{studyid}-02-2999", "problem": "AE for a patient not in the demography sheet",
                      "expect": "carried; validation: USUBJID not in DM"})
-    _sheet(wb, "Patients", ["Pt ID", "Patient name", "Gender", "Birth date", "Consent", "Age (yrs)",
-                            "Nationality", "Status", "Last visit date"], dm)
-    _sheet(wb, "IL-2 administration", ["Pt ID", "Cycle", "First injection", "Last injection", "Dose (MIU)",
-                                       "Frequency", "Route"], ex)
-    _sheet(wb, "AE log", ["Pt ID", "Event", "Onset", "Resolved", "Grade", "SAE?", "Related?", "Action",
-                          "Outcome"], ae)
-    _sheet(wb, "Lab results", ["Pt ID", "Visit", "Date", *[c[0] for c in SITE2_LAB_COLUMNS]], lb)
-    _sheet(wb, "Disease activity", ["Pt ID", "Visit", "Date", *SLEDAI_HEADINGS, "PGA",
-                                    *[f"BILAG {d[:5]}" for d in BILAG_DOMAINS]], da)
-    save_workbook(wb, path, FILE_TIME)

@@ -257,9 +257,9 @@ def build_supp(df: pd.DataFrame, domain: str, labels: dict[str, tuple[str, str]]
         label, origin = labels[qnam]
         parts.append(pd.DataFrame({
             "STUDYID": sel["STUDYID"], "RDOMAIN": domain, "USUBJID": sel["USUBJID"],
-            "IDVAR": "" if domain == "DM" else f"{domain}SEQ",
-            "IDVARVAL": "" if domain == "DM" else sel[f"{domain}SEQ"].astype("string"),
-            "QNAM": qnam, "QLABEL": label, "QVAL": qval, "QORIG": origin, "QEVAL": "",
+            "IDVAR": pd.NA if domain == "DM" else f"{domain}SEQ",
+            "IDVARVAL": pd.NA if domain == "DM" else sel[f"{domain}SEQ"].astype("string"),
+            "QNAM": qnam, "QLABEL": label, "QVAL": qval, "QORIG": origin, "QEVAL": pd.NA,
             SRC_FILE: sel[SRC_FILE], SRC_SHEET: sel[SRC_SHEET], SRC_ROW: sel[SRC_ROW], SRC_COLUMN: sel[SRC_COLUMN]}))
     if not parts:
         return pd.DataFrame()

@@ -27,9 +27,9 @@ class ValidationResult:
         return int(self.findings["severity"].map(SEVERITY_ORDER).ge(level).sum())
 
 
-def validate_datasets(datasets: dict[str, Dataset]) -> ValidationResult:
-    """Run every rule on the datasets; return findings sorted by dataset, row and rule."""
-    study = Study(datasets)
+def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None = None) -> ValidationResult:
+    """Run every rule on the datasets (and the mapping rejects, if given); findings sorted by dataset and row."""
+    study = Study(datasets, extras={"rejects": rejects} if rejects is not None else {})
     parts, rows = [], []
     for rule in load_rules():
         found, applied = run_rule(rule, study)
@@ -62,6 +62,6 @@ def validate_datasets(datasets: dict[str, Dataset]) -> ValidationResult:
     return ValidationResult(findings, pd.DataFrame(rows), pd.DataFrame(summary), ct_versions())
 
 
-def validate_folder(folder: Path) -> ValidationResult:
+def validate_folder(folder: Path, rejects: pd.DataFrame | None = None) -> ValidationResult:
     """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together."""
-    return validate_datasets(read_folder(folder))
+    return validate_datasets(read_folder(folder), rejects)

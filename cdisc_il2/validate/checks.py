@@ -359,4 +359,29 @@ def lab_units_known(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
     return std.notna() & df["LBSTRESU"].notna() & (df["LBSTRESU"] != std)
 
 
+# ------------------------------------------------------------------ mapping problems carried into the report
+
+@register("mapping_rejects")
+def mapping_rejects(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """Rows and values that convert could not map (rejects.csv), reported with the domain they belong to."""
+    rej = study.extras.get("rejects")
+    if rej is None:
+        raise NotApplicable("rejects")
+    sel = rej[rej["domain"] == name]
+    is_row = sel["disposition"].astype("string").str.startswith(("row rejected", "record rejected")).fillna(False)
+    sel = sel[is_row] if p["disposition"] == "row" else sel[~is_row]
+    if sel.empty:
+        return pd.DataFrame()
+    frame = pd.DataFrame({"USUBJID": pd.NA, "column": sel["column"].astype("string").to_numpy(),
+                          "value": sel["value"].astype("string").to_numpy()})
+    out = findings_frame(rule, name, frame, pd.Series(True, index=frame.index), "column", rule.message)
+    where = (sel["file"].astype("string") + ", sheet '" + sel["sheet"].astype("string") + "', row "
+             + sel["row"].astype("string") + ", column '" + sel["column"].astype("string").fillna("") + "': "
+             + sel["reason"].astype("string") + " (" + sel["disposition"].astype("string") + ")")
+    out["message"] = where.to_numpy()
+    out["value"] = sel["value"].astype("string").to_numpy()
+    out["row"] = pd.NA
+    return out
+
+
 __all__ = ["variable_metadata", "ct_extensions", "prefix"]

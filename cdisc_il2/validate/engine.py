@@ -85,6 +85,7 @@ class Study:
     """The datasets under validation, with per-column caches of parsed dates."""
 
     datasets: dict[str, Dataset]
+    extras: dict = field(default_factory=dict)
     _dates: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
     _conv: dict[tuple[str, str, str], pd.Series] = field(default_factory=dict)
     _joins: dict[tuple, pd.DataFrame] = field(default_factory=dict)

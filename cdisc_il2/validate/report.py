@@ -1,0 +1,129 @@
+"""Writers for validation results: Excel workbook (Pinnacle 21 shape), JSON for machines, terminal table."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from .. import __version__
+from ..io import save_workbook, write_text
+from . import ValidationResult
+
+EXCEL_MAX_ROWS = 1_048_575
+HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+SEVERITY_FILL = {"Error": PatternFill("solid", fgColor="F8CBAD"), "Warning": PatternFill("solid", fgColor="FFE699"),
+                 "Notice": PatternFill("solid", fgColor="DDEBF7")}
+REPORT_TIME = dt.datetime(2000, 1, 1)
+
+
+def issue_summary(result: ValidationResult) -> pd.DataFrame:
+    """One row per dataset, rule and variable: the rule's message and how often it fired."""
+    f = result.findings
+    cols = ["dataset", "rule_id", "p21_id", "core_id", "severity", "variable", "message", "count"]
+    if f.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["dataset", "rule_id", "p21_id", "core_id", "severity", "variable"]
+    g = f.groupby(keys, dropna=False, sort=False)
+    first = g.first()[["message", "value"]]
+    out = g.size().rename("count").to_frame().join(first).reset_index()
+    # the message of the first finding, its value blanked: one line per rule, not per value
+    out["message"] = [m.replace(str(v), "...") if isinstance(v, str) and v and isinstance(m, str) else m
+                      for m, v in zip(out["message"], out["value"])]
+    order = {"Error": 0, "Warning": 1, "Notice": 2}
+    out["_o"] = out["severity"].map(order)
+    return out.sort_values(["dataset", "_o", "rule_id", "variable"], kind="stable")[cols]
+
+
+def _sheet(wb: Workbook, title: str, frame: pd.DataFrame, widths: dict[str, int], severity_col: str | None = None) -> None:
+    """A write-only sheet: styled header, frozen first row, autofilter, widths, data cells always as text or numbers."""
+    ws = wb.create_sheet(title)
+    cols = list(frame.columns)
+    for i, c in enumerate(cols, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = widths.get(c, 14)
+    ws.freeze_panes = "A2"
+    header = []
+    for c in cols:
+        cell = WriteOnlyCell(ws, value=c)
+        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+        cell.alignment = Alignment(vertical="center")
+        header.append(cell)
+    ws.append(header)
+    n = min(len(frame), EXCEL_MAX_ROWS - 1)
+    sev_idx = cols.index(severity_col) if severity_col in cols else None
+    values = frame.head(n).astype(object).where(frame.head(n).notna(), None).to_numpy()
+    for row in values:
+        cells = []
+        for j, v in enumerate(row):
+            cell = WriteOnlyCell(ws, value=v)
+            if isinstance(v, str):
+                cell.data_type = "s"       # text from the data is never a formula, whatever it starts with
+            if sev_idx is not None and j == sev_idx and v in SEVERITY_FILL:
+                cell.fill = SEVERITY_FILL[v]
+            cells.append(cell)
+        ws.append(cells)
+    ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(cols)))}{n + 1}"
+
+
+def write_excel(result: ValidationResult, path: Path) -> None:
+    """The report data managers know: Dataset Summary, Issue Summary, Details, Rules."""
+    wb = Workbook(write_only=True)
+    ds = result.datasets.rename(columns=str.title)
+    _sheet(wb, "Dataset Summary", ds, {"Dataset": 10, "Label": 36, "Source": 24})
+    _sheet(wb, "Issue Summary", issue_summary(result).rename(columns={"count": "Count"}),
+           {"message": 80, "core_id": 16}, "severity")
+    details = result.findings.rename(columns={"row": "record"})
+    _sheet(wb, "Details", details, {"message": 80, "value": 28, "usubjid": 22, "core_id": 16}, "severity")
+    _sheet(wb, "Rules", result.rules, {"description": 90, "core_id": 22, "publisher_ids": 26, "applies_to": 22,
+                                       "checked_in": 30}, "severity")
+    meta = pd.DataFrame({"item": ["tool", "version", "controlled terminology", "findings", "rules checked",
+                                  "Details rows shown"],
+                         "value": ["cdisc-il2", __version__, "; ".join(result.ct_versions), str(len(result.findings)),
+                                   str(len(result.rules)),
+                                   f"{min(len(result.findings), EXCEL_MAX_ROWS - 1)} (all findings are in the JSON)"]})
+    _sheet(wb, "About", meta, {"item": 24, "value": 70})
+    save_workbook(wb, path, REPORT_TIME)
+
+
+def to_json(result: ValidationResult) -> dict:
+    """Findings and their context as a JSON document (schemas/findings.schema.json)."""
+    def records(frame: pd.DataFrame) -> list[dict]:
+        return json.loads(frame.to_json(orient="records"))
+    sev = result.findings["severity"].value_counts()
+    return {"tool": "cdisc-il2", "version": __version__, "ct_versions": result.ct_versions,
+            "summary": {"findings": int(len(result.findings)), "errors": int(sev.get("Error", 0)),
+                        "warnings": int(sev.get("Warning", 0)), "notices": int(sev.get("Notice", 0)),
+                        "rules_checked": int(len(result.rules)), "rules_fired": int((result.rules["fired"] == "Y").sum())},
+            "datasets": records(result.datasets), "rules": records(result.rules),
+            "findings": records(result.findings)}
+
+
+def write_json(result: ValidationResult, path: Path) -> None:
+    """Write the JSON findings document atomically."""
+    write_text(path, json.dumps(to_json(result), ensure_ascii=False, indent=1) + "\n")
+
+
+def render_terminal(result: ValidationResult, console, limit: int = 25) -> None:
+    """A rich table of the most frequent issues and the totals."""
+    from rich.table import Table
+
+    summary = issue_summary(result)
+    table = Table(title="Validation issues", show_lines=False)
+    for c in ("dataset", "rule", "P21", "severity", "count", "message"):
+        table.add_column(c, justify="right" if c == "count" else "left", overflow="fold")
+    colour = {"Error": "red", "Warning": "yellow", "Notice": "cyan"}
+    for r in summary.head(limit).itertuples():
+        table.add_row(r.dataset, r.rule_id, r.p21_id, f"[{colour.get(r.severity, 'white')}]{r.severity}[/]",
+                      str(r.count), str(r.message))
+    console.print(table)
+    if len(summary) > limit:
+        console.print(f"... and {len(summary) - limit} more issue lines (see the report)")
+    f = result.findings["severity"].value_counts()
+    console.print(f"{len(result.rules)} rules checked on {len(result.datasets)} datasets: "
+                  f"{f.get('Error', 0)} errors, {f.get('Warning', 0)} warnings, {f.get('Notice', 0)} notices")
