@@ -135,15 +135,47 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
 
 @app.command()
 @_guarded
+def derive(sdtm_dir: Path = typer.Argument(..., help="folder of SDTM datasets (DM, EX, AE, LB, QS and SUPPxx)"),
+           out: Path = typer.Option(..., "--out", help="output folder (ADaM under OUT/adam/)")) -> None:
+    """Derive ADaM ADSL, ADAE, ADLB, ADQS and ADRS (SRI-4) from SDTM, with the SRI-4 summary and plots.
+
+    Writes OUT/adam/<dataset>.csv, OUT/adam/sri_summary.csv, OUT/adam/sri_response.png and
+    OUT/adam/sledai_profiles.png. Conventions (windows, imputation, SRI settings) are in mappings/analysis.yaml.
+
+    Example: cdisc-il2 derive build/transfer-01/sdtm --out build/transfer-01
+    """
+    from .derive import derive_folder
+
+    adam = derive_folder(sdtm_dir, out)
+    _render_derive(adam, out)
+
+
+def _render_derive(adam, out: Path) -> None:
+    import pandas as pd
+
+    table = Table(title="ADaM datasets written")
+    for col in ("dataset", "records", "subjects"):
+        table.add_column(col, justify="right" if col != "dataset" else "left")
+    for name, df in adam.items():
+        table.add_row(name, str(len(df)), str(df["USUBJID"].nunique()))
+    out_console.print(table)
+    summary = pd.read_csv(out / "adam" / "sri_summary.csv")
+    for r in summary.itertuples():
+        out_console.print(f"SRI-4 {r.AVISIT}: {r.responders}/{r.N} = {r.rate:.1%} (95% CI {r.ci95_low:.1%}-{r.ci95_high:.1%})")
+
+
+@app.command()
+@_guarded
 def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transfer's site spreadsheets"),
         out: Path = typer.Option(..., "--out", help="output folder for the whole package"),
         mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs"),
         fail_on: FailOn = typer.Option(FailOn.never, "--fail-on", help="exit 1 when validation finds issues at or "
                                        "above this severity (default never: the report is the result)")) -> None:
-    """Run the whole pipeline on one transfer: convert to SDTM, then validate it.
+    """Run the whole pipeline on one transfer: convert to SDTM, validate it, derive ADaM, validate that.
 
-    Writes OUT/sdtm/, OUT/rejects.csv, OUT/accountability.csv, OUT/trace.csv and
-    OUT/validation/report.xlsx + OUT/validation/findings.json (mapping rejects included).
+    Writes OUT/sdtm/, OUT/rejects.csv, OUT/accountability.csv, OUT/trace.csv,
+    OUT/validation/report.xlsx + findings.json (SDTM, mapping rejects included), OUT/adam/ (ADaM,
+    sri_summary.csv, plots) and OUT/validation/adam-report.xlsx + adam-findings.json.
 
     Example: cdisc-il2 run samples/transfer-01 --out build/transfer-01
     """
@@ -154,6 +186,19 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     _render_convert(result)
     checked = _validate_and_report(out / "sdtm", out / "validation" / "report.xlsx",
                                    out / "validation" / "findings.json", result.rejects)
+    from .derive import derive_folder
+    from .formats import read_folder
+    from .validate import validate_datasets
+    from .validate.report import write_excel, write_json
+
+    adam = derive_folder(out / "sdtm", out)
+    _render_derive(adam, out)
+    adam_data = {**read_folder(out / "adam"), "DM": read_folder(out / "sdtm")["DM"]}
+    adam_checked = validate_datasets(adam_data)
+    write_excel(adam_checked, out / "validation" / "adam-report.xlsx")
+    write_json(adam_checked, out / "validation" / "adam-findings.json")
+    out_console.print(f"ADaM validation: {adam_checked.count_at_or_above('Error')} errors, "
+                      f"{len(adam_checked.findings)} findings (validation/adam-report.xlsx)")
     out_console.print(f"outputs in {out}")
     _exit_for(checked, fail_on)
 

@@ -1,6 +1,7 @@
 """Dataset file formats: SAS XPT v5, CDISC Dataset-JSON v1.1 (JSON/NDJSON) and CSV."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,9 @@ from .model import ColumnMeta, Dataset
 from .xpt import read_xpt
 
 SUFFIXES = {".xpt": "xpt", ".json": "json", ".ndjson": "json", ".csv": "csv"}
+NOT_DATASETS = {"variables.csv", "sri_summary.csv", "findings.json", "manifest.json"}
+# ADaM naming conventions for numeric variables: *DT, *DTM, *TM, *DY, *N (numeric codes), *SEQ, durations.
+ADAM_NUMERIC = r"(?:.*(?:DT|DTM|TM|DY|SEQ|DURD|N)|AVAL|BASE|CHG|PCHG|AGE|NDOSE|NCOURSE|BSLEDAI|BPGA|BBILAG)"
 
 
 def _csv_meta(name: str) -> list[ColumnMeta] | None:
@@ -28,6 +32,11 @@ def _csv_meta(name: str) -> list[ColumnMeta] | None:
         return None
 
 
+def _adam_numeric(name: str, column: str) -> bool:
+    """An ADaM variable whose name says it is numeric (CSV carries no types)."""
+    return name.startswith("AD") and re.fullmatch(ADAM_NUMERIC, column) is not None
+
+
 def read_csv_dataset(path: Path) -> Dataset:
     """Read a CSV dataset; numeric variables (per standard metadata) are converted, empty text is null."""
     path = Path(path)
@@ -40,7 +49,7 @@ def read_csv_dataset(path: Path) -> Dataset:
     columns = []
     for col in frame.columns:
         m = meta.get(col)
-        if m is not None and m.type == "Num":
+        if (m is not None and m.type == "Num") or (m is None and _adam_numeric(name, col)):
             raw = frame[col]
             num = pd.to_numeric(raw, errors="coerce")
             if not (num.isna() & raw.notna()).any():   # non-numeric text stays text, for validation to flag
@@ -70,7 +79,7 @@ def read_folder(folder: Path) -> dict[str, Dataset]:
     rank = {"xpt": 0, "json": 1, "csv": 2}
     for p in sorted(folder.iterdir()):
         kind = SUFFIXES.get(p.suffix.lower())
-        if kind is None or p.name in ("variables.csv", "define.xml") or p.name.startswith("."):
+        if kind is None or p.name in NOT_DATASETS or p.name.startswith("."):
             continue
         key = p.stem.upper()
         if key not in found or rank[kind] < rank[SUFFIXES[found[key].suffix.lower()]]:

@@ -1,0 +1,44 @@
+"""The derive stage: SDTM -> ADaM (ADSL, ADAE, ADLB, ADQS, ADRS), the SRI-4 summary and its plots."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from ..formats import read_folder
+from ..io import write_csv
+from .datasets import (add_baseline_summaries, analysis_config, build_adae, build_adlb, build_adqs, build_adrs,
+                       build_adsl)
+from .summary import plot_sledai, plot_sri, sri_summary
+
+REQUIRED = ("DM", "EX", "AE", "LB", "QS")
+
+
+def derive_adam(sdtm: dict[str, pd.DataFrame], cfg: dict | None = None) -> dict[str, pd.DataFrame]:
+    """All ADaM datasets from SDTM frames, in dependency order."""
+    missing = [d for d in REQUIRED if d not in sdtm]
+    if missing:
+        raise InputError(f"SDTM datasets needed for ADaM are missing: {', '.join(missing)}")
+    cfg = cfg or analysis_config()
+    adsl = build_adsl(sdtm, cfg)
+    adqs = build_adqs(sdtm, adsl, cfg)
+    adsl = add_baseline_summaries(adsl, adqs)
+    adae = build_adae(sdtm, adsl, cfg)
+    adlb = build_adlb(sdtm, adsl, cfg)
+    adrs = build_adrs(adqs, adsl, cfg)
+    return {"ADSL": adsl, "ADAE": adae, "ADLB": adlb, "ADQS": adqs, "ADRS": adrs}
+
+
+def derive_folder(sdtm_dir: Path, out: Path) -> dict[str, pd.DataFrame]:
+    """Read SDTM from a folder, derive ADaM, write OUT/adam/*.csv, sri_summary.csv and the plots."""
+    sdtm = {k: v.frame for k, v in read_folder(sdtm_dir).items()}
+    adam = derive_adam(sdtm)
+    folder = Path(out) / "adam"
+    for name, df in adam.items():
+        write_csv(folder / f"{name.lower()}.csv", df)
+    summary = sri_summary(adam["ADRS"])
+    write_csv(folder / "sri_summary.csv", summary)
+    plot_sri(summary, folder / "sri_response.png")
+    plot_sledai(adam["ADQS"], folder / "sledai_profiles.png")
+    return adam

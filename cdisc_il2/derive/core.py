@@ -1,0 +1,135 @@
+"""Generic ADaM derivations: each takes a DataFrame and returns a new one, with the same argument names
+everywhere (`by`, `order`, `filter`, `new`), in the manner of pharmaverse admiral.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..dates import full_date
+
+SAS_EPOCH = pd.Timestamp("1960-01-01")
+
+
+def to_sas_date(dates: pd.Series) -> pd.Series:
+    """Datetimes to SAS numeric dates (days since 1960-01-01), as ADaM *DT variables are."""
+    return (pd.to_datetime(dates) - SAS_EPOCH).dt.days.astype("float64")
+
+
+def from_sas_date(days: pd.Series) -> pd.Series:
+    """SAS numeric dates back to datetimes."""
+    return SAS_EPOCH + pd.to_timedelta(days, unit="D")
+
+
+def merge_variables(df: pd.DataFrame, source: pd.DataFrame, by: Sequence[str], variables: Sequence[str],
+                    filter: pd.Series | None = None) -> pd.DataFrame:
+    """Add `variables` from `source` (optionally filtered, one record per `by`) to every record of `df`."""
+    src = source[filter] if filter is not None else source
+    src = src[list(by) + [v for v in variables if v not in by]].drop_duplicates(subset=list(by), keep="last")
+    out = df.drop(columns=[v for v in variables if v in df.columns and v not in by]).merge(src, on=list(by), how="left")
+    out.index = df.index
+    return out
+
+
+def impute_partial_date(dtc: pd.Series, mode: str, min_dates: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """Impute partial ISO 8601 dates: mode 'first' (day 1 / January) or 'last' (month end / December).
+
+    Returns the date and the imputation flag (*DTF): 'D' when the day was imputed, 'M' when month and day,
+    'Y' when the year too (never here: a missing year stays missing). With mode 'first' and `min_dates`
+    (e.g. treatment start), an imputed date in the same month/year as the minimum date becomes that date,
+    so that an event of unknown day in the month of first dose is not moved before the first dose.
+    """
+    text = dtc.astype("string").str.slice(0, 10)
+    parts = text.str.extract(r"^(?P<y>\d{4})(?:-(?P<m>\d{2}))?(?:-(?P<d>\d{2}))?$")
+    y, m, d = parts["y"], parts["m"], parts["d"]
+    flag = pd.Series(pd.NA, index=dtc.index, dtype="string")
+    flag = flag.mask(y.notna() & m.notna() & d.isna(), "D").mask(y.notna() & m.isna(), "M")
+    if mode == "first":
+        filled = y + "-" + m.fillna("01") + "-" + d.fillna("01")
+        out = pd.to_datetime(filled, format="%Y-%m-%d", errors="coerce")
+        if min_dates is not None:
+            md = pd.to_datetime(min_dates)
+            same_month = flag.eq("D").fillna(False) & (out.dt.year == md.dt.year) & (out.dt.month == md.dt.month)
+            same_year = flag.eq("M").fillna(False) & (out.dt.year == md.dt.year)
+            later = (same_month | same_year) & (md > out)
+            out = out.mask(later, md)
+    else:
+        start = pd.to_datetime(y + "-" + m.fillna("12") + "-01", format="%Y-%m-%d", errors="coerce")
+        month_end = start + pd.offsets.MonthEnd(0)
+        out = pd.to_datetime(y + "-" + m.fillna("12") + "-" + d.fillna("01"), format="%Y-%m-%d", errors="coerce")
+        out = out.mask(d.isna(), month_end)
+    return out, flag.where(out.notna())
+
+
+def derive_study_day(df: pd.DataFrame, date: str, reference: str, new: str) -> pd.Series:
+    """Analysis study day: date - reference (+1 on or after the reference), from SAS numeric dates."""
+    diff = df[date] - df[reference]
+    return (diff + (diff >= 0)).astype("Int64").where(df[date].notna() & df[reference].notna()).rename(new)
+
+
+def derive_analysis_windows(df: pd.DataFrame, windows: list[dict], day: str = "ADY") -> pd.DataFrame:
+    """AVISIT/AVISITN (and the window's target day) from the analysis day and the declared windows."""
+    out = df.copy()
+    out["AVISITN"] = np.nan
+    out["AVISIT"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["_target"] = np.nan
+    ady = pd.to_numeric(out[day], errors="coerce")
+    for w in windows:
+        lo = -np.inf if w["from"] is None else w["from"]
+        hi = np.inf if w["to"] is None else w["to"]
+        hit = (ady >= lo) & (ady <= hi) & out["AVISITN"].isna()
+        out.loc[hit, "AVISITN"] = w["AVISITN"]
+        out.loc[hit, "AVISIT"] = w["AVISIT"]
+        out.loc[hit, "_target"] = w["target"]
+    return out
+
+
+def flag_extreme(df: pd.DataFrame, by: Sequence[str], order: Sequence[str], new: str, mode: str = "last",
+                 filter: pd.Series | None = None) -> pd.DataFrame:
+    """Set `new` = 'Y' on the first or last record (by `order`) of each `by` group among `filter` records."""
+    out = df.copy()
+    cand = out[filter] if filter is not None else out
+    cand = cand.sort_values(list(order), kind="stable")
+    pick = cand.groupby(list(by), dropna=False).tail(1) if mode == "last" else cand.groupby(list(by), dropna=False).head(1)
+    out[new] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out.loc[pick.index, new] = "Y"
+    return out
+
+
+def derive_baseline(df: pd.DataFrame, by: Sequence[str], source: str = "AVAL", new: str = "BASE",
+                    flag: str = "ABLFL") -> pd.DataFrame:
+    """BASE (or BASEC, BNRIND ...) = `source` of the baseline record (flag='Y') of each `by` group."""
+    base = df.loc[df[flag] == "Y", list(by) + [source]].rename(columns={source: new})
+    return merge_variables(df, base, by, [new])
+
+
+def derive_change(df: pd.DataFrame, filter: pd.Series | None = None) -> pd.DataFrame:
+    """CHG = AVAL - BASE and PCHG = CHG / BASE * 100 (not for BASE = 0), on post-baseline records."""
+    out = df.copy()
+    post = filter if filter is not None else pd.Series(True, index=out.index)
+    out["CHG"] = (out["AVAL"] - out["BASE"]).where(post)
+    out["PCHG"] = (out["CHG"] / out["BASE"] * 100).where(post & (out["BASE"] != 0))
+    return out
+
+
+def flag_analysis_records(df: pd.DataFrame, by: Sequence[str], new: str = "ANL01FL",
+                          filter: pd.Series | None = None) -> pd.DataFrame:
+    """ANL01FL: per `by` group (subject, parameter, window), the record closest to the window's target
+    day; on a tie the later one. Records outside any window or without a value are not flagged."""
+    out = df.copy()
+    ok = out["AVISITN"].notna() & (out["AVAL"].notna() | out.get("AVALC", pd.Series(pd.NA, index=out.index)).notna())
+    if filter is not None:
+        ok &= filter
+    cand = out[ok].assign(_dist=(out["ADY"].astype("float64") - out["_target"]).abs(), _neg=-out["ADY"].astype("float64"))
+    cand = cand.sort_values(list(by) + ["_dist", "_neg"], kind="stable")
+    pick = cand.groupby(list(by), dropna=False).head(1).index
+    out[new] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out.loc[pick, new] = "Y"
+    return out
+
+
+def sas_date_from_dtc(dtc: pd.Series) -> pd.Series:
+    """SAS numeric date of complete ISO 8601 dates (partial or missing: NaN)."""
+    return to_sas_date(full_date(dtc))

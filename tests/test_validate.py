@@ -1,0 +1,102 @@
+"""The validate command: official pilot files in XPT and Dataset-JSON, our own output, reports, exit codes."""
+import json
+import shutil
+
+import jsonschema
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from cdisc_il2.cli import app
+from cdisc_il2.validate import validate_folder
+from conftest import REFERENCE, ROOT, SAMPLES
+
+EXAMPLES = REFERENCE / "dataset-json" / "examples"
+KEY = ["rule_id", "dataset", "variable", "row", "usubjid", "value"]
+
+
+@pytest.fixture(scope="module")
+def pilot(tmp_path_factory):
+    """The CDISC pilot dm/ae/adsl, one folder per format."""
+    base = tmp_path_factory.mktemp("pilot")
+    for fmt in ("xpt", "json"):
+        (base / fmt).mkdir()
+        for p in EXAMPLES.glob(f"*.{fmt}"):
+            shutil.copy(p, base / fmt)
+    return base
+
+
+def test_pilot_xpt_and_json_give_the_same_findings(pilot):
+    a = validate_folder(pilot / "xpt").findings[KEY].astype(str)
+    b = validate_folder(pilot / "json").findings[KEY].astype(str)
+    assert len(a) > 0
+    assert a.sort_values(KEY).reset_index(drop=True).equals(b.sort_values(KEY).reset_index(drop=True))
+
+
+def test_pilot_findings_are_real_ones(pilot):
+    f = validate_folder(pilot / "xpt").findings
+    race = f[(f["rule_id"] == "CT2001") & (f["variable"] == "RACE")]
+    assert list(race["value"]) == ["MULTIPLE"]          # not a term of the non-extensible RACE codelist
+    assert set(f.loc[f["rule_id"] == "SD0002", "variable"]) == {"AEDECOD"}  # the pilot AE is not MedDRA-coded
+    assert (f["rule_id"] == "AD0053").sum() == 254       # ADSL subjects that the 18-subject DM extract lacks
+
+
+def test_cli_exit_codes_and_reports(tmp_path, pilot):
+    runner = CliRunner()
+    res = runner.invoke(app, ["validate", str(pilot / "json"), "--report", str(tmp_path / "r.xlsx"),
+                              "--json", str(tmp_path / "f.json")])
+    assert res.exit_code == 1                         # errors exist, default --fail-on error
+    assert runner.invoke(app, ["validate", str(pilot / "json"), "--fail-on", "never"]).exit_code == 0
+    assert runner.invoke(app, ["validate", str(tmp_path / "missing")]).exit_code == 2
+    assert runner.invoke(app, ["validate", str(pilot), "--fail-on", "sometimes"]).exit_code == 2
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "dm.xpt").write_bytes(b"not a transport file")
+    res = runner.invoke(app, ["validate", str(bad)])
+    assert res.exit_code == 3 and "dm.xpt: not a SAS transport" in res.output
+    doc = json.loads((tmp_path / "f.json").read_text())
+    schema = json.loads((ROOT / "schemas" / "findings.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert doc["summary"]["errors"] > 0 and doc["summary"]["rules_checked"] >= 80
+    wb = load_workbook(tmp_path / "r.xlsx")
+    assert wb.sheetnames[:4] == ["Dataset Summary", "Issue Summary", "Details", "Rules"]
+    details = wb["Details"]
+    assert details.freeze_panes == "A2" and details.auto_filter.ref.startswith("A1:")
+    header = [c.value for c in details[1]]
+    assert {"rule_id", "p21_id", "core_id", "severity", "dataset", "usubjid", "seq", "value", "message"} <= set(header)
+    assert details.max_row == doc["summary"]["findings"] + 1
+    rules = wb["Rules"]
+    assert rules.max_row - 1 == doc["summary"]["rules_checked"]
+
+
+def test_data_that_looks_like_a_formula_is_written_as_text(tmp_path):
+    import pandas as pd
+
+    from cdisc_il2.formats import Dataset
+    from cdisc_il2.validate import validate_datasets
+    from cdisc_il2.validate.report import write_excel
+
+    dm = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["DM"], "USUBJID": ["=HYPERLINK(\"http://x\",\"y\")"],
+                       "SUBJID": ["1"], "SITEID": ["1"], "SEX": ["@SUM(1)"], "COUNTRY": ["CHN"]})
+    result = validate_datasets({"DM": Dataset("DM", "Demographics", dm)})
+    write_excel(result, tmp_path / "r.xlsx")
+    ws = load_workbook(tmp_path / "r.xlsx")["Details"]
+    values = [c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str) and c.value[:1] in "=@"]
+    assert values and all(c.data_type == "s" for c in values)
+
+
+def test_every_deliberate_sample_problem_is_found(tmp_path):
+    res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "validation" / "findings.json").read_text())
+    found = {(f["rule_id"], f["dataset"], f["usubjid"]) for f in doc["findings"]}
+    rules = {f["rule_id"] for f in doc["findings"]}
+    truth = {p["id"]: p for p in json.loads((SAMPLES / "generator-truth.json").read_text())["problems"]}
+    expected = {"P1": ("IL2-AE-03", "AE"), "P2": ("SD0003", "LB"), "P3": ("CT2001", "AE"), "P4": ("SD1117", "LB"),
+                "P5": ("SD1319", "AE"), "P6": ("IL2-LB-04", "LB"), "P8": ("SD0064", "AE")}
+    for pid, (rule, ds) in expected.items():
+        assert (rule, ds, truth[pid]["usubjid"]) in found, pid
+    assert "IL2-MAP-01" in rules                      # P7: the row without a patient ID, from rejects.csv
+    p7 = [f for f in doc["findings"] if f["rule_id"] == "IL2-MAP-01"]
+    assert any(f"row {truth['P7']['row']}" in f["message"] for f in p7)
+    assert (tmp_path / "validation" / "report.xlsx").is_file()
