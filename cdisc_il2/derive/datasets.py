@@ -108,7 +108,9 @@ def build_bds(findings: pd.DataFrame, domain: str, adsl: pd.DataFrame, cfg: dict
         "PARAM": findings[f"{p}TEST"], "AVAL": aval if aval is not None else pd.to_numeric(findings[f"{p}STRESN"]),
         "AVALC": avalc if avalc is not None else pd.Series(pd.NA, index=findings.index, dtype="string"),
         "ADT": sas_date_from_dtc(findings[f"{p}DTC"]), "VISITNUM": findings["VISITNUM"], "VISIT": findings["VISIT"],
-        "SRCDOM": domain, "SRCVAR": f"{p}STRESN" if avalc is None else f"{p}STRESC", "SRCSEQ": findings[f"{p}SEQ"]})
+        "SRCDOM": domain, "SRCVAR": f"{p}STRESN", "SRCSEQ": findings[f"{p}SEQ"]})
+    if avalc is not None:
+        bds.loc[avalc.notna().to_numpy(), "SRCVAR"] = f"{p}STRESC"
     if p == "LB":
         unit = findings["LBSTRESU"].fillna("")
         bds["PARAM"] = findings["LBTEST"] + np.where(unit != "", " (" + unit + ")", "")

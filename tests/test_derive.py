@@ -1,0 +1,197 @@
+"""ADaM derivations and the SRI-4 endpoint: edge cases with hand-computed expectations, and the samples."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from cdisc_il2.derive import derive_adam
+from cdisc_il2.derive.core import SAS_EPOCH, impute_partial_date
+from conftest import SAMPLES
+
+STUDY = "T"
+FIRST = "2014-03-03"
+BILAG_D = ["D"] * 9
+
+
+def _sas(date: str) -> float:
+    return float((pd.Timestamp(date) - SAS_EPOCH).days)
+
+
+def _subject(n: int) -> str:
+    return f"T-01-{n:03d}"
+
+
+def _qs_rows(usubjid: str, visits: dict[int, tuple]) -> list[dict]:
+    """visits: VISITNUM -> (date, SLEDAI total or None, PGA or None, 9 BILAG grades or None)."""
+    names = {1: "SCREENING", 2: "BASELINE", 4: "WEEK 4", 8: "WEEK 12"}
+    rows = []
+    for vnum, (dtc, sled, pga, bilag) in visits.items():
+        base = {"STUDYID": STUDY, "USUBJID": usubjid, "QSDTC": dtc, "VISITNUM": vnum, "VISIT": names[vnum]}
+        if sled is not None:
+            rows.append({**base, "QSCAT": "SLEDAI-2K", "QSTESTCD": "SLEDTOT", "QSTEST": "SLEDTOT-Total",
+                         "QSSTRESC": str(sled), "QSSTRESN": float(sled)})
+        if pga is not None:
+            rows.append({**base, "QSCAT": "PHYSICIAN GLOBAL ASSESSMENT", "QSTESTCD": "PGA01", "QSTEST": "PGA01-PGA",
+                         "QSSTRESC": str(pga), "QSSTRESN": float(pga)})
+        for i, g in enumerate(bilag or []):
+            rows.append({**base, "QSCAT": "BILAG-2004", "QSTESTCD": f"BILAG{i + 1:02d}", "QSTEST": f"BILAG{i + 1:02d}",
+                         "QSSTRESC": g, "QSSTRESN": None})
+    return rows
+
+
+# subject -> (baseline visits, week-12 values): (SLEDAI, PGA, BILAG) at baseline and week 12
+SCENARIOS = {
+    1: ("SLEDAI 10 -> 6: reduction of exactly 4", (10, 2.0, BILAG_D), (6, 2.0, BILAG_D), "Y"),
+    2: ("SLEDAI 10 -> 7: reduction of 3", (10, 2.0, BILAG_D), (7, 2.0, BILAG_D), "N"),
+    3: ("PGA +0.3 exactly", (10, 1.5, BILAG_D), (4, 1.8, BILAG_D), "N"),
+    4: ("PGA +0.29", (10, 1.5, BILAG_D), (4, 1.79, BILAG_D), "Y"),
+    5: ("one new BILAG B", (10, 2.0, ["C"] * 9), (4, 1.0, ["B"] + ["C"] * 8), "Y"),
+    6: ("two new BILAG B", (10, 2.0, ["C"] * 9), (4, 1.0, ["B", "B"] + ["C"] * 7), "N"),
+    7: ("a new BILAG A", (10, 2.0, ["B"] * 9), (4, 1.0, ["A"] + ["C"] * 8), "N"),
+    8: ("missing PGA at the visit", (10, 2.0, BILAG_D), (4, None, BILAG_D), "N"),
+}
+
+
+@pytest.fixture(scope="module")
+def adam():
+    qs, dm, ex, lb = [], [], [], []
+    for n, (_, base, wk12, _) in SCENARIOS.items():
+        u = _subject(n)
+        qs += _qs_rows(u, {2: (FIRST, *base), 8: ("2014-05-26", *wk12)})
+    # 9: discontinues after week 4 (no week-12 assessment at all)
+    qs += _qs_rows(_subject(9), {2: (FIRST, 10, 2.0, BILAG_D), 4: ("2014-03-31", 5, 1.5, BILAG_D)})
+    # 10: day-1 SLEDAI missing: baseline is the last non-missing value before first dose (screening, 12)
+    qs += _qs_rows(_subject(10), {1: ("2014-02-24", 12, 2.0, BILAG_D), 2: (FIRST, None, 2.0, BILAG_D),
+                                  8: ("2014-05-26", 8, 1.5, BILAG_D)})
+    for n in range(1, 11):
+        u = _subject(n)
+        dm.append({"STUDYID": STUDY, "USUBJID": u, "SUBJID": f"{n:03d}", "SITEID": "01", "AGE": 30, "AGEU": "YEARS",
+                   "SEX": "F", "RACE": "ASIAN", "ETHNIC": "NOT HISPANIC OR LATINO", "ARMCD": "IL2LD", "ARM": "IL-2",
+                   "ACTARMCD": "IL2LD", "ACTARM": "IL-2", "COUNTRY": "CHN", "RFICDTC": "2014-02-20",
+                   "RFXSTDTC": FIRST, "RFXENDTC": "2014-05-11" if n != 9 else "2014-03-15",
+                   "RFPENDTC": "2014-06-30"})
+        ex.append({"STUDYID": STUDY, "USUBJID": u, "EXSEQ": 1, "EXSTDTC": FIRST, "EXENDTC": "2014-03-15",
+                   "EXDOSFRQ": "QOD"})
+        lb.append({"STUDYID": STUDY, "USUBJID": u, "LBSEQ": 1, "LBTESTCD": "C3", "LBTEST": "Complement C3",
+                   "LBSTRESN": 0.7, "LBSTRESU": "g/L", "LBNRIND": "LOW", "LBDTC": FIRST, "VISITNUM": 2, "VISIT": "BASELINE"})
+    qs = pd.DataFrame(qs)
+    qs["QSSEQ"] = qs.groupby("USUBJID").cumcount() + 1
+    ae = pd.DataFrame([
+        {"STUDYID": STUDY, "USUBJID": _subject(1), "AESEQ": 1, "AETERM": "rash", "AEDECOD": "Rash", "AESTDTC": "2014-03",
+         "AEENDTC": "2014-03", "AEREL": "POSSIBLY RELATED", "AESEV": "MILD"},
+        {"STUDYID": STUDY, "USUBJID": _subject(1), "AESEQ": 2, "AETERM": "cold", "AEDECOD": "Nasopharyngitis",
+         "AESTDTC": "2014-02", "AEENDTC": "2014-02-20", "AEREL": "NOT RELATED", "AESEV": "MILD"},
+        {"STUDYID": STUDY, "USUBJID": _subject(2), "AESEQ": 1, "AETERM": "redness at injection site",
+         "AEDECOD": "Injection site reaction", "AESTDTC": "2014", "AEENDTC": None, "AEREL": "RELATED", "AESEV": "MILD"},
+        {"STUDYID": STUDY, "USUBJID": _subject(3), "AESEQ": 1, "AETERM": "headache", "AEDECOD": "Headache",
+         "AESTDTC": "2014-04-10", "AEENDTC": "2014-04-12", "AEREL": "NOT RELATED", "AESEV": "MODERATE"},
+    ])
+    sdtm = {"DM": pd.DataFrame(dm), "EX": pd.DataFrame(ex), "AE": ae, "LB": pd.DataFrame(lb), "QS": qs}
+    return derive_adam(sdtm)
+
+
+def _sri(adam, n: int, param: str = "SRI4", visit: str = "WEEK 12") -> pd.Series:
+    r = adam["ADRS"]
+    return r[(r["USUBJID"] == _subject(n)) & (r["PARAMCD"] == param) & (r["AVISIT"] == visit)].iloc[0]
+
+
+@pytest.mark.parametrize("n", sorted(SCENARIOS))
+def test_sri4_edges(adam, n):
+    label, _, _, expected = SCENARIOS[n]
+    assert _sri(adam, n)["AVALC"] == expected, label
+
+
+def test_component_values(adam):
+    assert _sri(adam, 1, "SRI4SLED")["AVALC"] == "Y" and _sri(adam, 2, "SRI4SLED")["AVALC"] == "N"
+    assert _sri(adam, 3, "SRI4PGA")["AVALC"] == "N" and _sri(adam, 4, "SRI4PGA")["AVALC"] == "Y"
+    assert _sri(adam, 5, "SRI4BILG")["AVALC"] == "Y" and _sri(adam, 6, "SRI4BILG")["AVALC"] == "N"
+    assert _sri(adam, 7, "SRI4BILG")["AVALC"] == "N" and _sri(adam, 7, "SRI4SLED")["AVALC"] == "Y"
+
+
+def test_missing_component_is_imputed_non_response(adam):
+    assert _sri(adam, 8, "SRI4PGA")["DTYPE"] == "WC" and _sri(adam, 8)["DTYPE"] == "WC"
+    assert pd.isna(_sri(adam, 1)["DTYPE"])
+
+
+def test_discontinued_subject_is_non_responder_after_leaving(adam):
+    assert _sri(adam, 9, visit="WEEK 4")["AVALC"] == "Y"         # 10 -> 5 at week 4
+    wk12 = _sri(adam, 9)
+    assert wk12["AVALC"] == "N" and wk12["DTYPE"] == "WC"
+    adsl = adam["ADSL"].set_index("USUBJID")
+    assert adsl.at[_subject(9), "NDOSE"] == 7                    # days 1..13 every second day
+
+
+def test_baseline_from_last_value_before_first_dose(adam):
+    q = adam["ADQS"]
+    s = q[(q["USUBJID"] == _subject(10)) & (q["PARAMCD"] == "SLEDTOT")].set_index("AVISIT")
+    assert s.at["BASELINE", "AVAL"] == 12 and s.at["BASELINE", "ABLFL"] == "Y"
+    assert s.at["BASELINE", "ADT"] == _sas("2014-02-24")
+    assert s.at["WEEK 12", "BASE"] == 12 and s.at["WEEK 12", "CHG"] == -4
+    assert _sri(adam, 10)["AVALC"] == "Y"
+    assert adam["ADSL"].set_index("USUBJID").at[_subject(10), "BSLEDAI"] == 12
+
+
+def test_partial_ae_dates_around_first_dose(adam):
+    ae = adam["ADAE"].set_index(["USUBJID", "AESEQ"])
+    same_month = ae.loc[(_subject(1), 1)]
+    assert same_month["ASTDT"] == _sas(FIRST) and same_month["ASTDTF"] == "D"     # not moved before first dose
+    assert same_month["AENDT"] == _sas("2014-03-31") and same_month["AENDTF"] == "D"
+    assert same_month["TRTEMFL"] == "Y" and same_month["ASTDY"] == 1 and same_month["AREL"] == "RELATED"
+    before = ae.loc[(_subject(1), 2)]
+    assert before["ASTDT"] == _sas("2014-02-01") and before["ASTDTF"] == "D" and pd.isna(before["TRTEMFL"])
+    year_only = ae.loc[(_subject(2), 1)]
+    assert year_only["ASTDT"] == _sas(FIRST) and year_only["ASTDTF"] == "M" and year_only["ISRFL"] == "Y"
+    full = ae.loc[(_subject(3), 1)]
+    assert pd.isna(full["ASTDTF"]) and full["ASTDY"] == 39 and full["SRCSEQ"] == 1
+
+
+def test_impute_partial_date_rules():
+    dtc = pd.Series(["2014-02", "2014", "2014-02-10", None])
+    first, flag = impute_partial_date(dtc, "first")
+    last, _ = impute_partial_date(dtc, "last")
+    assert first.dt.strftime("%Y-%m-%d").tolist()[:3] == ["2014-02-01", "2014-01-01", "2014-02-10"]
+    assert last.dt.strftime("%Y-%m-%d").tolist()[:3] == ["2014-02-28", "2014-12-31", "2014-02-10"]
+    assert flag.iloc[0] == "D" and flag.iloc[1] == "M" and pd.isna(flag.iloc[2]) and pd.isna(flag.iloc[3])
+
+
+def test_traceability_to_sdtm(adam):
+    q = adam["ADQS"]
+    rec = q[(q["USUBJID"] == _subject(1)) & (q["PARAMCD"] == "SLEDTOT") & (q["AVISIT"] == "WEEK 12")].iloc[0]
+    assert rec["SRCDOM"] == "QS" and rec["SRCVAR"] == "QSSTRESN" and rec["SRCSEQ"] >= 1
+    assert (adam["ADRS"].loc[adam["ADRS"]["PARAMCD"] == "SRI4", "SRCDOM"] == "ADQS").all()
+
+
+def test_samples_sri4_matches_the_generator_intent(tmp_path):
+    from cdisc_il2.convert import map_transfer
+
+    sdtm = map_transfer(SAMPLES).domains
+    adam = derive_adam(sdtm)
+    truth = json.loads((SAMPLES / "generator-truth.json").read_text())["subjects"]
+    sri = adam["ADRS"][adam["ADRS"]["PARAMCD"] == "SRI4"].set_index(["USUBJID", "AVISIT"])["AVALC"]
+    for s in truth:
+        for visit, intended in s["intended_sri4"].items():
+            assert sri[(s["USUBJID"], visit)] == intended, (s["USUBJID"], visit, s["kind"])
+    week12 = sum(s["intended_sri4"]["WEEK 12"] == "Y" for s in truth)
+    assert (sri.xs("WEEK 12", level="AVISIT") == "Y").sum() == week12 == 35
+    isr = adam["ADAE"][adam["ADAE"]["ISRFL"] == "Y"]["USUBJID"].nunique()
+    assert isr == sum(s["injection_site_reaction"] for s in truth) == 5
+
+
+def test_our_adam_passes_the_adam_rules(tmp_path):
+    from typer.testing import CliRunner
+
+    from cdisc_il2.cli import app
+
+    res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "validation" / "adam-findings.json").read_text())
+    other = [f for f in doc["findings"] if f["usubjid"] != "IL2-SLE-01-02-2999"]  # P8's AE has no ADSL subject
+    assert other == []
+    assert doc["summary"]["rules_fired"] == 1
+    summary = pd.read_csv(tmp_path / "adam" / "sri_summary.csv").set_index("AVISIT")
+    assert summary.at["WEEK 6", "responders"] == 36 and summary.at["WEEK 6", "N"] == 40
+    assert 0.76 < summary.at["WEEK 6", "ci95_low"] < 0.78
+    for png in ("sri_response.png", "sledai_profiles.png"):
+        assert (tmp_path / "adam" / png).read_bytes()[:4] == b"\x89PNG"
