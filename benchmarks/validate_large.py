@@ -23,7 +23,7 @@ from cdisc_il2.formats import read_folder
 from cdisc_il2.validate import validate_datasets
 folder, names = sys.argv[1], sys.argv[2].split(",")
 t0 = time.perf_counter()
-data = {k: v for k, v in read_folder(folder).items() if names == ["ALL"] or k in names}
+data = read_folder(folder, None if names == ["ALL"] else set(names))
 t1 = time.perf_counter()
 result = validate_datasets(data)
 t2 = time.perf_counter()

@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import CdiscIl2Error
+from .errors import CdiscIl2Error, UsageError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3, 4
+CSV_FIRST = ("csv",)  # run reads back only the CSVs it has just written, never older XPT/JSON beside them
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Convert, validate, derive and export the low-dose IL-2 SLE trial's data (CDISC SDTM/ADaM).\n\n"
@@ -97,11 +98,12 @@ class FailOn(str, Enum):
     never = "never"
 
 
-def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optional[Path], rejects=None):
+def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optional[Path], rejects=None,
+                         prefer: tuple[str, ...] = ("xpt", "json", "csv")):
     from .validate import validate_folder
     from .validate.report import render_terminal, write_excel, write_json
 
-    result = validate_folder(data_dir, rejects)
+    result = validate_folder(data_dir, rejects, prefer)
     if report:
         write_excel(result, report)
     if json_out:
@@ -185,22 +187,69 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     write_outputs(result, out)
     _render_convert(result)
     checked = _validate_and_report(out / "sdtm", out / "validation" / "report.xlsx",
-                                   out / "validation" / "findings.json", result.rejects)
+                                   out / "validation" / "findings.json", result.rejects, prefer=CSV_FIRST)
     from .derive import derive_folder
     from .formats import read_folder
     from .validate import validate_datasets
     from .validate.report import write_excel, write_json
 
-    adam = derive_folder(out / "sdtm", out)
+    adam = derive_folder(out / "sdtm", out, prefer=CSV_FIRST)
     _render_derive(adam, out)
-    adam_data = {**read_folder(out / "adam"), "DM": read_folder(out / "sdtm")["DM"]}
+    adam_data = {**read_folder(out / "adam", prefer=CSV_FIRST), "DM": read_folder(out / "sdtm", {"DM"}, CSV_FIRST)["DM"]}
     adam_checked = validate_datasets(adam_data)
     write_excel(adam_checked, out / "validation" / "adam-report.xlsx")
     write_json(adam_checked, out / "validation" / "adam-findings.json")
     out_console.print(f"ADaM validation: {adam_checked.count_at_or_above('Error')} errors, "
                       f"{len(adam_checked.findings)} findings (validation/adam-report.xlsx)")
-    out_console.print(f"outputs in {out}")
+    from .export import export_folder
+    from .export.manifest import build_manifest, write_manifest
+
+    export_folder(out / "sdtm", out / "sdtm", when=result.transfer_time, specs=result.specs, prefer=CSV_FIRST)
+    export_folder(out / "adam", out / "adam", when=result.transfer_time, prefer=CSV_FIRST)
+    summary = {"sdtm": _counts(checked), "adam": _counts(adam_checked)}
+    write_manifest(out, build_manifest(out, result.inputs, result.specs, result.transfer_time.isoformat(), summary))
+    out_console.print(f"submission files (XPT, Dataset-JSON, NDJSON, define.xml) and manifest.json in {out}")
     _exit_for(checked, fail_on)
+
+
+def _counts(result) -> dict:
+    sev = result.findings["severity"].value_counts()
+    return {"findings": int(len(result.findings)), "errors": int(sev.get("Error", 0)),
+            "warnings": int(sev.get("Warning", 0)), "notices": int(sev.get("Notice", 0)),
+            "rules_checked": int(len(result.rules))}
+
+
+@app.command()
+@_guarded
+def export(data_dir: Path = typer.Argument(..., help="folder of SDTM or ADaM datasets (CSV, XPT or Dataset-JSON)"),
+           out: Path = typer.Option(..., "--out", help="folder for the submission files"),
+           format: str = typer.Option("xpt,json,ndjson", "--format", help="comma-separated: xpt, json, ndjson"),
+           timestamp: Optional[str] = typer.Option(None, "--timestamp", help="header date-time (ISO 8601); default "
+                                                   "the transfer time from DATA_DIR/../transfer.json, else 2000-01-01"),
+           define: Optional[Path] = typer.Option(None, "--define", help="take Dataset-JSON item metadata (types, "
+                                                 "lengths, keys) from this Define-XML instead of our own")) -> None:
+    """Write SAS XPT v5, Dataset-JSON v1.1 (JSON/NDJSON) and define.xml (Define-XML 2.1) for a folder.
+
+    The same inputs and timestamp give byte-identical files.
+
+    Example: cdisc-il2 export build/transfer-01/sdtm --out build/transfer-01/sdtm --format xpt,json
+    """
+    import datetime as dt
+    import json as _json
+
+    from .export import export_folder
+
+    when = None
+    if timestamp:
+        try:
+            when = dt.datetime.fromisoformat(timestamp)
+        except ValueError:
+            raise UsageError(f"--timestamp '{timestamp}' is not an ISO 8601 date-time (e.g. 2015-06-30T12:00:00)") from None
+    elif (data_dir.parent / "transfer.json").is_file():
+        when = dt.datetime.fromisoformat(_json.loads((data_dir.parent / "transfer.json").read_text())["transfer_time"])
+    formats = tuple(f.strip().lower() for f in format.split(",") if f.strip())
+    written = export_folder(data_dir, out, formats, when, define=define)
+    out_console.print(f"wrote {len(written)} files to {out}")
 
 
 @app.command()

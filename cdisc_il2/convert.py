@@ -1,6 +1,8 @@
 """The convert stage: every site workbook of a transfer -> SDTM domains, rejects and accountability."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -8,13 +10,14 @@ import pandas as pd
 
 from .errors import InputError, UsageError
 from .ingest import Workbook
-from .io import write_csv
+from .io import write_csv, write_text
 from .mapping.engine import REJECT_COLUMNS, run_block
 from .mapping.spec import Spec, find_specs
 from .metadata import sdtm_dataset_label, sdtm_variables
 from .sdtm import SRC_SITE, Issues, assemble
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm"}
+DEFAULT_TIME = dt.datetime(2000, 1, 1)
 ACCOUNT_COLUMNS = ["file", "sheet", "spec", "block", "domain", "rows_read", "rows_mapped", "rows_rejected",
                    "records_out", "blank_rows_skipped", "balanced", "note"]
 
@@ -29,6 +32,7 @@ class ConvertResult:
     trace: pd.DataFrame
     specs: list[Spec] = field(default_factory=list)
     inputs: list[Path] = field(default_factory=list)
+    transfer_time: dt.datetime = DEFAULT_TIME
 
 
 def map_transfer(transfer: Path, mappings: Path | None = None) -> ConvertResult:
@@ -41,6 +45,7 @@ def map_transfer(transfer: Path, mappings: Path | None = None) -> ConvertResult:
     rejects, account = [], []
     labels: dict[str, dict[str, tuple[str, str]]] = {}
     used: set[Path] = set()
+    saved: list[dt.datetime] = []
     for spec in specs:
         files = sorted(p for p in transfer.glob(spec.doc["files"]) if p.is_file())
         if not files:
@@ -49,6 +54,8 @@ def map_transfer(transfer: Path, mappings: Path | None = None) -> ConvertResult:
         for path in files:
             used.add(path)
             wb = Workbook(path)
+            if wb.saved_at:
+                saved.append(wb.saved_at.replace(tzinfo=None))
             for i, block in enumerate(spec.doc["blocks"]):
                 res = run_block(spec, i, wb.sheet(block["sheet"], block.get("header_row", 1)))
                 res.records[SRC_SITE] = spec.site
@@ -72,7 +79,7 @@ def map_transfer(transfer: Path, mappings: Path | None = None) -> ConvertResult:
     all_rejects = all_rejects.sort_values(["file", "sheet", "row", "column"], kind="stable").reset_index(drop=True)
     acc = pd.DataFrame(account).reindex(columns=ACCOUNT_COLUMNS)
     acc["balanced"] = (acc["rows_read"] == acc["rows_mapped"].fillna(0) + acc["rows_rejected"].fillna(0))
-    return ConvertResult(domains, all_rejects, acc, trace, specs, sorted(used))
+    return ConvertResult(domains, all_rejects, acc, trace, specs, sorted(used), max(saved, default=DEFAULT_TIME))
 
 
 def variables_table(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -95,6 +102,9 @@ def write_outputs(result: ConvertResult, out: Path) -> list[Path]:
         p = out / "sdtm" / f"{name.lower()}.csv"
         write_csv(p, df)
         written.append(p)
+    write_text(out / "transfer.json", json.dumps({"transfer_time": result.transfer_time.isoformat(),
+                                                 "files": [p.name for p in result.inputs]}, indent=1) + "\n")
+    written.append(out / "transfer.json")
     for p, df in ((out / "sdtm" / "variables.csv", variables_table(result.domains)),
                   (out / "rejects.csv", result.rejects), (out / "accountability.csv", result.accountability),
                   (out / "trace.csv", result.trace)):

@@ -65,6 +65,9 @@ class Workbook:
         except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
             raise InputError(f"{self.path.name}: cannot be read as an Excel workbook ({exc})") from None
         self._cache: dict[tuple[str, int], RawSheet] = {}
+        props = self._wb.properties
+        # the workbook's own save time: deterministic for the same file, unlike the file system's mtime
+        self.saved_at: dt.datetime | None = props.modified or props.created
 
     @property
     def sheet_names(self) -> list[str]:

@@ -30,9 +30,9 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cfg: dict | None = None) -> dict[
     return {"ADSL": adsl, "ADAE": adae, "ADLB": adlb, "ADQS": adqs, "ADRS": adrs}
 
 
-def derive_folder(sdtm_dir: Path, out: Path) -> dict[str, pd.DataFrame]:
+def derive_folder(sdtm_dir: Path, out: Path, prefer: tuple[str, ...] = ("xpt", "json", "csv")) -> dict[str, pd.DataFrame]:
     """Read SDTM from a folder, derive ADaM, write OUT/adam/*.csv, sri_summary.csv and the plots."""
-    sdtm = {k: v.frame for k, v in read_folder(sdtm_dir).items()}
+    sdtm = {k: v.frame for k, v in read_folder(sdtm_dir, prefer=prefer).items()}
     adam = derive_adam(sdtm)
     folder = Path(out) / "adam"
     for name, df in adam.items():

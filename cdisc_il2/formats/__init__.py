@@ -42,8 +42,8 @@ def read_csv_dataset(path: Path) -> Dataset:
     path = Path(path)
     name = path.stem.upper()
     try:
-        frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""], engine="pyarrow")
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"{path.name}: cannot be read as CSV ({exc})") from None
     meta = {c.name: c for c in (_csv_meta(name) or [])}
     columns = []
@@ -70,18 +70,21 @@ def read_dataset(path: Path) -> Dataset:
     raise UsageError(f"{Path(path).name}: unknown dataset format (expected .xpt, .json, .ndjson or .csv)")
 
 
-def read_folder(folder: Path) -> dict[str, Dataset]:
-    """Read every dataset in a folder; one format per dataset name (XPT preferred, then JSON, then CSV)."""
+def read_folder(folder: Path, names: set[str] | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv")
+                ) -> dict[str, Dataset]:
+    """Read every dataset in a folder (or only `names`); one format per dataset name, by `prefer` order."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"'{folder}' does not exist or is not a folder")
     found: dict[str, Path] = {}
-    rank = {"xpt": 0, "json": 1, "csv": 2}
+    rank = {k: i for i, k in enumerate(prefer)}
     for p in sorted(folder.iterdir()):
         kind = SUFFIXES.get(p.suffix.lower())
-        if kind is None or p.name in NOT_DATASETS or p.name.startswith("."):
+        if kind is None or kind not in rank or p.name in NOT_DATASETS or p.name.startswith("."):
             continue
         key = p.stem.upper()
+        if names is not None and key not in names:
+            continue
         if key not in found or rank[kind] < rank[SUFFIXES[found[key].suffix.lower()]]:
             found[key] = p
     if not found:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -49,28 +48,159 @@ def _meta(columns: list[dict]) -> list[ColumnMeta]:
 
 
 def read_dataset_json(path: Path) -> Dataset:
-    """Read a Dataset-JSON v1.1 file (.json whole, .ndjson streamed) into a Dataset."""
+    """Read a Dataset-JSON v1.1 file (.json or .ndjson) into a Dataset, streaming the rows."""
     path = Path(path)
     try:
-        if path.suffix.lower() == ".ndjson":
-            with open(path, encoding="utf-8") as fh:
-                meta = json.loads(fh.readline())
-                rows = [json.loads(line) for line in fh if line.strip()]
-        else:
-            with open(path, encoding="utf-8") as fh:
-                meta = json.load(fh)
-            rows = meta.get("rows", [])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        meta = read_header(path)
+        if "columns" not in meta or "name" not in meta:
+            raise InputError(f"{path.name}: not Dataset-JSON: 'columns' or 'name' is missing")
+        width = len(meta["columns"])
+        rows = []
+        for i, r in enumerate(iter_rows(path)):
+            if len(r) != width:
+                raise InputError(f"{path.name}: row {i + 1} has {len(r)} values, the columns say {width}")
+            rows.append(r)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"{path.name}: not valid Dataset-JSON ({exc})") from None
-    if "columns" not in meta or "name" not in meta:
-        raise InputError(f"{path.name}: not Dataset-JSON: 'columns' or 'name' is missing")
-    width = len(meta["columns"])
-    bad = next((i for i, r in enumerate(rows) if len(r) != width), None)
-    if bad is not None:
-        raise InputError(f"{path.name}: row {bad + 1} has {len(rows[bad])} values, the columns say {width}")
     frame = _frame(meta["columns"], rows)
     return Dataset(meta["name"].upper(), meta.get("label"), frame, _meta(meta["columns"]), path,
                    meta.get("datasetJSONCreationDateTime"))
 
 
-__all__ = ["read_dataset_json", "np"]
+def iter_rows(path: Path):
+    """Stream the rows of a Dataset-JSON file one at a time (JSON via ijson, NDJSON line by line)."""
+    path = Path(path)
+    if path.suffix.lower() == ".ndjson":
+        with open(path, encoding="utf-8") as fh:
+            fh.readline()
+            for line in fh:
+                if line.strip():
+                    yield json.loads(line)
+    else:
+        import ijson
+
+        with open(path, "rb") as fh:
+            yield from ijson.items(fh, "rows.item", use_float=True)
+
+
+def read_header(path: Path) -> dict:
+    """The metadata part of a Dataset-JSON file (everything but the rows), without reading the rows."""
+    path = Path(path)
+    if path.suffix.lower() == ".ndjson":
+        with open(path, encoding="utf-8") as fh:
+            return json.loads(fh.readline())
+    import ijson
+
+    meta = {}
+    with open(path, "rb") as fh:
+        for key, value in ijson.kvitems(fh, "", use_float=True):
+            if key != "rows":
+                meta[key] = value
+    return meta
+
+
+# ------------------------------------------------------------------ writing
+
+JSON_TYPES = {"text": "string", "integer": "integer", "float": "float", "double": "double", "date": "date",
+              "datetime": "datetime", "time": "time", "partialDate": "string", "partialDatetime": "string",
+              "durationDatetime": "string", "incompleteDatetime": "string"}
+
+
+def column_definitions(ds: Dataset, item_meta: dict[str, dict] | None = None) -> list[dict]:
+    """Dataset-JSON column metadata: from Define-XML item metadata when given, else from the data."""
+    cols = []
+    for c in ds.columns or [ColumnMeta(n) for n in ds.frame.columns]:
+        m = (item_meta or {}).get(c.name, {})
+        col = {"itemOID": m.get("itemOID", f"IT.{ds.name}.{c.name}"), "name": c.name,
+               "label": m.get("label") or c.label or c.name}
+        dtype = m.get("dataType") or _infer_type(ds.frame[c.name], c)
+        fmt = m.get("displayFormat") or c.display_format
+        if dtype == "integer" and fmt and fmt.upper().startswith(("DATE", "E8601DA", "YYMMDD", "DDMMYY", "MMDDYY")):
+            col.update({"dataType": "date", "targetDataType": "integer", "displayFormat": fmt})
+        elif dtype == "integer" and fmt and fmt.upper().startswith(("DATETIME", "E8601DT")):
+            col.update({"dataType": "datetime", "targetDataType": "integer", "displayFormat": fmt})
+        else:
+            col["dataType"] = dtype
+            if dtype == "string":
+                col["length"] = m.get("length") or c.length or _max_len(ds.frame[c.name])
+        if m.get("keySequence"):
+            col["keySequence"] = m["keySequence"]
+        cols.append(col)
+    return cols
+
+
+def _max_len(values: pd.Series) -> int:
+    lengths = values.astype("string").str.len()
+    return int(max(1, lengths.max())) if lengths.notna().any() else 1
+
+
+def _infer_type(values: pd.Series, meta: ColumnMeta) -> str:
+    """dataType for a column without Define-XML: integer/float for numbers, date/datetime for --DTC."""
+    if meta.type == "Num" or pd.api.types.is_numeric_dtype(values):
+        num = pd.to_numeric(values, errors="coerce").dropna()
+        return "integer" if ((num % 1) == 0).all() else "float"
+    if meta.name.endswith("DTC"):
+        text = values.dropna().astype("string")
+        if len(text) and text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():
+            return "date"
+        if len(text) and text.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?").all():
+            return "datetime"
+    return "string"
+
+
+def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[list]:
+    """Row values in Dataset-JSON form: text '' for missing character values, null for numbers."""
+    out = {}
+    for col in columns:
+        s = frame[col["name"]]
+        kind, target = col["dataType"], col.get("targetDataType")
+        if target == "integer":
+            ts = SAS_EPOCH + pd.to_timedelta(pd.to_numeric(s, errors="coerce"), unit="D" if kind == "date" else "s")
+            fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
+            out[col["name"]] = ts.dt.strftime(fmt).astype(object).where(ts.notna(), None)
+        elif kind == "integer":
+            num = pd.to_numeric(s, errors="coerce")
+            out[col["name"]] = num.astype("Int64").astype(object).where(num.notna(), None)
+        elif kind in ("float", "double", "decimal"):
+            num = pd.to_numeric(s, errors="coerce")
+            out[col["name"]] = num.astype(object).where(num.notna(), None)
+        else:
+            out[col["name"]] = s.astype("string").fillna("").astype(object)
+    cols = [out[c["name"]].tolist() for c in columns]
+    return [list(r) for r in zip(*cols)] if cols else []
+
+
+def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[str, dict] | None = None,
+                       ndjson: bool = False) -> None:
+    """Write Dataset-JSON v1.1 (JSON, or NDJSON: metadata line then one line per row) atomically."""
+    from ..io import write_with
+
+    columns = column_definitions(ds, item_meta)
+    meta = {"datasetJSONCreationDateTime": header["created"], "datasetJSONVersion": "1.1.0",
+            "fileOID": f"{header['fileOID']}/{ds.name.lower()}", "dbLastModifiedDateTime": header["modified"],
+            "originator": header.get("originator", "cdisc-il2"),
+            "sourceSystem": {"name": "cdisc-il2", "version": header["version"]},
+            "studyOID": header["studyOID"], "metaDataVersionOID": header["metaDataVersionOID"],
+            "metaDataRef": header.get("metaDataRef", "define.xml"), "itemGroupOID": f"IG.{ds.name}",
+            "records": int(len(ds.frame)), "name": ds.name, "label": ds.label or ds.name, "columns": columns}
+    rows = _cells(ds.frame, columns)
+
+    def dump(fh) -> None:
+        enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+        if ndjson:
+            fh.write((enc.encode(meta) + "\n").encode("utf-8"))
+            for r in rows:
+                fh.write((enc.encode(r) + "\n").encode("utf-8"))
+        else:
+            head = enc.encode(meta)[:-1]
+            fh.write((head + ',"rows":[').encode("utf-8"))
+            for i, r in enumerate(rows):
+                fh.write(((",\n" if i else "\n") + enc.encode(r)).encode("utf-8"))
+            fh.write(b"\n]}\n")
+
+    write_with(path, dump)
+
+
+__all__ = ["read_dataset_json", "write_dataset_json", "iter_rows", "read_header", "column_definitions"]

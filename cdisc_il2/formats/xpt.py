@@ -123,3 +123,112 @@ def read_xpt(path: Path) -> Dataset:
     df = pd.DataFrame(frame)
     return Dataset(name=name.upper(), label=label or None, frame=df, columns=columns, source=path,
                    created=created or None)
+
+
+def _sas_time(when) -> bytes:
+    """SAS header timestamp ddMMMyy:hh:mm:ss."""
+    return when.strftime("%d%b%y:%H:%M:%S").upper().encode("ascii")
+
+
+def _pad(text: str | bytes, width: int) -> bytes:
+    raw = text if isinstance(text, bytes) else text.encode("latin-1")
+    return raw[:width].ljust(width, b" ")
+
+
+def _header(kind: bytes, tail: bytes = b"0" * 30) -> bytes:
+    return (b"HEADER RECORD*******" + kind.ljust(8, b" ") + b"HEADER RECORD!!!!!!!" + tail).ljust(RECORD, b" ")
+
+
+class XptValueError(ValueError):
+    """A value cannot be written to SAS XPT v5 without loss."""
+
+
+def write_xpt(ds: Dataset, path: Path, when, numeric_formats: dict[str, str] | None = None) -> None:
+    """Write one dataset as SAS XPORT v5: names/labels from `ds.columns`, character lengths set to the
+    longest value, numerics as IBM doubles, header times from `when` (so output is deterministic).
+    A value that does not fit (over 200 bytes, not Latin-1) raises XptValueError naming where it is."""
+    from ..io import write_bytes
+
+    frame = ds.frame
+    meta = {c.name: c for c in ds.columns}
+    n = len(frame)
+    blocks: list[np.ndarray] = []
+    names: list[bytes] = []
+    pos = 0
+    for i, var in enumerate(frame.columns, start=1):
+        col = frame[var]
+        m = meta.get(var)
+        label = (m.label if m and m.label else "") or ""
+        is_num = (m.type == "Num") if m else pd.api.types.is_numeric_dtype(col)
+        if is_num:
+            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64")
+            bad = col.notna().to_numpy() & np.isnan(values)
+            if bad.any():
+                r = int(np.flatnonzero(bad)[0])
+                raise XptValueError(f"{ds.name}.{var}, record {r + 1}: '{col.iloc[r]}' is not numeric")
+            block, length, ntype = ieee_to_ibm(values), 8, 1
+        else:
+            text = col.astype("string").fillna("")
+            try:
+                encoded = text.str.encode("latin-1")
+            except UnicodeEncodeError:
+                r = next(j for j, v in enumerate(text) if not v.isascii() and _not_latin1(v))
+                raise XptValueError(f"{ds.name}.{var}, record {r + 1}: '{text.iloc[r]}' has characters outside "
+                                    "Latin-1, which XPT v5 cannot hold") from None
+            lengths = encoded.str.len()
+            length = int(max(1, lengths.max() if n else 1))
+            if length > 200:
+                r = int(lengths.to_numpy().argmax())
+                raise XptValueError(f"{ds.name}.{var}, record {r + 1}: value of {length} bytes is longer than "
+                                    f"the 200 allowed by XPT v5: '{text.iloc[r][:60]}...'")
+            fixed = np.array(encoded.tolist(), dtype=f"S{length}") if n else np.zeros(0, dtype=f"S{length}")
+            block = np.frombuffer(fixed.tobytes(), dtype=np.uint8).reshape(n, length).copy() if n else \
+                np.zeros((0, length), dtype=np.uint8)
+            block[block == 0] = 0x20           # numpy pads with NUL; XPT pads with blanks
+            ntype = 2
+        fmt = (numeric_formats or {}).get(var) or (m.display_format if m and m.display_format else None)
+        fname, flen, fdec = _split_format(fmt)
+        ns = (ntype.to_bytes(2, "big") + (0).to_bytes(2, "big") + length.to_bytes(2, "big") + i.to_bytes(2, "big")
+              + _pad(var, 8) + _pad(label, 40) + _pad(fname, 8) + flen.to_bytes(2, "big") + fdec.to_bytes(2, "big")
+              + (0).to_bytes(2, "big") + b"\x00\x00" + _pad("", 8) + (0).to_bytes(2, "big") + (0).to_bytes(2, "big")
+              + pos.to_bytes(4, "big") + b"\x00" * 52)
+        names.append(ns)
+        blocks.append(block)
+        pos += length
+    stamp = _sas_time(when)
+    out = bytearray()
+    out += _header(b"LIBRARY")
+    out += (b"SAS     SAS     SASLIB  9.4     " + _pad("cdisc-il2", 8) + b" " * 24 + stamp).ljust(RECORD, b" ")
+    out += (stamp + b" " * 64)
+    out += _header(b"MEMBER", b"000000000000000001600000000140")
+    out += _header(b"DSCRPTR")
+    out += (b"SAS     " + _pad(ds.name, 8) + b"SASDATA 9.4     " + _pad("cdisc-il2", 8) + b" " * 24 + stamp)
+    out += (stamp + b" " * 16 + _pad(ds.label or "", 40) + _pad("", 8))
+    out += _header(b"NAMESTR", f"000000{len(names):04d}00000000000000000000".encode("ascii"))
+    ns_bytes = b"".join(names)
+    out += ns_bytes + b" " * ((-len(ns_bytes)) % RECORD)
+    out += _header(b"OBS")
+    rows = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0), dtype=np.uint8)
+    body = rows.tobytes()
+    out += body + b" " * ((-len(body)) % RECORD)
+    write_bytes(path, bytes(out))
+
+
+def _not_latin1(v: str) -> bool:
+    try:
+        v.encode("latin-1")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _split_format(fmt: str | None) -> tuple[str, int, int]:
+    """'DATE9.' -> ('DATE', 9, 0); '8.2' -> ('', 8, 2)."""
+    if not fmt:
+        return "", 0, 0
+    import re
+
+    m = re.fullmatch(r"\$?([A-Za-z_]*)(\d*)\.(\d*)", fmt)
+    if not m:
+        return fmt[:8], 0, 0
+    return m.group(1).upper(), int(m.group(2) or 0), int(m.group(3) or 0)

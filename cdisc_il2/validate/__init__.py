@@ -62,6 +62,7 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
     return ValidationResult(findings, pd.DataFrame(rows), pd.DataFrame(summary), ct_versions())
 
 
-def validate_folder(folder: Path, rejects: pd.DataFrame | None = None) -> ValidationResult:
+def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
+                    prefer: tuple[str, ...] = ("xpt", "json", "csv")) -> ValidationResult:
     """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together."""
-    return validate_datasets(read_folder(folder), rejects)
+    return validate_datasets(read_folder(folder, prefer=prefer), rejects)

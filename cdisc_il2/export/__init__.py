@@ -1,0 +1,105 @@
+"""The export stage: SAS XPT v5, Dataset-JSON v1.1 (JSON/NDJSON) and Define-XML 2.1 from one metadata source."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from .. import __version__
+from ..errors import InputError
+from ..formats import ColumnMeta, Dataset, read_folder
+from ..formats.datasetjson import write_dataset_json
+from ..formats.xpt import XptValueError, write_xpt
+from ..metadata import adam_variables, sdtm_dataset_label, sdtm_variables
+from ..resources import load_study
+from .define import build_define, define_config, write_define
+
+FORMATS = ("xpt", "json", "ndjson")
+ADAM_LABELS = {"ADSL": "Subject-Level Analysis Dataset", "ADAE": "Adverse Events Analysis Dataset",
+               "ADLB": "Laboratory Analysis Dataset", "ADQS": "Questionnaire Analysis Dataset",
+               "ADRS": "SLE Responder Index Analysis Dataset"}
+PREDECESSOR = {"ADAE": "AE", "ADLB": "LB", "ADQS": "QS"}
+
+
+def _label_sources(name: str) -> list[pd.DataFrame]:
+    out = []
+    for fn, key in ((sdtm_variables, "SUPPQUAL" if name.startswith("SUPP") else name),
+                    (sdtm_variables, PREDECESSOR.get(name, "")), (adam_variables, name), (adam_variables, "ADSL")):
+        try:
+            out.append(fn(key))
+        except KeyError:
+            continue
+    return out
+
+
+def describe(ds: Dataset) -> Dataset:
+    """The dataset with submission metadata: standard labels and types, dataset label, ADaM date formats."""
+    sources = _label_sources(ds.name)
+    extra = define_config().get("labels", {})
+    cols = []
+    for var in ds.frame.columns:
+        label, vtype = None, None
+        for meta in sources:
+            row = meta[meta["name"] == var]
+            if len(row):
+                label, vtype = row.iloc[0]["label"], row.iloc[0]["type"]
+                break
+        label = label or extra.get(var) or var
+        vtype = vtype if vtype in ("Num", "Char") else ("Num" if pd.api.types.is_numeric_dtype(ds.frame[var]) else "Char")
+        fmt = "DATE9." if ds.name.startswith("AD") and var.endswith("DT") and vtype == "Num" else None
+        cols.append(ColumnMeta(var, label, vtype, None, fmt))
+    try:
+        label = sdtm_dataset_label(ds.name)
+    except KeyError:
+        label = ADAM_LABELS.get(ds.name, ds.label or ds.name)
+    return Dataset(ds.name, label, ds.frame, cols, ds.source)
+
+
+def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS, when: dt.datetime | None = None,
+                  specs=None, define: Path | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv")
+                  ) -> list[Path]:
+    """Write every dataset of a folder as XPT / Dataset-JSON / NDJSON plus define.xml into `out`.
+
+    With `define` (an existing Define-XML), Dataset-JSON item metadata and study OIDs come from it and no
+    define.xml is written; otherwise our own define.xml is built from the same metadata."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise InputError(f"unknown export format '{bad[0]}' (valid: {', '.join(FORMATS)})")
+    when = when or dt.datetime(2000, 1, 1)
+    data = {k: describe(v) for k, v in read_folder(data_dir, prefer=prefer).items()}
+    standard = "ADaM" if all(k.startswith("AD") for k in data) else "SDTM"
+    study = load_study()["studyid"]
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S")
+    header = {"created": stamp, "modified": stamp, "fileOID": f"{study}.{standard}", "version": __version__,
+              "studyOID": study, "metaDataVersionOID": f"MDV.{study}.{'SDTMIG.3.4' if standard == 'SDTM' else 'ADaMIG.1.3'}",
+              "originator": "cdisc-il2"}
+    items: dict[str, dict] = {}
+    if define is not None:
+        from .define_read import read_define
+
+        d = read_define(define)
+        header.update({"studyOID": d["studyOID"], "metaDataVersionOID": d["metaDataVersionOID"], "fileOID": d["fileOID"]})
+        items = d["datasets"]
+        data = {k: Dataset(v.name, d["labels"].get(k) or v.label, v.frame, v.columns, v.source) for k, v in data.items()}
+    out = Path(out)
+    written = []
+    for name, ds in data.items():
+        base = out / name.lower()
+        if "xpt" in formats:
+            try:
+                write_xpt(ds, base.with_suffix(".xpt"), when)
+            except XptValueError as exc:
+                raise InputError(f"cannot write {name}.xpt: {exc}") from None
+            written.append(base.with_suffix(".xpt"))
+        if "json" in formats:
+            write_dataset_json(ds, base.with_suffix(".json"), header, items.get(name))
+            written.append(base.with_suffix(".json"))
+        if "ndjson" in formats:
+            write_dataset_json(ds, base.with_suffix(".ndjson"), header, items.get(name), ndjson=True)
+            written.append(base.with_suffix(".ndjson"))
+    if define is None:
+        xml = build_define(data, standard, specs, stamp, ".xpt" if "xpt" in formats else ".json")
+        write_define(out / "define.xml", xml)
+        written.append(out / "define.xml")
+    return written
