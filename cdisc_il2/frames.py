@@ -53,7 +53,5 @@ def printable_ascii(values: pd.Series) -> pd.Series:
     arr = text.array._pa_array if getattr(text.dtype, "storage", "") == "pyarrow" else None
     if arr is None:
         return ~text.str.contains(r"[^\x20-\x7E]", regex=True).fillna(False)
-    ascii_ = pd.Series(pc.string_is_ascii(arr).to_numpy(zero_copy_only=False), index=values.index)
-    control = pd.Series(pc.match_substring_regex(arr, r"[\x00-\x1F\x7F]").to_numpy(zero_copy_only=False),
-                        index=values.index)
-    return (ascii_.fillna(True) & ~control.fillna(False)).astype(bool)
+    ok = pc.and_kleene(pc.string_is_ascii(arr), pc.utf8_is_printable(arr))
+    return pd.Series(pc.fill_null(ok, True).to_numpy(zero_copy_only=False), index=values.index)

@@ -48,6 +48,13 @@ def _allowed(var: str, code: str) -> tuple[set[str], bool] | None:
     return set(cl.values) | ct_extensions().get(var, set()), cl.extensible
 
 
+def _na_ok(check):
+    """A column check that passes missing values without pandera copying the column to drop them."""
+    def wrapped(s: pd.Series) -> pd.Series:
+        return (check(s) | s.isna()).fillna(True).astype(bool)
+    return wrapped
+
+
 def _fits_xpt(s: pd.Series) -> pd.Series:
     """Character values fit SAS XPT v5 (200 bytes): only long strings are encoded to count bytes."""
     if not isinstance(s.dtype, pd.StringDtype) and s.dtype != object:
@@ -73,26 +80,25 @@ def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
         row = meta[meta["name"] == var]
         is_text = not pd.api.types.is_numeric_dtype(df[var])
         checks = [
-            pa.Check(_fits_xpt, name="IL2-XPT-05", ignore_na=True),
-            pa.Check(printable_ascii, name="SD1029", ignore_na=True),
+            pa.Check(_na_ok(_fits_xpt), name="IL2-XPT-05", ignore_na=False),
+            pa.Check(_na_ok(printable_ascii), name="SD1029", ignore_na=False),
         ] if is_text else []
         nullable = True
         if len(row):
             r = row.iloc[0]
             nullable = r["core"] != "Req"
             if r["type"] == "Num":
-                checks.append(pa.Check(lambda s: to_number(s).notna(), name="SD0055",
-                                       ignore_na=True))
+                checks.append(pa.Check(_na_ok(lambda s: to_number(s).notna()), name="SD0055", ignore_na=False))
             if var.endswith("DTC"):
-                checks.append(pa.Check(_iso_check, name="SD0003", ignore_na=True))
+                checks.append(pa.Check(_na_ok(_iso_check), name="SD0003", ignore_na=False))
             allowed = _allowed(var, r["codelist"]) if isinstance(r.get("codelist"), str) else None
             if allowed:
                 values, extensible = allowed
                 skip_numeric = var.endswith("STRESC")
-                checks.append(pa.Check(
+                checks.append(pa.Check(_na_ok(
                     lambda s, v=frozenset(values), sn=skip_numeric: as_text(s).isin(v) | (
-                        sn & to_number(as_text(s).str.lstrip("<>=")).notna()),
-                    name="CT2002" if extensible else "CT2001", ignore_na=True))
+                        sn & to_number(as_text(s).str.lstrip("<>=")).notna())),
+                    name="CT2002" if extensible else "CT2001", ignore_na=False))
         columns[var] = pa.Column(nullable=nullable, checks=checks, required=False, coerce=False)
     return pa.DataFrameSchema(columns, strict=False)
 
@@ -259,7 +265,7 @@ def supp_parent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
     """SUPPQUAL records whose RDOMAIN/USUBJID/IDVAR/IDVARVAL do not resolve to a parent record."""
     parent = name[4:]
     if parent not in study.datasets:
-        return df["RDOMAIN"].notna()
+        raise NotApplicable(parent)     # the parent domain is not part of this validation run
     pf = study.frame(parent)
     idvar = df["IDVAR"].astype("string").fillna("")
     if p.get("mode") == "idvar":

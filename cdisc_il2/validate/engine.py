@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -90,6 +91,7 @@ class Study:
     _conv: dict[tuple[str, str, str], pd.Series] = field(default_factory=dict)
     _joins: dict[tuple, pd.DataFrame] = field(default_factory=dict)
     _joined_ids: set[int] = field(default_factory=set)
+    _lookup: dict[tuple, object] = field(default_factory=dict)
 
     def frame(self, name: str) -> pd.DataFrame:
         """The records of a dataset."""
@@ -331,10 +333,12 @@ def check_consistent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: 
 
 def _nunique(sel: pd.DataFrame, key: list[str], value: str) -> pd.Series:
     """Distinct values (missing counts as a value) of `value` within `key` groups, aligned to rows."""
-    v = sel[value].astype("string").fillna("\x00")
-    distinct = pd.concat([sel[key], v.rename("_v")], axis=1).drop_duplicates()
-    counts = distinct.groupby(key, dropna=False).size().rename("_n").reset_index()
-    return sel[key].merge(counts, on=key, how="left").set_index(sel.index)["_n"]
+    group = sel.groupby(key, sort=False, dropna=False).ngroup().to_numpy().astype(np.int64)
+    vcodes = pd.factorize(sel[value], use_na_sentinel=False)[0].astype(np.int64)
+    width = int(vcodes.max()) + 1 if len(vcodes) else 1
+    pairs = np.unique(group * width + vcodes)
+    per_group = np.bincount(pairs // width, minlength=int(group.max()) + 1 if len(group) else 0)
+    return pd.Series(per_group[group], index=sel.index)
 
 
 def check_at_most_one(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
@@ -406,9 +410,22 @@ def _with_join(df: pd.DataFrame, p: dict, study: Study) -> pd.DataFrame:
     if len(vars_) < len(j["vars"]):
         raise NotApplicable(j["dataset"])
     right = other[keys + vars_].drop_duplicates(subset=keys)
-    right = right.rename(columns={v: f"{j['dataset']}.{v}" for v in vars_})
-    merged = df.merge(right, on=keys, how="left")
-    merged.index = df.index
+    if len(keys) == 1:
+        # a lookup by one key: map the few columns needed instead of merging whole frames
+        ckey = (id(df), j["dataset"], keys[0])
+        if ckey not in study._lookup:
+            study._lookup[ckey] = pd.Index(right[keys[0]]).get_indexer(df[keys[0]])
+        codes = study._lookup[ckey]
+        found = codes >= 0
+        new = {}
+        for v in vars_:
+            vals = right[v].to_numpy()[codes.clip(min=0)]
+            new[f"{j['dataset']}.{v}"] = pd.Series(vals, index=df.index, dtype=right[v].dtype).where(found)
+        merged = df.assign(**new)
+    else:
+        right = right.rename(columns={v: f"{j['dataset']}.{v}" for v in vars_})
+        merged = df.merge(right, on=keys, how="left")
+        merged.index = df.index
     study._joins[key] = merged
     study._joined_ids.add(id(merged))
     return merged
