@@ -64,6 +64,51 @@ def ieee_to_ibm(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def fixed_to_text(cell: np.ndarray) -> pd.Series:
+    """(n, width) blank-padded bytes to a text column (trailing blanks removed, empty = missing), in bulk."""
+    n, width = cell.shape
+    nonblank = cell != 0x20
+    last = np.where(nonblank.any(axis=1), width - np.argmax(nonblank[:, ::-1], axis=1), 0)
+    keep = np.arange(width)[None, :] < last[:, None]
+    data = cell[keep]                                  # row-major: each row's bytes in order
+    if (data >= 0x80).any():                           # Latin-1 text: decode value by value
+        fixed = np.ascontiguousarray(cell).view(f"S{width}").ravel()
+        text = pd.Series(np.char.rstrip(np.char.decode(fixed, "latin-1")), dtype="string")
+        return text.mask(text == "")
+    import pyarrow as pa
+
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(last, out=offsets[1:])
+    arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())])
+    text = pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())), dtype="string")
+    return text.mask(last == 0)
+
+
+def text_to_fixed(text: pd.Series) -> tuple[np.ndarray, int] | None:
+    """An ASCII text column to an (n, width) blank-padded byte matrix in bulk; None when not all ASCII."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(text.astype("string").fillna("").to_numpy(dtype=object), type=pa.large_string()) \
+        if getattr(text.dtype, "storage", "") != "pyarrow" else text.astype("string").fillna("").array._pa_array
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if len(arr) and not pc.all(pc.string_is_ascii(arr)).as_py():
+        return None
+    arr = arr.cast(pa.large_string())
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, dtype=np.uint8)
+    lengths = np.diff(offsets)
+    width = int(max(1, lengths.max() if len(lengths) else 1))
+    out = np.full((len(arr), width), 0x20, dtype=np.uint8)
+    total = int(lengths.sum())
+    if total:
+        rows = np.repeat(np.arange(len(arr)), lengths)
+        cols = np.arange(total) - np.repeat(offsets[:-1] - offsets[0], lengths)
+        out[rows, cols] = data[offsets[0]:offsets[0] + total]
+    return out, width
+
+
 def _text(b: bytes) -> str:
     return b.decode("latin-1").rstrip()
 
@@ -106,8 +151,9 @@ def read_xpt(path: Path) -> Dataset:
     nrows = len(body) // rowlen if rowlen else 0
     arr = np.frombuffer(body[:nrows * rowlen], dtype=np.uint8).reshape(nrows, rowlen) if nrows else \
         np.zeros((0, rowlen), dtype=np.uint8)
-    # trailing padding of the last 80-byte record is blanks: drop rows that are entirely blank
-    while len(arr) and (arr[-1] == 0x20).all():
+    # the last 80-byte record is padded with blanks: an all-blank row that lies inside that padding is not data
+    # (XPT v5 stores no record count, so an all-blank last record of a short all-character row is ambiguous)
+    while len(arr) and (arr[-1] == 0x20).all() and (len(arr) - 1) * rowlen > len(body) - RECORD:
         arr = arr[:-1]
     frame = {}
     for (vname, offset, length, ntype) in layout:
@@ -117,9 +163,7 @@ def read_xpt(path: Path) -> Dataset:
             padded[:, :length] = cell
             frame[vname] = ibm_to_ieee(padded)
         else:
-            fixed = np.ascontiguousarray(cell).view(f"S{length}").ravel()
-            text = pd.Series(np.char.rstrip(np.char.decode(fixed, "latin-1")), dtype="string")
-            frame[vname] = text.mask(text == "")
+            frame[vname] = fixed_to_text(cell)
     df = pd.DataFrame(frame)
     return Dataset(name=name.upper(), label=label or None, frame=df, columns=columns, source=path,
                    created=created or None)
@@ -168,31 +212,11 @@ def write_xpt(ds: Dataset, path: Path, when, numeric_formats: dict[str, str] | N
                 raise XptValueError(f"{ds.name}.{var}, record {r + 1}: '{col.iloc[r]}' is not numeric")
             block, length, ntype = ieee_to_ibm(values), 8, 1
         else:
-            text = col.astype("string").fillna("")
-            try:
-                encoded = text.str.encode("latin-1")
-            except UnicodeEncodeError:
-                r = next(j for j, v in enumerate(text) if not v.isascii() and _not_latin1(v))
-                raise XptValueError(f"{ds.name}.{var}, record {r + 1}: '{text.iloc[r]}' has characters outside "
-                                    "Latin-1, which XPT v5 cannot hold") from None
-            lengths = encoded.str.len()
-            length = int(max(1, lengths.max() if n else 1))
-            if length > 200:
-                r = int(lengths.to_numpy().argmax())
-                raise XptValueError(f"{ds.name}.{var}, record {r + 1}: value of {length} bytes is longer than "
-                                    f"the 200 allowed by XPT v5: '{text.iloc[r][:60]}...'")
-            fixed = np.array(encoded.tolist(), dtype=f"S{length}") if n else np.zeros(0, dtype=f"S{length}")
-            block = np.frombuffer(fixed.tobytes(), dtype=np.uint8).reshape(n, length).copy() if n else \
-                np.zeros((0, length), dtype=np.uint8)
-            block[block == 0] = 0x20           # numpy pads with NUL; XPT pads with blanks
-            ntype = 2
+            block, length, ntype = _char_block(ds.name, var, col.astype("string").fillna("")), 0, 2
+            length = block.shape[1]
         fmt = (numeric_formats or {}).get(var) or (m.display_format if m and m.display_format else None)
         fname, flen, fdec = _split_format(fmt)
-        ns = (ntype.to_bytes(2, "big") + (0).to_bytes(2, "big") + length.to_bytes(2, "big") + i.to_bytes(2, "big")
-              + _pad(var, 8) + _pad(label, 40) + _pad(fname, 8) + flen.to_bytes(2, "big") + fdec.to_bytes(2, "big")
-              + (0).to_bytes(2, "big") + b"\x00\x00" + _pad("", 8) + (0).to_bytes(2, "big") + (0).to_bytes(2, "big")
-              + pos.to_bytes(4, "big") + b"\x00" * 52)
-        names.append(ns)
+        names.append(_namestr(ntype, length, i, var, label, fname, flen, fdec, pos))
         blocks.append(block)
         pos += length
     stamp = _sas_time(when)
@@ -212,6 +236,40 @@ def write_xpt(ds: Dataset, path: Path, when, numeric_formats: dict[str, str] | N
     body = rows.tobytes()
     out += body + b" " * ((-len(body)) % RECORD)
     write_bytes(path, bytes(out))
+
+
+def _char_block(name: str, var: str, text: pd.Series) -> np.ndarray:
+    """A character column as an (n, length) blank-padded byte matrix; length = the longest value (max 200)."""
+    fast = text_to_fixed(text)
+    if fast is not None and fast[1] <= 200:
+        return fast[0]
+    try:
+        encoded = text.str.encode("latin-1")
+    except UnicodeEncodeError:
+        r = next(j for j, v in enumerate(text) if _not_latin1(v))
+        raise XptValueError(f"{name}.{var}, record {r + 1}: '{text.iloc[r]}' has characters outside "
+                            "Latin-1, which XPT v5 cannot hold") from None
+    lengths = encoded.str.len()
+    n = len(text)
+    length = int(max(1, lengths.max() if n else 1))
+    if length > 200:
+        r = int(lengths.to_numpy().argmax())
+        raise XptValueError(f"{name}.{var}, record {r + 1}: value of {length} bytes is longer than "
+                            f"the 200 allowed by XPT v5: '{text.iloc[r][:60]}...'")
+    fixed = np.array(encoded.tolist(), dtype=f"S{length}") if n else np.zeros(0, dtype=f"S{length}")
+    block = np.frombuffer(fixed.tobytes(), dtype=np.uint8).reshape(n, length).copy() if n else \
+        np.zeros((0, length), dtype=np.uint8)
+    block[block == 0] = 0x20           # numpy pads with NUL; XPT pads with blanks
+    return block
+
+
+def _namestr(ntype: int, length: int, number: int, var: str, label: str, fname: str, flen: int, fdec: int,
+             pos: int) -> bytes:
+    """One 140-byte NAMESTR record."""
+    return (ntype.to_bytes(2, "big") + (0).to_bytes(2, "big") + length.to_bytes(2, "big") + number.to_bytes(2, "big")
+            + _pad(var, 8) + _pad(label, 40) + _pad(fname, 8) + flen.to_bytes(2, "big") + fdec.to_bytes(2, "big")
+            + (0).to_bytes(2, "big") + b"\x00\x00" + _pad("", 8) + (0).to_bytes(2, "big") + (0).to_bytes(2, "big")
+            + pos.to_bytes(4, "big") + b"\x00" * 52)
 
 
 def _not_latin1(v: str) -> bool:
