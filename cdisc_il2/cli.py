@@ -103,6 +103,16 @@ def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optio
     from .validate import validate_folder
     from .validate.report import render_terminal, write_excel, write_json
 
+    from .formats import dataset_files
+
+    if data_dir.is_dir():
+        rank = {k: i for i, k in enumerate(prefer)}
+        for name, paths in dataset_files(data_dir).items():
+            usable = sorted((p for p in paths if p.suffix.lower().lstrip(".").replace("ndjson", "json") in rank),
+                            key=lambda p: rank[p.suffix.lower().lstrip(".").replace("ndjson", "json")])
+            if len(usable) > 1:
+                out_console.print(f"note: {name} is here as {', '.join(p.name for p in usable)}; "
+                                  f"{usable[0].name} is validated")
     result = validate_folder(data_dir, rejects, prefer)
     if report:
         write_excel(result, report)

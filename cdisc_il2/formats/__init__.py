@@ -70,6 +70,15 @@ def read_dataset(path: Path) -> Dataset:
     raise UsageError(f"{Path(path).name}: unknown dataset format (expected .xpt, .json, .ndjson or .csv)")
 
 
+def dataset_files(folder: Path) -> dict[str, list[Path]]:
+    """Dataset files of a folder by dataset name (several when a dataset is there in more than one format)."""
+    out: dict[str, list[Path]] = {}
+    for p in sorted(Path(folder).iterdir()):
+        if SUFFIXES.get(p.suffix.lower()) and p.name not in NOT_DATASETS and not p.name.startswith("."):
+            out.setdefault(p.stem.upper(), []).append(p)
+    return out
+
+
 def read_folder(folder: Path, names: set[str] | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv")
                 ) -> dict[str, Dataset]:
     """Read every dataset in a folder (or only `names`); one format per dataset name, by `prefer` order."""
