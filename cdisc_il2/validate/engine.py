@@ -157,7 +157,7 @@ def resolve(var: str, name: str, each: str | None = None) -> str:
     """Replace {V} with the expanded variable and -- with the domain prefix."""
     if each is not None:
         var = var.replace("{V}", each)
-    return var.replace("--", prefix(name)) if var.startswith("--") or "--" in var else var
+    return var.replace("--", prefix(name))
 
 
 def _resolve_tree(obj, name: str, each: str | None):
@@ -210,7 +210,8 @@ def _num(s: pd.Series) -> pd.Series:
 
 def _close(a: pd.Series, b: pd.Series) -> pd.Series:
     """Numeric equality with a relative tolerance for values computed in floating point."""
-    return ((a - b).abs() <= 1e-9 * pd.concat([a.abs(), b.abs()], axis=1).max(axis=1).clip(lower=1)).fillna(False)
+    scale = np.maximum(np.maximum(a.abs(), b.abs()), 1.0)
+    return ((a - b).abs() <= 1e-9 * scale).fillna(False)
 
 
 def _text(s: pd.Series) -> pd.Series:
