@@ -54,6 +54,10 @@ def test_cli_exit_codes_and_reports(tmp_path, pilot):
     (bad / "dm.xpt").write_bytes(b"not a transport file")
     res = runner.invoke(app, ["validate", str(bad)])
     assert res.exit_code == 3 and "dm.xpt: not a SAS transport" in res.output
+    (bad / "dm.xpt").unlink()
+    (bad / "ae.json").write_text('{"name": "AE", "columns": [], "rows": [[1, 2')
+    res = runner.invoke(app, ["validate", str(bad)])
+    assert res.exit_code == 3 and "ae.json: not valid Dataset-JSON" in res.output
     doc = json.loads((tmp_path / "f.json").read_text())
     schema = json.loads((ROOT / "schemas" / "findings.schema.json").read_text())
     jsonschema.validate(doc, schema)

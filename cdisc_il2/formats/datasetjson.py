@@ -47,20 +47,35 @@ def _meta(columns: list[dict]) -> list[ColumnMeta]:
     return out
 
 
+def _ijson_error() -> type:
+    import ijson
+
+    return ijson.JSONError
+
+
 def read_dataset_json(path: Path) -> Dataset:
     """Read a Dataset-JSON v1.1 file (.json or .ndjson) into a Dataset, streaming the rows."""
     path = Path(path)
     try:
-        meta = read_header(path)
+        if path.suffix.lower() == ".ndjson":
+            meta, rows = read_header(path), list(iter_rows(path))
+        else:
+            import ijson
+
+            meta, rows = {}, []
+            with open(path, "rb") as fh:      # one streaming pass: header keys in any order, rows parsed once
+                for key, value in ijson.kvitems(fh, "", use_float=True):
+                    if key == "rows":
+                        rows = value
+                    else:
+                        meta[key] = value
         if "columns" not in meta or "name" not in meta:
             raise InputError(f"{path.name}: not Dataset-JSON: 'columns' or 'name' is missing")
         width = len(meta["columns"])
-        rows = []
-        for i, r in enumerate(iter_rows(path)):
-            if len(r) != width:
-                raise InputError(f"{path.name}: row {i + 1} has {len(r)} values, the columns say {width}")
-            rows.append(r)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        bad = next((i for i, r in enumerate(rows) if len(r) != width), None)
+        if bad is not None:
+            raise InputError(f"{path.name}: row {bad + 1} has {len(rows[bad])} values, the columns say {width}")
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, OSError, _ijson_error()) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{path.name}: not valid Dataset-JSON ({exc})") from None
@@ -150,8 +165,8 @@ def _infer_type(values: pd.Series, meta: ColumnMeta) -> str:
     return "string"
 
 
-def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[list]:
-    """Row values in Dataset-JSON form: text '' for missing character values, null for numbers."""
+def _cell_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
+    """Columns in Dataset-JSON value form: text '' for missing character values, null for numbers and dates."""
     out = {}
     for col in columns:
         s = frame[col["name"]]
@@ -159,16 +174,20 @@ def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[list]:
         if target == "integer":
             ts = SAS_EPOCH + pd.to_timedelta(pd.to_numeric(s, errors="coerce"), unit="D" if kind == "date" else "s")
             fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
-            out[col["name"]] = ts.dt.strftime(fmt).astype(object).where(ts.notna(), None)
+            out[col["name"]] = ts.dt.strftime(fmt).astype("string")
         elif kind == "integer":
-            num = pd.to_numeric(s, errors="coerce")
-            out[col["name"]] = num.astype("Int64").astype(object).where(num.notna(), None)
+            out[col["name"]] = pd.to_numeric(s, errors="coerce").round().astype("Int64")
         elif kind in ("float", "double", "decimal"):
-            num = pd.to_numeric(s, errors="coerce")
-            out[col["name"]] = num.astype(object).where(num.notna(), None)
+            out[col["name"]] = pd.to_numeric(s, errors="coerce").astype("float64")
         else:
-            out[col["name"]] = s.astype("string").fillna("").astype(object)
-    cols = [out[c["name"]].tolist() for c in columns]
+            out[col["name"]] = s.astype("string").fillna("")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[list]:
+    """Row values as Python lists (NDJSON writes one line per row)."""
+    cells = _cell_frame(frame, columns)
+    cols = [cells[c].astype(object).where(cells[c].notna(), None).tolist() for c in cells.columns]
     return [list(r) for r in zip(*cols)] if cols else []
 
 
@@ -185,20 +204,18 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
             "studyOID": header["studyOID"], "metaDataVersionOID": header["metaDataVersionOID"],
             "metaDataRef": header.get("metaDataRef", "define.xml"), "itemGroupOID": f"IG.{ds.name}",
             "records": int(len(ds.frame)), "name": ds.name, "label": ds.label or ds.name, "columns": columns}
-    rows = _cells(ds.frame, columns)
-
     def dump(fh) -> None:
         enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
         if ndjson:
             fh.write((enc.encode(meta) + "\n").encode("utf-8"))
-            for r in rows:
+            for r in _cells(ds.frame, columns):
                 fh.write((enc.encode(r) + "\n").encode("utf-8"))
         else:
-            head = enc.encode(meta)[:-1]
-            fh.write((head + ',"rows":[').encode("utf-8"))
-            for i, r in enumerate(rows):
-                fh.write(((",\n" if i else "\n") + enc.encode(r)).encode("utf-8"))
-            fh.write(b"\n]}\n")
+            # pandas' C JSON writer serializes the rows in one pass
+            rows = _cell_frame(ds.frame, columns).to_json(orient="values", double_precision=15, force_ascii=False)
+            fh.write((enc.encode(meta)[:-1] + ',"rows":').encode("utf-8"))
+            fh.write(rows.encode("utf-8"))
+            fh.write(b"}\n")
 
     write_with(path, dump)
 
