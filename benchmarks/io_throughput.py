@@ -69,7 +69,7 @@ def main() -> None:
                 frame.astype({c: "object" for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}),
                 str(d / "lb_rs.xpt"), table_name="LB", column_labels=labels, file_format_version=5)),
             ("pyreadstat XPT read", d / "lb_rs.xpt", lambda: pyreadstat.read_xport(str(d / "lb_rs.xpt"))),
-            ("pandas.read_sas XPT read", d / "lb.xpt", lambda: pd.read_sas(d / "lb.xpt", format="xport")),
+            ("pandas.read_sas XPT read", d / "lb.xpt", lambda: pd.read_sas(d / "lb.xpt", format="xport", encoding="latin-1")),
             ("cdisc-il2 Dataset-JSON write", d / "lb.json", lambda: write_dataset_json(ds, d / "lb.json", header)),
             ("cdisc-il2 Dataset-JSON read", d / "lb.json", lambda: read_dataset(d / "lb.json")),
             ("cdisc-il2 NDJSON write", d / "lb.ndjson", lambda: write_dataset_json(ds, d / "lb.ndjson", header,

@@ -385,6 +385,7 @@ def mapping_rejects(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
              + sel["row"].astype("string") + ", column '" + sel["column"].astype("string").fillna("") + "': "
              + sel["reason"].astype("string") + " (" + sel["disposition"].astype("string") + ")")
     out["message"] = where.to_numpy()
+    out["variable"] = ("raw column " + sel["column"].astype("string").fillna("?")).to_numpy()
     out["value"] = sel["value"].astype("string").to_numpy()
     out["row"] = pd.NA
     return out
