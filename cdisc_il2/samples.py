@@ -410,9 +410,8 @@ def _inject_site1_problems(subs, dm, ae, lb, problems) -> None:
                      "expect": "carried: LBSTRESC '<0.05', LBSTRESN empty"})
 
 
-def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, problems: list[dict]) -> None:
+def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, problems: list[dict] | None) -> None:
     """Site 02: other headings, labs wide, mixed date styles, Chinese sex codes, other units."""
-    studyid = load_study()["studyid"]
     wb = Workbook()
     wb.remove(wb.active)
     dm, ex, ae, lb, da = [], [], [], [], []

@@ -271,7 +271,7 @@ CASES = {
     "IL2-EX-01": lambda c: c.set("EX", 0, EXDOSU="mg"),
     "IL2-EX-02": lambda c: c.set("EX", 0, EXROUTE="INTRAVENOUS"),
     "IL2-EX-03": lambda c: c.set("EX", 0, EXDOSE=500000),
-    "IL2-EX-04": lambda c: c.set("EX", (i := c.first("EX", EXDOSFRQ="ONCE")), EXENDTC="2030-01-02"),
+    "IL2-EX-04": lambda c: c.set("EX", c.first("EX", EXDOSFRQ="ONCE"), EXENDTC="2030-01-02"),
     "IL2-EX-05": lambda c: c.set("EX", 0, EXDOSFRM="TABLET"),
     "SD1205": lambda c: c.set("EX", 0, EXSTDTC="2000-01-01"),
     "SD1206": _ex_after,
