@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .dates import full_date, study_day
-from .mapping.engine import (REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, VALUE_BLANKED,
+from .mapping.engine import (REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL,
                              VALUE_KEPT)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table
 from .resources import load_study
@@ -323,6 +323,3 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
             out[f"SUPP{domain}"] = order_variables(supp, "SUPPQUAL")
             traces.append(trace(supp, f"SUPP{domain}", "IDVARVAL"))
     return out, pd.concat(traces, ignore_index=True)
-
-
-__all__ = ["assemble", "Issues", "VALUE_BLANKED"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, UsageError
-from ..metadata import adam_variables, sdtm_datasets, sdtm_variables
+from ..metadata import adam_variables, sdtm_variables
 from .datasetjson import read_dataset_json
 from .model import ColumnMeta, Dataset
 from .xpt import read_xpt
@@ -101,5 +101,4 @@ def read_folder(folder: Path, names: set[str] | None = None, prefer: tuple[str, 
     return {k: read_dataset(p) for k, p in sorted(found.items())}
 
 
-__all__ = ["Dataset", "ColumnMeta", "read_dataset", "read_folder", "read_xpt", "read_dataset_json",
-           "sdtm_datasets"]
+__all__ = ["Dataset", "ColumnMeta", "read_dataset", "read_folder", "dataset_files", "read_xpt", "read_dataset_json"]

@@ -10,7 +10,7 @@ from ..dates import full_date, is_iso8601, study_day
 from ..metadata import adam_variables, codelist, lab_tests, qs_tests, sdtm_variables
 from ..frames import as_text, printable_ascii, to_number
 from ..resources import load_study
-from .engine import NotApplicable, Rule, Study, findings_frame, prefix, register
+from .engine import NotApplicable, Rule, Study, findings_frame, register
 
 XPT_MAX_CHAR = 200
 
@@ -389,6 +389,3 @@ def mapping_rejects(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
     out["value"] = sel["value"].astype("string").to_numpy()
     out["row"] = pd.NA
     return out
-
-
-__all__ = ["variable_metadata", "ct_extensions", "prefix"]
