@@ -171,6 +171,10 @@ def _render_derive(adam, out: Path) -> None:
     for name, df in adam.items():
         table.add_row(name, str(len(df)), str(df["USUBJID"].nunique()))
     out_console.print(table)
+    excluded = pd.read_csv(out / "adam" / "excluded.csv")
+    if len(excluded):
+        out_console.print(f"[yellow]note:[/] {len(excluded)} SDTM record(s) of subjects not in DM are not in ADaM "
+                          "(adam/excluded.csv)")
     summary = pd.read_csv(out / "adam" / "sri_summary.csv")
     for r in summary.itertuples():
         out_console.print(f"SRI-4 {r.AVISIT}: {r.responders}/{r.N} = {r.rate:.1%} (95% CI {r.ci95_low:.1%}-{r.ci95_high:.1%})")

@@ -21,6 +21,8 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cfg: dict | None = None) -> dict[
     if missing:
         raise InputError(f"SDTM datasets needed for ADaM are missing: {', '.join(missing)}")
     cfg = cfg or analysis_config()
+    subjects = sdtm["DM"]["USUBJID"]
+    sdtm = {k: (v if k == "DM" or "USUBJID" not in v else v[v["USUBJID"].isin(subjects)]) for k, v in sdtm.items()}
     adsl = build_adsl(sdtm, cfg)
     adqs = build_adqs(sdtm, adsl, cfg)
     adsl = add_baseline_summaries(adsl, adqs)
@@ -30,6 +32,21 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cfg: dict | None = None) -> dict[
     return {"ADSL": adsl, "ADAE": adae, "ADLB": adlb, "ADQS": adqs, "ADRS": adrs}
 
 
+def records_outside_dm(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """SDTM records of subjects absent from DM: ADaM cannot analyse them (every subject is in ADSL), so they
+    are listed in OUT/adam/excluded.csv instead of being dropped silently."""
+    subjects = sdtm["DM"]["USUBJID"]
+    parts = []
+    for name, df in sorted(sdtm.items()):
+        if name == "DM" or "USUBJID" not in df:
+            continue
+        out = df[~df["USUBJID"].isin(subjects)]
+        seq = f"{name}SEQ" if f"{name}SEQ" in out else ("IDVARVAL" if "IDVARVAL" in out else None)
+        parts.append(pd.DataFrame({"dataset": name, "USUBJID": out["USUBJID"],
+                                   "seq": out[seq] if seq else pd.NA, "reason": "subject not in DM, so not in ADSL"}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["dataset", "USUBJID", "seq", "reason"])
+
+
 def derive_folder(sdtm_dir: Path, out: Path, prefer: tuple[str, ...] = ("xpt", "json", "csv")) -> dict[str, pd.DataFrame]:
     """Read SDTM from a folder, derive ADaM, write OUT/adam/*.csv, sri_summary.csv and the plots."""
     sdtm = {k: v.frame for k, v in read_folder(sdtm_dir, prefer=prefer).items()}
@@ -37,6 +54,7 @@ def derive_folder(sdtm_dir: Path, out: Path, prefer: tuple[str, ...] = ("xpt", "
     folder = Path(out) / "adam"
     for name, df in adam.items():
         write_csv(folder / f"{name.lower()}.csv", df)
+    write_csv(folder / "excluded.csv", records_outside_dm(sdtm))
     summary = sri_summary(adam["ADRS"])
     write_csv(folder / "sri_summary.csv", summary)
     plot_sri(summary, folder / "sri_response.png")
