@@ -286,7 +286,10 @@ def samples(subjects: int = typer.Option(40, "--subjects", min=1, help="number o
 
 @app.command()
 def version() -> None:
-    """Print the cdisc-il2 version."""
+    """Print the cdisc-il2 version.
+
+    Example: cdisc-il2 version
+    """
     out_console.print(__version__)
 
 

@@ -24,7 +24,7 @@ def test_run_writes_sdtm_rejects_accountability(tmp_path):
 
 def test_help_has_an_example_for_every_command():
     runner = CliRunner()
-    for cmd in ("convert", "run", "samples"):
+    for cmd in ("convert", "run", "samples", "validate", "derive", "export", "version"):
         res = runner.invoke(app, [cmd, "--help"])
         assert res.exit_code == 0 and "Example: cdisc-il2" in res.output
 
