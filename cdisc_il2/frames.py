@@ -55,3 +55,16 @@ def printable_ascii(values: pd.Series) -> pd.Series:
         return ~text.str.contains(r"[^\x20-\x7E]", regex=True).fillna(False)
     ok = pc.and_kleene(pc.string_is_ascii(arr), pc.utf8_is_printable(arr))
     return pd.Series(pc.fill_null(ok, True).to_numpy(zero_copy_only=False), index=values.index)
+
+
+def byte_lengths(values: pd.Series) -> pd.Series:
+    """UTF-8 byte length of each text value (NA for missing), computed by Arrow in bulk."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = as_text(values)
+    arr = text.array._pa_array if getattr(text.dtype, "storage", "") == "pyarrow" else \
+        pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.large_string())
+    lengths = pc.binary_length(arr.cast(pa.large_binary()) if not isinstance(arr, pa.ChunkedArray)
+                               else arr.cast(pa.large_binary()))
+    return pd.Series(lengths.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")

@@ -35,16 +35,13 @@ def _label_sources(name: str) -> list[pd.DataFrame]:
 
 def describe(ds: Dataset) -> Dataset:
     """The dataset with submission metadata: standard labels and types, dataset label, ADaM date formats."""
-    sources = _label_sources(ds.name)
+    known: dict[str, tuple[str, str]] = {}
+    for meta in reversed(_label_sources(ds.name)):      # earlier sources win
+        known.update(zip(meta["name"], zip(meta["label"], meta["type"])))
     extra = define_config().get("labels", {})
     cols = []
     for var in ds.frame.columns:
-        label, vtype = None, None
-        for meta in sources:
-            row = meta[meta["name"] == var]
-            if len(row):
-                label, vtype = row.iloc[0]["label"], row.iloc[0]["type"]
-                break
+        label, vtype = known.get(var, (None, None))
         label = label or extra.get(var) or var
         vtype = vtype if vtype in ("Num", "Char") else ("Num" if pd.api.types.is_numeric_dtype(ds.frame[var]) else "Char")
         fmt = "DATE9." if ds.name.startswith("AD") and var.endswith("DT") and vtype == "Num" else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from lxml import etree
@@ -12,6 +13,7 @@ from lxml import etree
 from .. import __version__
 from ..derive import sri
 from ..formats.model import Dataset
+from ..frames import byte_lengths
 from ..io import write_bytes
 from ..metadata import adam_variables, codelist, ct_versions, load_json, sdtm_variables
 from ..resources import data_dir, load_study
@@ -110,15 +112,15 @@ def _pivot_names(pivot: dict) -> set[str]:
 def _data_type(values: pd.Series, meta_type: str | None, var: str, display: str | None) -> tuple[str, int | None, int | None]:
     """Define-XML DataType, Length and SignificantDigits from the values written."""
     if meta_type == "Num" or pd.api.types.is_numeric_dtype(values):
-        num = pd.to_numeric(values, errors="coerce").dropna()
-        if display or num.empty or ((num % 1) == 0).all():
-            return "integer", max(1, len(str(int(num.abs().max()))) if len(num) else 1) + (1 if (num < 0).any() else 0), None
-        decimals = num.astype(str).str.extract(r"\.(\d+)$")[0].str.len().fillna(0).astype(int)
-        digits = int(decimals.max()) if len(decimals) else 0
-        whole = len(str(int(num.abs().max())))
-        return "float", whole + digits + 1 + (1 if (num < 0).any() else 0), digits
+        num = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype="float64")
+        sign = 1 if (num < 0).any() else 0
+        whole = len(str(int(np.abs(num).max()))) if len(num) else 1
+        digits = next((d for d in range(0, 9) if np.allclose(np.round(num, d), num, rtol=0, atol=1e-9)), 8)
+        if display or digits == 0:
+            return "integer", whole + sign, None
+        return "float", whole + digits + 1 + sign, digits
     text = values.dropna().astype("string")
-    length = int(max(1, text.str.encode("utf-8").str.len().max())) if len(text) else 1
+    length = int(max(1, byte_lengths(text).max())) if len(text) else 1
     if var.endswith("DTC") and len(text):
         if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():
             return "date", None, None
