@@ -39,6 +39,10 @@ def _guarded(fn):
             raise typer.Exit(exc.exit_code) from None
         except typer.Exit:
             raise
+        except OSError as exc:   # a file that cannot be read or written: name it
+            err_console.print(f"[bold red]error:[/] {exc.filename or ''}: {exc.strerror or exc}", markup=True,
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INPUT) from None
         except Exception as exc:  # a bug: say so plainly, no traceback unless asked
             err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
                               "(set CDISC_IL2_DEBUG=1 for a traceback)", markup=True, highlight=False)

@@ -87,3 +87,10 @@ def test_no_partial_output_on_error(tmp_path):
     folder = _specs_with(tmp_path, lambda d: d["blocks"][2]["variables"]["AETERM"].update({"column": "Nope"}))
     _run(folder, tmp_path)
     assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output_is_a_clear_input_error(tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output folder should be")
+    res = CliRunner().invoke(app, ["convert", str(SAMPLES), "--out", str(blocker)])
+    assert res.exit_code == 3 and "Traceback" not in res.output and str(blocker) in " ".join(res.output.split())
