@@ -290,7 +290,8 @@ def supp_parent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
 def _sledai(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     tests = qs_tests()
     cat = tests.loc[tests["kind"] == "total", "QSCAT"].iloc[0]
-    s = df[(df["QSCAT"] == cat)]
+    cols = [c for c in ("USUBJID", "VISITNUM", "QSTESTCD", "QSSTRESN") if c in df]
+    s = df.loc[(df["QSCAT"] == cat).to_numpy(), cols]
     return s, tests
 
 

@@ -321,7 +321,16 @@ def check_unique(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str)
 def check_duplicates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """Rows identical to an earlier row in every column except the excluded ones."""
     cols = [c for c in df.columns if c not in set(p.get("exclude", []))]
-    return df[cols].duplicated(keep="first")
+    # identical rows share their identifying columns: compare whole rows only among those candidates
+    keys = [c for c in ("USUBJID", f"{prefix(name)}TESTCD", f"{prefix(name)}TERM", f"{prefix(name)}TRT", "VISITNUM",
+                        f"{prefix(name)}DTC", f"{prefix(name)}STDTC", "QNAM", "IDVARVAL") if c in cols]
+    if not keys:
+        return df[cols].duplicated(keep="first")
+    candidates = df.duplicated(keys, keep=False)
+    out = pd.Series(False, index=df.index)
+    if candidates.any():
+        out[candidates] = df.loc[candidates, cols].duplicated(keep="first")
+    return out
 
 
 def check_consistent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
@@ -435,11 +444,12 @@ def _with_join(df: pd.DataFrame, p: dict, study: Study) -> pd.DataFrame:
 def findings_frame(rule: Rule, name: str, df: pd.DataFrame, mask: pd.Series, variable: str | None,
                    message: str) -> pd.DataFrame:
     """Findings for the rows where `mask` holds."""
-    sel = df[mask.reindex(df.index, fill_value=False).to_numpy()]
+    seq_col = f"{prefix(name)}SEQ"
+    needed = [c for c in dict.fromkeys(["USUBJID", seq_col, variable]) if c and c in df.columns]
+    sel = df.loc[mask.reindex(df.index, fill_value=False).to_numpy(), needed]
     n = len(sel)
     if not n:
         return pd.DataFrame(columns=FINDING_COLUMNS)
-    seq_col = f"{prefix(name)}SEQ"
     value = sel[variable].astype("string") if variable and variable in sel else pd.Series(pd.NA, index=sel.index, dtype="string")
     msg = _fill_value(message, value) if "{value}" in message else pd.Series(message, index=sel.index, dtype="string")
     return pd.DataFrame({
