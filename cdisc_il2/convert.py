@@ -11,10 +11,10 @@ import pandas as pd
 from .errors import InputError, UsageError
 from .ingest import Workbook
 from .io import write_csv, write_text
-from .mapping.engine import REJECT_COLUMNS, run_block
+from .mapping.engine import Issues, run_block
 from .mapping.spec import Spec, find_specs
 from .metadata import sdtm_dataset_label, sdtm_variables
-from .sdtm import SRC_SITE, Issues, assemble
+from .sdtm import SRC_SITE, assemble
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm"}
 DEFAULT_TIME = dt.datetime(2000, 1, 1)
@@ -73,8 +73,7 @@ def map_transfer(transfer: Path, mappings: Path | None = None) -> ConvertResult:
     issues = Issues()
     frames = {d: pd.concat(parts, ignore_index=True) for d, parts in records.items()}
     domains, trace = assemble(frames, labels, issues)
-    all_rejects = pd.concat([*rejects, *issues.parts], ignore_index=True) if rejects or issues.parts else \
-        pd.DataFrame(columns=REJECT_COLUMNS)
+    all_rejects = pd.concat([*rejects, issues.frame()], ignore_index=True)
     all_rejects = all_rejects.drop_duplicates(["file", "sheet", "row", "column", "value", "reason", "disposition"])
     all_rejects = all_rejects.sort_values(["file", "sheet", "row", "column"], kind="stable").reset_index(drop=True)
     acc = pd.DataFrame(account).reindex(columns=ACCOUNT_COLUMNS)

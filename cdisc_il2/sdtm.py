@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .dates import full_date, study_day
-from .mapping.engine import (REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL,
-                             VALUE_KEPT)
+from .mapping.engine import SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table
 from .resources import load_study
 
@@ -28,25 +27,9 @@ def number_text(values: pd.Series) -> pd.Series:
     return text.mask(num.isna())
 
 
-class Issues:
-    """Problems found while assembling domains, in the rejects.csv layout."""
-
-    def __init__(self) -> None:
-        self.parts: list[pd.DataFrame] = []
-
-    def add(self, frame: pd.DataFrame, mask: pd.Series, column: str, values: pd.Series, reason: str | pd.Series,
-            disposition: str = VALUE_KEPT) -> None:
-        """Record one finding for each row of `frame` where `mask` holds."""
-        if not mask.any():
-            return
-        sel = frame[mask]
-        col = sel[SRC_COLUMN].fillna(column) if SRC_COLUMN in sel else column
-        part = pd.DataFrame({"file": sel[SRC_FILE], "sheet": sel[SRC_SHEET], "row": sel[SRC_ROW].astype("Int64"),
-                             "column": col, "value": values[mask].astype("string"),
-                             "reason": reason[mask] if isinstance(reason, pd.Series) else reason,
-                             "disposition": disposition, "spec": "", "block": "assembly",
-                             "domain": sel.get("DOMAIN", "")})
-        self.parts.append(part[REJECT_COLUMNS])
+def raw_column(df: pd.DataFrame, variable: str) -> pd.Series | str:
+    """The raw column a record's value came from (unpivoted records), else the variable's name."""
+    return df[SRC_COLUMN].fillna(variable) if SRC_COLUMN in df else variable
 
 
 def add_identifiers(df: pd.DataFrame, domain: str) -> pd.DataFrame:
@@ -81,13 +64,13 @@ def standardize_lab_units(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
     out["LBCAT"] = out["LBTESTCD"].map({k: v["LBCAT"] for k, v in tests.items()}).astype("string")
     out["LBSPEC"] = out["LBTESTCD"].map({k: v["LBSPEC"] for k, v in tests.items()}).astype("string")
     unknown = out["LBTESTCD"].notna() & out["LBTEST"].isna()
-    issues.add(out, unknown, "LBTESTCD", out["LBTESTCD"], "test not defined in mappings/study.yaml lab_tests")
+    issues.add(out, unknown, raw_column(out, "LBTESTCD"), out["LBTESTCD"], "test not defined in mappings/study.yaml lab_tests")
     std_unit = out["LBTESTCD"].map({k: v["unit"] for k, v in tests.items()}).astype("string")
     factors = pd.DataFrame([{"LBTESTCD": k, "LBORRESU": u, "_factor": f}
                             for k, v in tests.items() for u, f in [(v["unit"], 1.0), *v["conversions"].items()]])
     out = out.merge(factors, on=["LBTESTCD", "LBORRESU"], how="left").set_axis(out.index)
     no_factor = out["LBORRES"].notna() & out["_factor"].isna() & ~unknown
-    issues.add(out, no_factor, "LBORRESU", out["LBORRESU"].fillna("(no unit)"),
+    issues.add(out, no_factor, raw_column(out, "LBORRESU"), out["LBORRESU"].fillna("(no unit)"),
                "no conversion from this unit to the standard unit " + std_unit.fillna("?"))
     text = out["LBORRES"].astype("string").str.strip()
     parsed = text.str.extract(r"^(?P<op>[<>]=?)?\s*(?P<num>[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)$")
@@ -119,7 +102,7 @@ def standardize_questionnaires(df: pd.DataFrame, issues: Issues) -> pd.DataFrame
     out = df.merge(tests[["QSCAT", "QSTESTCD", "QSTEST", "kind", "weight", "min", "max"]],
                    on=["QSCAT", "QSTESTCD"], how="left").set_axis(df.index)
     unknown = out["QSTEST"].isna()
-    issues.add(out, unknown, "QSTESTCD", out["QSTESTCD"], "test code not defined for this QSCAT in study.yaml")
+    issues.add(out, unknown, raw_column(out, "QSTESTCD"), out["QSTESTCD"], "test code not defined for this QSCAT in study.yaml")
     study = load_study()
     orres = out["QSORRES"].astype("string").str.strip()
     key = normalize_series(orres).str.upper()
@@ -130,14 +113,14 @@ def standardize_questionnaires(df: pd.DataFrame, issues: Issues) -> pd.DataFrame
     weighted = kind.eq("weighted")
     score = pd.Series(np.nan, index=out.index).mask(weighted & present, out["weight"]).mask(weighted & absent, 0.0)
     bad_w = weighted & orres.notna() & score.isna()
-    issues.add(out, bad_w, "QSORRES", orres, "descriptor result is neither present (Y or its weight) nor absent (N or 0)")
+    issues.add(out, bad_w, raw_column(out, "QSORRES"), orres, "descriptor result is neither present (Y or its weight) nor absent (N or 0)")
     numeric = kind.isin(["numeric", "total"])
     bad_n = numeric & orres.notna() & (num.isna() | (out["min"].notna() & ((num < out["min"]) | (num > out["max"]))))
-    issues.add(out, bad_n, "QSORRES", orres, "not a number within the scale's range")
+    issues.add(out, bad_n, raw_column(out, "QSORRES"), orres, "not a number within the scale's range")
     grades = study["questionnaires"]["BILAG-2004"]["grades"]
     grade = kind.eq("grade")
     bad_g = grade & orres.notna() & ~key.isin(grades)
-    issues.add(out, bad_g, "QSORRES", orres, "BILAG-2004 grade must be one of " + ", ".join(grades))
+    issues.add(out, bad_g, raw_column(out, "QSORRES"), orres, "BILAG-2004 grade must be one of " + ", ".join(grades))
     stresn = score.mask(numeric & ~bad_n, num)
     out["QSSTRESN"] = stresn
     out["QSSTRESC"] = number_text(stresn).mask(grade & ~bad_g, key)

@@ -41,29 +41,34 @@ def _resolve(spec: Spec, where: str, heading: str, sheet: RawSheet, extra: set[s
     raise SpecError(spec.name, where, f"no column '{heading}' in sheet '{sheet.sheet}' of {sheet.file} (columns: {cols})")
 
 
-class _Issues:
-    """Collects cell- and row-level problems of a block as frames, without a loop over rows."""
+class Issues:
+    """Collects raw problems as frames in the rejects.csv layout, without a loop over rows.
 
-    def __init__(self, spec: Spec, block_name: str, domain: str, sheet: RawSheet) -> None:
+    File, sheet and row come from each record's provenance columns; spec, block and domain from the
+    context given (a record's DOMAIN when the context has none)."""
+
+    def __init__(self, spec: str = "", block: str = "assembly", domain: str = "") -> None:
         self.parts: list[pd.DataFrame] = []
-        self.ctx = {"spec": spec.name, "block": block_name, "domain": domain, "file": sheet.file, "sheet": sheet.sheet}
+        self.ctx = {"spec": spec, "block": block, "domain": domain}
 
     def add(self, frame: pd.DataFrame, mask: pd.Series, column: pd.Series | str, values: pd.Series,
-            reason: pd.Series | str, disposition: str) -> None:
+            reason: pd.Series | str, disposition: str = VALUE_KEPT) -> None:
+        """Record one problem for each row of `frame` where `mask` holds."""
         if not mask.any():
             return
+        sel = frame[mask]
         part = pd.DataFrame({
-            "row": frame.loc[mask, SRC_ROW].astype("Int64"),
+            "file": sel[SRC_FILE], "sheet": sel[SRC_SHEET], "row": sel[SRC_ROW].astype("Int64"),
             "column": column[mask] if isinstance(column, pd.Series) else column,
             "value": values[mask].astype("string"),
             "reason": reason[mask] if isinstance(reason, pd.Series) else reason,
-            "disposition": disposition,
+            "disposition": disposition, "spec": self.ctx["spec"], "block": self.ctx["block"],
+            "domain": self.ctx["domain"] or sel.get("DOMAIN", ""),
         })
-        for k, v in self.ctx.items():
-            part[k] = v
         self.parts.append(part[REJECT_COLUMNS])
 
     def frame(self) -> pd.DataFrame:
+        """All problems recorded, or an empty frame with the rejects.csv columns."""
         if not self.parts:
             return pd.DataFrame({c: pd.Series(dtype="string") for c in REJECT_COLUMNS})
         return pd.concat(self.parts, ignore_index=True)
@@ -81,7 +86,7 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
     frame[SRC_ROW] = frame[ROW]
     frame[SRC_COLUMN] = pd.NA
     rows_read = len(frame)
-    issues = _Issues(spec, name, domain, sheet)
+    issues = Issues(spec.name, name, domain)
     rejected_rows: set[int] = set()
 
     if "filter" in block:
