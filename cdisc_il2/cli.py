@@ -107,16 +107,13 @@ def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optio
     from .validate import validate_folder
     from .validate.report import render_terminal, write_excel, write_json
 
-    from .formats import dataset_files
+    from .formats import choose_files
 
-    if data_dir.is_dir():
-        rank = {k: i for i, k in enumerate(prefer)}
-        for name, paths in dataset_files(data_dir).items():
-            usable = sorted((p for p in paths if p.suffix.lower().lstrip(".").replace("ndjson", "json") in rank),
-                            key=lambda p: rank[p.suffix.lower().lstrip(".").replace("ndjson", "json")])
-            if len(usable) > 1:
-                out_console.print(f"note: {name} is here as {', '.join(p.name for p in usable)}; "
-                                  f"{usable[0].name} is validated")
+    chosen, others = choose_files(data_dir, prefer=prefer)
+    for name, skipped in others.items():
+        if skipped:
+            out_console.print(f"note: {name} is here as {', '.join(p.name for p in [chosen[name], *skipped])}; "
+                              f"{chosen[name].name} is validated")
     result = validate_folder(data_dir, rejects, prefer)
     if report:
         write_excel(result, report)
@@ -224,17 +221,10 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
 
     export_folder(out / "sdtm", out / "sdtm", when=result.transfer_time, specs=result.specs, prefer=CSV_FIRST)
     export_folder(out / "adam", out / "adam", when=result.transfer_time, prefer=CSV_FIRST)
-    summary = {"sdtm": _counts(checked), "adam": _counts(adam_checked)}
+    summary = {"sdtm": checked.counts(), "adam": adam_checked.counts()}
     write_manifest(out, build_manifest(out, result.inputs, result.specs, result.transfer_time.isoformat(), summary))
     out_console.print(f"submission files (XPT, Dataset-JSON, NDJSON, define.xml) and manifest.json in {out}")
     _exit_for(checked, fail_on)
-
-
-def _counts(result) -> dict:
-    sev = result.findings["severity"].value_counts()
-    return {"findings": int(len(result.findings)), "errors": int(sev.get("Error", 0)),
-            "warnings": int(sev.get("Warning", 0)), "notices": int(sev.get("Notice", 0)),
-            "rules_checked": int(len(result.rules))}
 
 
 @app.command()

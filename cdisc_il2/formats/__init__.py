@@ -70,35 +70,34 @@ def read_dataset(path: Path) -> Dataset:
     raise UsageError(f"{Path(path).name}: unknown dataset format (expected .xpt, .json, .ndjson or .csv)")
 
 
-def dataset_files(folder: Path) -> dict[str, list[Path]]:
-    """Dataset files of a folder by dataset name (several when a dataset is there in more than one format)."""
-    out: dict[str, list[Path]] = {}
-    for p in sorted(Path(folder).iterdir()):
-        if SUFFIXES.get(p.suffix.lower()) and p.name not in NOT_DATASETS and not p.name.startswith("."):
-            out.setdefault(p.stem.upper(), []).append(p)
-    return out
+def choose_files(folder: Path, names: set[str] | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv")
+                 ) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """The file to read per dataset name (first format in `prefer`), and the other files of the same dataset."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"'{folder}' does not exist or is not a folder")
+    rank = {k: i for i, k in enumerate(prefer)}
+    files: dict[str, list[Path]] = {}
+    for p in sorted(folder.iterdir()):
+        kind = SUFFIXES.get(p.suffix.lower())
+        if kind is None or kind not in rank or p.name in NOT_DATASETS or p.name.startswith("."):
+            continue
+        if names is None or p.stem.upper() in names:
+            files.setdefault(p.stem.upper(), []).append(p)
+    chosen, others = {}, {}
+    for key, paths in sorted(files.items()):
+        ordered = sorted(paths, key=lambda q: rank[SUFFIXES[q.suffix.lower()]])
+        chosen[key], others[key] = ordered[0], ordered[1:]
+    return chosen, others
 
 
 def read_folder(folder: Path, names: set[str] | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv")
                 ) -> dict[str, Dataset]:
     """Read every dataset in a folder (or only `names`); one format per dataset name, by `prefer` order."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UsageError(f"'{folder}' does not exist or is not a folder")
-    found: dict[str, Path] = {}
-    rank = {k: i for i, k in enumerate(prefer)}
-    for p in sorted(folder.iterdir()):
-        kind = SUFFIXES.get(p.suffix.lower())
-        if kind is None or kind not in rank or p.name in NOT_DATASETS or p.name.startswith("."):
-            continue
-        key = p.stem.upper()
-        if names is not None and key not in names:
-            continue
-        if key not in found or rank[kind] < rank[SUFFIXES[found[key].suffix.lower()]]:
-            found[key] = p
-    if not found:
+    chosen, _ = choose_files(folder, names, prefer)
+    if not chosen:
         raise InputError(f"'{folder}' holds no dataset files (.xpt, .json, .ndjson, .csv)")
-    return {k: read_dataset(p) for k, p in sorted(found.items())}
+    return {k: read_dataset(p) for k, p in chosen.items()}
 
 
-__all__ = ["Dataset", "ColumnMeta", "read_dataset", "read_folder", "dataset_files", "read_xpt", "read_dataset_json"]
+__all__ = ["Dataset", "ColumnMeta", "read_dataset", "read_folder", "choose_files", "read_xpt", "read_dataset_json"]

@@ -21,10 +21,24 @@ class ValidationResult:
     datasets: pd.DataFrame
     ct_versions: list[str]
 
+    def counts(self) -> dict:
+        """Totals: findings by severity, rules checked and rules that fired (reports and manifest use these)."""
+        return {**_severity_counts(self.findings, total="findings"), "rules_checked": int(len(self.rules)),
+                "rules_fired": int((self.rules["fired"] == "Y").sum())}
+
     def count_at_or_above(self, severity: str) -> int:
         """Number of findings at or above a severity (Error > Warning > Notice)."""
         level = SEVERITY_ORDER[severity]
         return int(self.findings["severity"].map(SEVERITY_ORDER).ge(level).sum())
+
+
+def _severity_counts(findings: pd.DataFrame, total: str | None = None) -> dict:
+    """Errors, warnings and notices among findings (and their total under `total`, if named)."""
+    sev = findings["severity"].value_counts()
+    out = {total: int(len(findings))} if total else {}
+    out.update({"errors": int(sev.get("Error", 0)), "warnings": int(sev.get("Warning", 0)),
+                "notices": int(sev.get("Notice", 0))})
+    return out
 
 
 def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None = None) -> ValidationResult:
@@ -47,18 +61,12 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
     findings = findings.sort_values(["dataset", "row", "_sev", "rule_id", "variable"], ascending=[True, True, False, True, True],
                                     kind="stable", na_position="first").drop(columns="_sev").reset_index(drop=True)
     summary = []
-    for name, ds in datasets.items():
-        f = findings[findings["dataset"] == name]
-        summary.append({"dataset": name, "label": ds.label or "", "source": ds.source.name if ds.source else "",
-                        "records": len(ds.frame), "variables": ds.frame.shape[1],
-                        "errors": int((f["severity"] == "Error").sum()), "warnings": int((f["severity"] == "Warning").sum()),
-                        "notices": int((f["severity"] == "Notice").sum())})
-    extra = sorted(set(findings["dataset"]) - set(datasets))
-    for name in extra:
-        f = findings[findings["dataset"] == name]
-        summary.append({"dataset": name, "label": "(missing)", "source": "", "records": 0, "variables": 0,
-                        "errors": int((f["severity"] == "Error").sum()), "warnings": int((f["severity"] == "Warning").sum()),
-                        "notices": int((f["severity"] == "Notice").sum())})
+    for name in [*datasets, *sorted(set(findings["dataset"]) - set(datasets))]:
+        ds = datasets.get(name)
+        summary.append({"dataset": name, "label": (ds.label or "") if ds else "(missing)",
+                        "source": ds.source.name if ds and ds.source else "",
+                        "records": len(ds.frame) if ds else 0, "variables": ds.frame.shape[1] if ds else 0,
+                        **_severity_counts(findings[findings["dataset"] == name])})
     return ValidationResult(findings, pd.DataFrame(rows), pd.DataFrame(summary), ct_versions())
 
 

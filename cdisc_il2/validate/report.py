@@ -95,11 +95,8 @@ def to_json(result: ValidationResult) -> dict:
     """Findings and their context as a JSON document (schemas/findings.schema.json)."""
     def records(frame: pd.DataFrame) -> list[dict]:
         return json.loads(frame.to_json(orient="records"))
-    sev = result.findings["severity"].value_counts()
     return {"tool": "cdisc-il2", "version": __version__, "ct_versions": result.ct_versions,
-            "summary": {"findings": int(len(result.findings)), "errors": int(sev.get("Error", 0)),
-                        "warnings": int(sev.get("Warning", 0)), "notices": int(sev.get("Notice", 0)),
-                        "rules_checked": int(len(result.rules)), "rules_fired": int((result.rules["fired"] == "Y").sum())},
+            "summary": result.counts(),
             "datasets": records(result.datasets), "rules": records(result.rules),
             "findings": records(result.findings)}
 
@@ -124,6 +121,6 @@ def render_terminal(result: ValidationResult, console, limit: int = 25) -> None:
     console.print(table)
     if len(summary) > limit:
         console.print(f"... and {len(summary) - limit} more issue lines (see the report)")
-    f = result.findings["severity"].value_counts()
-    console.print(f"{len(result.rules)} rules checked on {len(result.datasets)} datasets: "
-                  f"{f.get('Error', 0)} errors, {f.get('Warning', 0)} warnings, {f.get('Notice', 0)} notices")
+    c = result.counts()
+    console.print(f"{c['rules_checked']} rules checked on {len(result.datasets)} datasets: "
+                  f"{c['errors']} errors, {c['warnings']} warnings, {c['notices']} notices")
