@@ -50,6 +50,14 @@ def adam_variables(dataset: str) -> pd.DataFrame:
     return frame
 
 
+def dataset_variables(dataset: str) -> pd.DataFrame:
+    """Standard variable metadata of a dataset name: SDTMIG (SUPPxx as SUPPQUAL), else ADaMIG; KeyError if neither."""
+    try:
+        return sdtm_variables(dataset)
+    except KeyError:
+        return adam_variables(dataset)
+
+
 def sdtm_dataset_label(domain: str) -> str:
     """Dataset label from SDTMIG (SUPPxx: 'Supplemental Qualifiers for xx')."""
     ds = load_json("sdtm-metadata.json")["datasets"]

@@ -15,7 +15,7 @@ from ..derive import sri
 from ..formats.model import Dataset
 from ..frames import byte_lengths
 from ..io import write_bytes
-from ..metadata import adam_variables, codelist, ct_versions, load_json, sdtm_variables
+from ..metadata import codelist, ct_versions, dataset_variables, load_json
 from ..resources import data_dir, load_study
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
@@ -64,11 +64,7 @@ def _kind(name: str) -> str:
 
 def _meta(name: str) -> pd.DataFrame | None:
     try:
-        if _kind(name) == "SUPP":
-            return sdtm_variables("SUPPQUAL")
-        if _kind(name) == "SDTM":
-            return sdtm_variables(name)
-        return adam_variables(name)
+        return dataset_variables(name)
     except KeyError:
         return None
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, UsageError
-from ..metadata import adam_variables, sdtm_variables
+from ..metadata import dataset_variables
 from .datasetjson import read_dataset_json
 from .model import ColumnMeta, Dataset
 from .xpt import read_xpt
@@ -21,15 +21,10 @@ ADAM_NUMERIC = r"(?:.*(?:DT|DTM|TM|DY|SEQ|DURD|N)|AVAL|BASE|CHG|PCHG|AGE|NDOSE|N
 def _csv_meta(name: str) -> list[ColumnMeta] | None:
     """Types for a CSV dataset from the SDTMIG/ADaMIG metadata, since CSV carries none."""
     try:
-        meta = sdtm_variables(name)
-        return [ColumnMeta(r.name, r.label, "Num" if r.type == "Num" else "Char") for r in meta.itertuples()]
-    except KeyError:
-        pass
-    try:
-        meta = adam_variables(name)
-        return [ColumnMeta(r.name, r.label, "Num" if r.type == "Num" else "Char") for r in meta.itertuples()]
+        meta = dataset_variables(name)
     except KeyError:
         return None
+    return [ColumnMeta(r.name, r.label, "Num" if r.type == "Num" else "Char") for r in meta.itertuples()]
 
 
 def _adam_numeric(name: str, column: str) -> bool:

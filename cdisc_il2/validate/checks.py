@@ -7,10 +7,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..dates import full_date, is_iso8601, study_day
-from ..metadata import adam_variables, codelist, lab_tests, qs_tests, sdtm_variables
+from ..metadata import codelist, dataset_variables, lab_tests, qs_tests, sdtm_variables
 from ..frames import as_text, printable_ascii, to_number
 from ..resources import load_study
-from .engine import NotApplicable, Rule, Study, findings_frame, register
+from .engine import NotApplicable, Rule, Study, findings_frame, need, register
 
 XPT_MAX_CHAR = 200
 
@@ -19,14 +19,9 @@ XPT_MAX_CHAR = 200
 
 def variable_metadata(study: Study, name: str) -> pd.DataFrame:
     """SDTMIG or ADaMIG metadata for a dataset (name, label, type, core, codelist)."""
-    kind = study.kind(name)
-    if kind == "SDTM":
-        return sdtm_variables(name)
-    if kind == "SUPP":
-        return sdtm_variables("SUPPQUAL")
-    if kind in ("ADSL", "BDS"):
-        return adam_variables(name if kind == "ADSL" else "ADLB")
-    raise NotApplicable(name)
+    if study.kind(name) not in ("SDTM", "SUPP", "ADSL", "BDS"):
+        raise NotApplicable(name)
+    return dataset_variables(name)
 
 
 def ct_extensions() -> dict[str, set[str]]:
@@ -298,7 +293,7 @@ def _sledai(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 @register("sledai_total")
 def sledai_total(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """A SLEDAI-2K total that differs from the sum of its descriptors' scores at the same assessment."""
-    _require(df, "QSCAT", "QSTESTCD", "QSSTRESN", "USUBJID", "VISITNUM")
+    need(df, "QSCAT", "QSTESTCD", "QSSTRESN", "USUBJID", "VISITNUM")
     s, tests = _sledai(df)
     total_cd = tests.loc[tests["kind"] == "total", "QSTESTCD"].iloc[0]
     items = s[s["QSTESTCD"] != total_cd]
@@ -313,7 +308,7 @@ def sledai_total(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str)
 @register("sledai_weight")
 def sledai_weight(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """A SLEDAI-2K descriptor scored other than 0 or its weight."""
-    _require(df, "QSCAT", "QSTESTCD", "QSSTRESN")
+    need(df, "QSCAT", "QSTESTCD", "QSSTRESN")
     tests = qs_tests()
     w = df["QSTESTCD"].map(tests.set_index("QSTESTCD")["weight"])
     score = pd.to_numeric(df["QSSTRESN"], errors="coerce")
@@ -321,20 +316,14 @@ def sledai_weight(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str
     return item & ~((score == 0) | (score == w))
 
 
-def _require(df: pd.DataFrame, *cols: str) -> None:
-    for c in cols:
-        if c not in df:
-            raise NotApplicable(c)
-
-
 @register("sledai_lab")
 def sledai_lab(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """A lab-based SLEDAI-2K descriptor that disagrees with the same visit's lab results in LB."""
-    _require(df, "QSTESTCD", "QSSTRESN", "USUBJID", "VISITNUM")
+    need(df, "QSTESTCD", "QSSTRESN", "USUBJID", "VISITNUM")
     if "LB" not in study.datasets:
         raise NotApplicable("LB")
     lb = study.frame("LB")
-    _require(lb, "LBTESTCD", "LBSTRESN", "USUBJID", "VISITNUM")
+    need(lb, "LBTESTCD", "LBSTRESN", "USUBJID", "VISITNUM")
     study_tests = load_study()["questionnaires"]["SLEDAI-2K"]["tests"]
     item = p["item"]
     spec = study_tests[item]["lab"]
@@ -361,7 +350,7 @@ def sledai_lab(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -
 @register("lab_units_known")
 def lab_units_known(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """A standard unit that is not the study's standard unit for the test."""
-    _require(df, "LBTESTCD", "LBSTRESU")
+    need(df, "LBTESTCD", "LBSTRESU")
     std = df["LBTESTCD"].map({k: v["unit"] for k, v in lab_tests().items()})
     return std.notna() & df["LBSTRESU"].notna() & (df["LBSTRESU"] != std)
 

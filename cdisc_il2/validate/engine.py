@@ -171,14 +171,15 @@ def _resolve_tree(obj, name: str, each: str | None):
     return obj
 
 
-def _need(df: pd.DataFrame, *cols: str) -> None:
+def need(df: pd.DataFrame, *cols: str) -> None:
+    """Raise NotApplicable when the dataset lacks a variable a rule needs."""
     for c in cols:
         if c not in df.columns and c not in VIRTUAL:
             raise NotApplicable(c)
 
 
 def _change(df: pd.DataFrame) -> pd.Series:
-    _need(df, "AVAL", "BASE")
+    need(df, "AVAL", "BASE")
     return _num(df["AVAL"]) - _num(df["BASE"])
 
 
@@ -200,7 +201,7 @@ def column(df: pd.DataFrame, var: str, name: str) -> pd.Series:
     """A dataset variable, or a virtual one computed from others."""
     if var in VIRTUAL:
         return VIRTUAL[var](df, name)
-    _need(df, var)
+    need(df, var)
     return df[var]
 
 
@@ -286,7 +287,7 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
     if op in ("date_gt", "date_ge", "date_lt", "date_le"):
         a = study.date(name, var, df) if var in study.frame(name) else full_date(col)
         ref = cond["ref"]
-        _need(df, ref)
+        need(df, ref)
         b = full_date(df[ref]) if ref not in study.frame(name) else study.date(name, ref)
         a, b = a.reindex(df.index), b.reindex(df.index)
         res = {"date_gt": a > b, "date_ge": a >= b, "date_lt": a < b, "date_le": a <= b}[op]
@@ -313,7 +314,7 @@ def check_condition(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
 
 def check_unique(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """Rows whose key values repeat an earlier row's."""
-    _need(df, *p["keys"])
+    need(df, *p["keys"])
     keys = df[p["keys"]]
     return keys.notna().all(axis=1) & keys.duplicated(keep="first")
 
@@ -335,7 +336,7 @@ def check_duplicates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: 
 
 def check_consistent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """Rows of key groups in which the value variable takes more than one value."""
-    _need(df, *p["key"], p["value_var"])
+    need(df, *p["key"], p["value_var"])
     sel = df[p["key"] + [p["value_var"]]].dropna(subset=p["key"])
     n = _nunique(sel, p["key"], p["value_var"])
     return (n > 1).reindex(df.index, fill_value=False)
@@ -353,7 +354,7 @@ def _nunique(sel: pd.DataFrame, key: list[str], value: str) -> pd.Series:
 
 def check_at_most_one(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """Rows meeting `when` in groups where more than one row meets it."""
-    _need(df, *p["by"])
+    need(df, *p["by"])
     hit = evaluate(df, p["when"], study, name)
     count = hit.groupby([df[b] for b in p["by"]], dropna=False).transform("sum")
     return hit & (count > 1)
@@ -361,7 +362,7 @@ def check_at_most_one(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name:
 
 def check_at_least_one(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """The first row of each group (among rows meeting `among`) where no row meets `when`."""
-    _need(df, *p["by"])
+    need(df, *p["by"])
     among = evaluate(df, p["among"], study, name) if "among" in p else pd.Series(True, index=df.index)
     hit = evaluate(df, p["when"], study, name) & among
     any_hit = hit.groupby([df[b] for b in p["by"]], dropna=False).transform("any")
@@ -374,7 +375,7 @@ def check_at_least_one(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name
 def check_exists_in(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """Rows whose keys have no match in another dataset (optionally only rows meeting `where`)."""
     target = p["dataset"]
-    _need(df, *p["keys"])
+    need(df, *p["keys"])
     if target not in study.datasets or name == target:
         raise NotApplicable(target)
     other = study.frame(target)
