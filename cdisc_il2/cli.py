@@ -103,7 +103,8 @@ class FailOn(str, Enum):
 
 
 def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optional[Path], rejects=None,
-                         prefer: tuple[str, ...] = ("xpt", "json", "csv")):
+                         prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: Optional[str] = None,
+                         define: Optional[Path] = None, study: Optional[str] = None):
     from .validate import validate_folder
     from .validate.report import render_terminal, write_excel, write_json
 
@@ -114,13 +115,27 @@ def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optio
         if skipped:
             out_console.print(f"note: {name} is here as {', '.join(p.name for p in [chosen[name], *skipped])}; "
                               f"{chosen[name].name} is validated")
-    result = validate_folder(data_dir, rejects, prefer)
+    result = validate_folder(data_dir, rejects, prefer, standard, define, _study_rules(study))
     if report:
         write_excel(result, report)
     if json_out:
         write_json(result, json_out)
     render_terminal(result, out_console)
     return result
+
+
+def _study_rules(study: Optional[str]) -> Optional[bool]:
+    """--study: this trial's STUDYID runs its own rules, 'none' never; absent: decided by the package's STUDYID."""
+    from .resources import load_study
+
+    if study is None:
+        return None
+    ours = str(load_study()["studyid"])
+    if study.lower() == "none":
+        return False
+    if study.upper() == ours.upper():
+        return True
+    raise UsageError(f"--study '{study}' is not a known study profile (known: {ours}, or none)")
 
 
 def _exit_for(result, fail_on: FailOn) -> None:
@@ -134,15 +149,29 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
              report: Optional[Path] = typer.Option(None, "--report", help="write the Excel report here (.xlsx)"),
              json_out: Optional[Path] = typer.Option(None, "--json", help="write the findings as JSON here"),
              fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="exit 1 when findings at or above this "
-                                            "severity exist (never: always exit 0)")) -> None:
-    """Check every dataset of a folder against SDTMIG 3.4 / ADaMIG 1.3, CDISC CT and the study rules.
+                                            "severity exist (never: always exit 0)"),
+             standard: Optional[str] = typer.Option(None, "--standard", help="SDTMIG version of the package: 3.1.2, "
+                                                    "3.1.3, 3.2, 3.3 or 3.4 (default: what DATA_DIR/define.xml "
+                                                    "declares, else 3.4)"),
+             define: Optional[Path] = typer.Option(None, "--define", help="the package's Define-XML, when it is not "
+                                                   "DATA_DIR/define.xml"),
+             study: Optional[str] = typer.Option(None, "--study", help="run this trial's own rules (IL2-SLE-01) or "
+                                                 "not (none); default: when the package's STUDYID is this trial's")
+             ) -> None:
+    """Check every dataset of a folder against SDTMIG / ADaMIG 1.3, CDISC CT and the study rules.
 
     Works on any SDTM/ADaM package, ours or not, in SAS XPT v5, Dataset-JSON (JSON or NDJSON) or CSV.
     Every rule runs on every dataset it applies to; all findings are reported in one run.
 
     Example: cdisc-il2 validate build/transfer-01/sdtm --report report.xlsx --json findings.json --fail-on error
     """
-    result = _validate_and_report(data_dir, report, json_out)
+    from .validate.standard import KNOWN_IG
+
+    if standard is not None and standard not in KNOWN_IG:
+        raise UsageError(f"--standard '{standard}' is not an SDTMIG version we know ({', '.join(KNOWN_IG)})")
+    if define is not None and not define.is_file():
+        raise UsageError(f"--define '{define}' is not a file")
+    result = _validate_and_report(data_dir, report, json_out, standard=standard, define=define, study=study)
     _exit_for(result, fail_on)
 
 

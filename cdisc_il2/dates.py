@@ -123,6 +123,8 @@ def _assemble(y, m, d, hh, mi, ss) -> tuple[pd.Series, pd.Series]:
 def _on_uniques(values: pd.Series, fn) -> pd.Series:
     """Apply a column function to the distinct values only and spread the result back (dates repeat a lot)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if not len(uniques):            # a column empty in every record: nothing to parse
+        return pd.Series(pd.NA, index=values.index, dtype="object")
     res = fn(pd.Series(uniques, dtype="string"))
     out = res.to_numpy()[codes]
     return pd.Series(out, index=values.index).where(codes >= 0)

@@ -50,6 +50,53 @@ def adam_variables(dataset: str) -> pd.DataFrame:
     return frame
 
 
+GENERAL_CLASSES = ("Events", "Findings", "Interventions", "Findings About")
+IDENTIFIERS = ("STUDYID", "DOMAIN", "USUBJID", "POOLID", "SPDEVID", "--SEQ", "--GRPID", "--REFID", "--SPID",
+               "--LNKID", "--LNKGRP")
+
+
+def _generic(var: str, domain: str) -> str:
+    """A domain variable in SDTM model form: AESTDTC -> --STDTC (STUDYID, USUBJID, VISIT... stay)."""
+    return "--" + var[len(domain):] if var.startswith(domain) and len(var) > len(domain) else var
+
+
+@lru_cache(maxsize=None)
+def class_model(sdtm_class: str) -> pd.DataFrame:
+    """The SDTM model variables of a general observation class, in model form (--STDTC), built from every
+    SDTMIG domain of the class plus the identifiers and timing variables all general classes share.
+
+    Required only where every domain of the class requires the variable; a codelist only where all agree."""
+    ds = load_json("sdtm-metadata.json")["datasets"]
+    rows = []
+    for dom, d in ds.items():
+        cls = d.get("class")
+        if cls not in GENERAL_CLASSES:
+            continue
+        for v in d["variables"]:
+            shared = v["role"] in ("Identifier", "Timing") and cls != sdtm_class
+            if cls == sdtm_class or shared:
+                rows.append({**v, "name": _generic(v["name"], dom), "domain": dom, "own": cls == sdtm_class})
+    if not rows:
+        raise KeyError(sdtm_class)
+    frame = pd.DataFrame(rows)
+    own_domains = frame.loc[frame["own"], "domain"].nunique()
+    g = frame.groupby("name", sort=False)
+    out = g.agg(label=("label", lambda s: s.mode().iloc[0]), type=("type", lambda s: s.mode().iloc[0]),
+                order=("order", "min"), role=("role", "first"),
+                n=("domain", lambda s: s[frame.loc[s.index, "own"]].nunique()),
+                req=("core", lambda s: bool((s == "Req").all())),
+                codelist=("codelists", lambda s: s.iloc[0][0] if s.iloc[0] and all(c == s.iloc[0] for c in s) else None))
+    out["core"] = ["Req" if r and n == own_domains else "Perm" for r, n in zip(out["req"], out["n"])]
+    return out.reset_index().sort_values(["order", "name"]).drop(columns=["req", "n"]).reset_index(drop=True)
+
+
+def model_variables(prefix: str, sdtm_class: str) -> pd.DataFrame:
+    """SDTM model variables of a class for a dataset with this 2-letter prefix (custom domains)."""
+    frame = class_model(sdtm_class).copy()
+    frame["name"] = frame["name"].str.replace("^--", prefix, regex=True)
+    return frame
+
+
 def dataset_variables(dataset: str) -> pd.DataFrame:
     """Standard variable metadata of a dataset name: SDTMIG (SUPPxx as SUPPQUAL), else ADaMIG; KeyError if neither."""
     try:

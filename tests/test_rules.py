@@ -13,6 +13,11 @@ from cdisc_il2.validate import checks  # noqa: F401  (registers functions)
 from cdisc_il2.validate.engine import Study, load_rules, run_rule
 
 RULES = {r.id: r for r in load_rules()}
+# Findings that are true on our own clean output, with the reason they cannot be mended in the mapping.
+TRUE_ON_OUR_OUTPUT = {
+    "SD1461": "AEBODSYS comes from the sponsor's synonym dictionary, not MedDRA: there is no licensed SOC code "
+              "to put in AEBDSYCD (CG0082 / CORE-000024 rightly reports it)",
+}
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 
 
@@ -50,8 +55,8 @@ def clean(tmp_path_factory) -> dict[str, Dataset]:
     for name, df in frames.items():
         cols = []
         if not name.startswith("AD"):
-            meta = sdtm_variables(name).set_index("name")["label"]
-            cols = [ColumnMeta(c, meta.get(c)) for c in df.columns]
+            meta = sdtm_variables(name).set_index("name")
+            cols = [ColumnMeta(c, meta["label"].get(c), meta["type"].get(c, "Char")) for c in df.columns]
         out[name] = Dataset(name, "Test " + name, df.reset_index(drop=True), cols)
     return out
 
@@ -181,6 +186,14 @@ def _rejects(disposition: str):
     return mutate
 
 
+def _declared(name: str, var: str, kind: str):
+    def mutate(c: Case) -> Case:
+        ds = c.ds[name]
+        ds.columns = [ColumnMeta(m.name, m.label, kind if m.name == var else m.type) for m in ds.columns]
+        return c
+    return mutate
+
+
 def _label(name: str, var: str, label: str, dataset_label: str | None = None):
     def mutate(c: Case) -> Case:
         ds = c.ds[name]
@@ -197,7 +210,8 @@ CASES = {
     "SD0057": lambda c: c.drop("AE", "AESER"),
     "SD0058": lambda c: c.set("AE", slice(None), AEFOO="x"),
     "SD0002": lambda c: c.set("AE", 0, AETERM=pd.NA),
-    "SD0055": lambda c: c.set("DM", 0, AGE="forty"),
+    "IL2-NUM-01": lambda c: c.set("DM", 0, AGE="forty"),
+    "SD0055": lambda c: _declared("AE", "AESEQ", "Char")(c),
     "CT2001": lambda c: c.set("DM", 0, SEX="X"),
     "CT2002": lambda c: c.set("EX", 0, EXROUTE="INTRADERMAL-ISH"),
     "SD0003": lambda c: c.set("AE", 0, AESTDTC="2014/03/05"),
@@ -228,7 +242,6 @@ CASES = {
     "SD1094": lambda c: c.set("AE", (i := _full_end(c)), AEENDY=c.f("AE").at[i, "AEENDY"] + 3),
     "SD1084": lambda c: c.set("LB", 0, LBDY=pd.NA),
     "SD1088": lambda c: c.set("AE", _full_start_after_dose(c), AESTDY=pd.NA),
-    "SD1319": lambda c: c.set("AE", 0, AESTDTC="2000-01-01"),
     "SD1202": lambda c: c.set("AE", 0, AESTDTC="2030-01-01"),
     "SD1203": lambda c: c.set("LB", 0, LBDTC="2030-01-01"),
     "SD1204": lambda c: c.set("AE", 0, AEENDTC="2030-01-01"),
@@ -259,7 +272,6 @@ CASES = {
     "SD1439": lambda c: _two_flags(c, "LBBLFL"),
     "SD1371": lambda c: c.set("LB", c.first("LB", LBLOBXFL="Y"), LBORRES=pd.NA),
     "SD1372": lambda c: c.set("LB", c.first("LB", LBLOBXFL="Y"), LBSTRESC=pd.NA),
-    "SD0006": _clear_baseline,
     "IL2-LB-01": lambda c: c.set("LB", _normal_row(c), LBNRIND="HIGH"),
     "IL2-LB-02": lambda c: c.set("LB", _normal_row(c), LBNRIND=pd.NA),
     "IL2-LB-03": lambda c: c.set("LB", 0, LBSTRESU="mg/L"),
@@ -358,7 +370,9 @@ CASES = {
 
 
 def test_every_rule_has_a_case_and_the_catalogue_is_large():
-    assert set(CASES) == set(RULES)
+    assert set(CASES) <= set(RULES), f"cases for rules not in the catalogue: {set(CASES) - set(RULES)}"
+    untested = sorted(r for r in RULES if r not in CASES and not RULES[r].cases)
+    assert not untested, f"rules with neither a defect case here nor `cases` in their YAML: {untested}"
     assert len(RULES) >= 80
     assert all(r.p21 or r.id.startswith("IL2-") for r in RULES.values())
 
@@ -367,16 +381,19 @@ def test_clean_study_has_no_findings(clean):
     from cdisc_il2.validate import validate_datasets
 
     result = validate_datasets(clean)
-    assert result.findings.empty, result.findings[["rule_id", "dataset", "message"]].head(20).to_string()
+    found = result.findings[~result.findings["rule_id"].isin(TRUE_ON_OUR_OUTPUT)]
+    assert found.empty, found[["rule_id", "dataset", "message"]].head(20).to_string()
+    assert result.errors.empty, result.errors.to_string()
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
 def test_rule_passes_clean_and_fires_on_defect(clean, rule_id):
     rule = RULES[rule_id]
-    ok, _ = run_rule(rule, Study(Case(clean).ds))
-    assert ok.empty, ok.head().to_string()
+    ok, _, errors = run_rule(rule, Study(Case(clean).ds))
+    assert ok.empty and not errors, (ok.head().to_string(), errors)
     case = CASES[rule_id](Case(clean))
-    found, applied = run_rule(rule, Study(case.ds, extras=case.extras))
+    found, applied, errors = run_rule(rule, Study(case.ds, extras=case.extras))
+    assert not errors, errors
     assert len(found) >= 1, f"{rule_id} did not fire (checked in {applied})"
     assert set(found["rule_id"]) == {rule_id}
     assert found["message"].notna().all() and found["severity"].eq(rule.severity).all()

@@ -12,7 +12,7 @@ from .datasetjson import read_dataset_json
 from .model import ColumnMeta, Dataset
 from .xpt import read_xpt
 
-SUFFIXES = {".xpt": "xpt", ".json": "json", ".ndjson": "json", ".csv": "csv"}
+SUFFIXES = {".xpt": "xpt", ".json": "json", ".ndjson": "json", ".dsjc": "json", ".csv": "csv"}
 NOT_DATASETS = {"variables.csv", "sri_summary.csv", "excluded.csv", "findings.json", "manifest.json"}
 # ADaM naming conventions for numeric variables: *DT, *DTM, *TM, *DY, *N (numeric codes), *SEQ, durations.
 ADAM_NUMERIC = r"(?:.*(?:DT|DTM|TM|DY|SEQ|DURD|N)|AVAL|BASE|CHG|PCHG|AGE|NDOSE|NCOURSE|BSLEDAI|BPGA|BBILAG)"
@@ -62,7 +62,7 @@ def read_dataset(path: Path) -> Dataset:
         return read_dataset_json(path)
     if kind == "csv":
         return read_csv_dataset(path)
-    raise UsageError(f"{Path(path).name}: unknown dataset format (expected .xpt, .json, .ndjson or .csv)")
+    raise UsageError(f"{Path(path).name}: unknown dataset format (expected .xpt, .json, .ndjson, .dsjc or .csv)")
 
 
 def choose_files(folder: Path, names: set[str] | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv")
@@ -91,7 +91,7 @@ def read_folder(folder: Path, names: set[str] | None = None, prefer: tuple[str, 
     """Read every dataset in a folder (or only `names`); one format per dataset name, by `prefer` order."""
     chosen, _ = choose_files(folder, names, prefer)
     if not chosen:
-        raise InputError(f"'{folder}' holds no dataset files (.xpt, .json, .ndjson, .csv)")
+        raise InputError(f"'{folder}' holds no dataset files (.xpt, .json, .ndjson, .dsjc, .csv)")
     return {k: read_dataset(p) for k, p in chosen.items()}
 
 

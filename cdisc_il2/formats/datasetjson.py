@@ -11,6 +11,45 @@ from .model import ColumnMeta, Dataset
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 NUMERIC_TYPES = {"integer", "float", "double", "decimal"}
+LINE_FORMATS = {".ndjson", ".dsjc"}        # metadata line, then one line per row (.dsjc compressed)
+MAX_EXPANDED_BYTES = 4 * 1024 ** 3         # a compressed dataset may not inflate beyond this
+_CHUNK = 1 << 20
+
+
+def _lines(path: Path):
+    """Text lines of an NDJSON file, or of a compressed one (.dsjc: the zlib stream the CDISC specification
+    names, or the gzip stream published examples use), decompressed in bounded chunks."""
+    if path.suffix.lower() != ".dsjc":
+        with open(path, encoding="utf-8") as fh:
+            yield from fh
+        return
+    import zlib
+
+    inflate = zlib.decompressobj(wbits=47)      # 32 + 15: zlib or gzip header, detected
+    expanded, pending = 0, b""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            try:
+                data = inflate.decompress(chunk, _CHUNK * 64) if chunk else inflate.flush()
+                while inflate.unconsumed_tail:
+                    data += inflate.decompress(inflate.unconsumed_tail, _CHUNK * 64)
+                    if len(data) > MAX_EXPANDED_BYTES:
+                        break
+            except zlib.error as exc:
+                raise InputError(f"{path.name}: not a zlib or gzip compressed Dataset-JSON file ({exc})") from None
+            expanded += len(data)
+            if expanded > MAX_EXPANDED_BYTES:
+                raise InputError(f"{path.name}: expands beyond {MAX_EXPANDED_BYTES // 1024 ** 3} GiB; refused "
+                                 "(limit MAX_EXPANDED_BYTES)")
+            pending += data
+            *whole, pending = pending.split(b"\n")
+            for line in whole:
+                yield line.decode("utf-8") + "\n"
+            if not chunk:
+                break
+    if pending.strip():
+        yield pending.decode("utf-8")
 
 
 def _frame(columns: list[dict], rows) -> pd.DataFrame:
@@ -21,7 +60,13 @@ def _frame(columns: list[dict], rows) -> pd.DataFrame:
         col = df[c["name"]]
         dtype = c.get("dataType", "string")
         target = c.get("targetDataType")
-        if dtype in NUMERIC_TYPES:
+        present = col.dropna()
+        if dtype == "decimal" and len(present) and isinstance(present.iloc[0], str):
+            # Dataset-JSON exchanges decimals as strings to keep them exact: keep the text (rules compare it
+            # as a number), never a rounded binary float
+            text = col.astype("string")
+            df[c["name"]] = text.mask(text == "")
+        elif dtype in NUMERIC_TYPES:
             df[c["name"]] = pd.to_numeric(col, errors="coerce").astype("float64")
         elif dtype in ("date", "datetime") and target == "integer":
             # a SAS numeric date/datetime exchanged as ISO 8601 text: back to days/seconds since 1960
@@ -54,10 +99,10 @@ def _ijson_error() -> type:
 
 
 def read_dataset_json(path: Path) -> Dataset:
-    """Read a Dataset-JSON v1.1 file (.json or .ndjson) into a Dataset, streaming the rows."""
+    """Read a Dataset-JSON v1.1 file (.json, .ndjson or compressed .dsjc) into a Dataset, streaming the rows."""
     path = Path(path)
     try:
-        if path.suffix.lower() == ".ndjson":
+        if path.suffix.lower() in LINE_FORMATS:
             meta, rows = read_header(path), list(iter_rows(path))
         else:
             import ijson
@@ -87,12 +132,12 @@ def read_dataset_json(path: Path) -> Dataset:
 def iter_rows(path: Path):
     """Stream the rows of a Dataset-JSON file one at a time (JSON via ijson, NDJSON line by line)."""
     path = Path(path)
-    if path.suffix.lower() == ".ndjson":
-        with open(path, encoding="utf-8") as fh:
-            fh.readline()
-            for line in fh:
-                if line.strip():
-                    yield json.loads(line)
+    if path.suffix.lower() in LINE_FORMATS:
+        lines = _lines(path)
+        next(lines, None)
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
     else:
         import ijson
 
@@ -103,9 +148,9 @@ def iter_rows(path: Path):
 def read_header(path: Path) -> dict:
     """The metadata part of a Dataset-JSON file (everything but the rows), without reading the rows."""
     path = Path(path)
-    if path.suffix.lower() == ".ndjson":
-        with open(path, encoding="utf-8") as fh:
-            return json.loads(fh.readline())
+    if path.suffix.lower() in LINE_FORMATS:
+        first = next(_lines(path), "")
+        return json.loads(first)
     import ijson
 
     meta = {}

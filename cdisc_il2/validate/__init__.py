@@ -1,30 +1,39 @@
 """Validation: every rule of the catalogue over every dataset, findings collected lazily as one frame."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ..formats import Dataset, read_folder
 from ..metadata import ct_versions
-from . import checks  # noqa: F401  (registers the rule functions)
-from .engine import FINDING_COLUMNS, SEVERITY_ORDER, Study, load_rules, run_rule
+from ..resources import load_study
+from . import checks, functions  # noqa: F401  (register the rule functions and operators)
+from .engine import DEFAULT_IG, FINDING_COLUMNS, RULE_ERROR_COLUMNS, SEVERITY_ORDER, Study, load_rules, run_rule
+from .standard import package_standard
 
 
 @dataclass
 class ValidationResult:
-    """Findings, the rules checked (with whether each fired) and a per-dataset summary."""
+    """Findings, the rules checked (with whether each fired), a per-dataset summary, and the (rule, dataset)
+    pairs that could not run."""
 
     findings: pd.DataFrame
     rules: pd.DataFrame
     datasets: pd.DataFrame
     ct_versions: list[str]
+    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RULE_ERROR_COLUMNS))
+    standard: str = f"SDTMIG {DEFAULT_IG}"
+    study_rules: bool = True
 
     def counts(self) -> dict:
-        """Totals: findings by severity, rules checked and rules that fired (reports and manifest use these)."""
-        return {**_severity_counts(self.findings, total="findings"), "rules_checked": int(len(self.rules)),
-                "rules_fired": int((self.rules["fired"] == "Y").sum())}
+        """Totals: findings by severity, rules checked, rules that fired and rules that could not run."""
+        return {**_severity_counts(self.findings, total="findings"),
+                "rules_checked": int((self.rules["checked_in"] != "").sum()),
+                "rules_in_catalogue": int(len(self.rules)),
+                "rules_fired": int((self.rules["fired"] == "Y").sum()),
+                "rule_errors": int(len(self.errors))}
 
     def count_at_or_above(self, severity: str) -> int:
         """Number of findings at or above a severity (Error > Warning > Notice)."""
@@ -41,36 +50,69 @@ def _severity_counts(findings: pd.DataFrame, total: str | None = None) -> dict:
     return out
 
 
-def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None = None) -> ValidationResult:
-    """Run every rule on the datasets (and the mapping rejects, if given); findings sorted by dataset and row."""
-    study = Study(datasets, extras={"rejects": rejects} if rejects is not None else {})
-    parts, rows = [], []
+def is_this_study(datasets: dict[str, Dataset]) -> bool:
+    """Whether a package is this trial's: its STUDYID (DM, else any dataset) is the one in mappings/study.yaml."""
+    ours = str(load_study()["studyid"])
+    for name in ["DM", "ADSL", *datasets]:
+        ds = datasets.get(name)
+        if ds is not None and "STUDYID" in ds.frame.columns:
+            return bool((ds.frame["STUDYID"].astype("string") == ours).any())
+    return False
+
+
+def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None = None,
+                      standard: str | None = None, study_rules: bool | None = None) -> ValidationResult:
+    """Run every rule on the datasets (and the mapping rejects, if given); findings sorted by dataset and row.
+
+    `standard` is the package's SDTMIG version (default 3.4); `study_rules` runs this trial's own rules
+    (default: when the package's STUDYID is this trial's)."""
+    own = is_this_study(datasets) if study_rules is None else study_rules
+    study = Study(datasets, extras={"rejects": rejects} if rejects is not None else {},
+                  standard=standard or DEFAULT_IG, study_rules=own)
+    parts, rows, errors = [], [], []
+    per_dataset: dict[str, int] = {name: 0 for name in datasets}
     for rule in load_rules():
-        found, applied = run_rule(rule, study)
+        found, applied, failed = run_rule(rule, study)
+        errors.extend(failed)
         if len(found):
             parts.append(found)
+        for name in applied:
+            per_dataset[name] = per_dataset.get(name, 0) + 1
         rows.append({"rule_id": rule.id, "p21_id": rule.p21 or "", "core_id": ", ".join(rule.core),
                      "publisher_ids": ", ".join(rule.publisher), "severity": rule.severity,
+                     "scope": "study" if rule.scope == "study" else "standard", "group": rule.group,
                      "check": rule.check if rule.check != "function" else rule.params.get("function", "function"),
                      "applies_to": ", ".join(rule.datasets), "checked_in": ", ".join(applied),
-                     "findings": len(found), "fired": "Y" if len(found) else ("N" if applied else "not applicable"),
+                     "findings": len(found),
+                     "fired": "Y" if len(found) else ("N" if applied else "not applicable"),
                      "description": rule.description or rule.message})
     findings = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FINDING_COLUMNS)
     findings = findings.astype({"row": "Int64"})
+    scope = {r["rule_id"]: r["scope"] for r in rows}
+    findings["scope"] = findings["rule_id"].map(scope).astype("string")
     findings["_sev"] = findings["severity"].map(SEVERITY_ORDER)
     findings = findings.sort_values(["dataset", "row", "_sev", "rule_id", "variable"], ascending=[True, True, False, True, True],
                                     kind="stable", na_position="first").drop(columns="_sev").reset_index(drop=True)
+    errs = pd.DataFrame(errors, columns=RULE_ERROR_COLUMNS)
     summary = []
     for name in [*datasets, *sorted(set(findings["dataset"]) - set(datasets))]:
         ds = datasets.get(name)
         summary.append({"dataset": name, "label": (ds.label or "") if ds else "(missing)",
                         "source": ds.source.name if ds and ds.source else "",
                         "records": len(ds.frame) if ds else 0, "variables": ds.frame.shape[1] if ds else 0,
+                        "standard": study.standard_name(name) if ds else "",
+                        "rules_checked": per_dataset.get(name, 0),
+                        "rules_not_run": int((errs["dataset"] == name).sum()),
                         **_severity_counts(findings[findings["dataset"] == name])})
-    return ValidationResult(findings, pd.DataFrame(rows), pd.DataFrame(summary), ct_versions())
+    ig = f"SDTMIG {study.standard}"
+    return ValidationResult(findings, pd.DataFrame(rows), pd.DataFrame(summary), ct_versions(), errs, ig, own)
 
 
 def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
-                    prefer: tuple[str, ...] = ("xpt", "json", "csv")) -> ValidationResult:
-    """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together."""
-    return validate_datasets(read_folder(folder, prefer=prefer), rejects)
+                    prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: str | None = None,
+                    define: Path | None = None, study_rules: bool | None = None) -> ValidationResult:
+    """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together, under the standard
+    given, else the one the package's define.xml (or `define`) declares."""
+    if standard is None:
+        standard = package_standard(define or Path(folder) / "define.xml")
+    return validate_datasets(read_folder(folder, prefer=prefer), rejects, standard, study_rules)

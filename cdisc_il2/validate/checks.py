@@ -7,10 +7,11 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..dates import full_date, is_iso8601, study_day
-from ..metadata import codelist, dataset_variables, lab_tests, qs_tests, sdtm_variables
+from ..metadata import (GENERAL_CLASSES, codelist, dataset_variables, lab_tests, model_variables, qs_tests,
+                        sdtm_variables)
 from ..frames import as_text, printable_ascii, to_number
 from ..resources import load_study
-from .engine import NotApplicable, Rule, Study, findings_frame, need, register
+from .engine import NotApplicable, Rule, Study, findings_frame, need, prefix, register
 
 XPT_MAX_CHAR = 200
 
@@ -18,10 +19,27 @@ XPT_MAX_CHAR = 200
 # ------------------------------------------------------------------ metadata (pandera)
 
 def variable_metadata(study: Study, name: str) -> pd.DataFrame:
-    """SDTMIG or ADaMIG metadata for a dataset (name, label, type, core, codelist)."""
-    if study.kind(name) not in ("SDTM", "SUPP", "ADSL", "BDS"):
+    """Standard metadata for a dataset (name, label, type, core, codelist): its SDTMIG domain (split datasets
+    take their parent domain's), the SDTM model of its class for a custom domain, or ADaMIG."""
+    kind = study.kind(name)
+    if kind not in ("SDTM", "SUPP", "ADSL", "BDS"):
         raise NotApplicable(name)
+    if kind == "SDTM":
+        dom = study.domain(name)
+        if dom is not None:
+            return sdtm_variables(dom)
+        return model_variables(prefix(name), study.sdtm_class(name))
     return dataset_variables(name)
+
+
+def model_names(study: Study, name: str) -> set[str]:
+    """Variables the SDTM model allows in a dataset: its domain's, and those of its class in the model
+    (e.g. --LNKID, SPDEVID, --REPNUM, which a domain's IG table may omit)."""
+    known = set(variable_metadata(study, name)["name"])
+    cls = study.sdtm_class(name)
+    if cls in GENERAL_CLASSES:
+        known |= set(model_variables(prefix(name), cls)["name"])
+    return known
 
 
 def ct_extensions() -> dict[str, set[str]]:
@@ -83,7 +101,7 @@ def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
             r = row.iloc[0]
             nullable = r["core"] != "Req"
             if r["type"] == "Num":
-                checks.append(pa.Check(_na_ok(lambda s: to_number(s).notna()), name="SD0055", ignore_na=False))
+                checks.append(pa.Check(_na_ok(lambda s: to_number(s).notna()), name="IL2-NUM-01", ignore_na=False))
             if var.endswith("DTC"):
                 checks.append(pa.Check(_na_ok(_iso_check), name="SD0003", ignore_na=False))
             allowed = _allowed(var, r["codelist"]) if isinstance(r.get("codelist"), str) else None
@@ -162,10 +180,46 @@ def variables_not_in_model(rule: Rule, df: pd.DataFrame, p: dict, study: Study, 
     """Dataset variables that the SDTMIG domain does not define."""
     if study.kind(name) != "SDTM":
         raise NotApplicable(name)
-    known = set(sdtm_variables(name)["name"])
+    known = model_names(study, name)
     extra = [v for v in df.columns if v not in known]
     parts = [_dataset_finding(rule, name, v, None, rule.message.replace("{variable}", v)) for v in extra]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@register("declared_type")
+def declared_type(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """Variables whose type declared by the file (XPT, Dataset-JSON) differs from the IG type (the model's for
+    custom domains). CSV declares no type: not applicable."""
+    ds = study.datasets[name]
+    if ds.source is not None and ds.source.suffix.lower() == ".csv":
+        raise NotApplicable(name)
+    meta = variable_metadata(study, name).set_index("name")["type"]
+    parts = []
+    for c in ds.columns:
+        want = meta.get(c.name)
+        if c.name in df.columns and want in ("Char", "Num") and c.type in ("Char", "Num") and c.type != want:
+            msg = rule.message.replace("{variable}", c.name).replace("{standard}", want).replace("{value}", c.type)
+            parts.append(_dataset_finding(rule, name, c.name, c.type, msg))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@register("last_exposure")
+def last_exposure(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """DM.RFXENDTC differs from the latest EXSTDTC/EXENDTC of the subject (subjects with EX records)."""
+    need(df, "USUBJID", "RFXENDTC")
+    if "EX" not in study.datasets:
+        raise NotApplicable("EX")
+    ex = study.frame("EX")
+    need(ex, "USUBJID", "EXSTDTC")
+    dates = [as_text(ex[c]) for c in ("EXSTDTC", "EXENDTC") if c in ex]
+    stacked = pd.DataFrame({"USUBJID": pd.concat([ex["USUBJID"]] * len(dates), ignore_index=True).astype("string"),
+                            "DTC": pd.concat(dates, ignore_index=True)}).dropna()
+    # ISO 8601 text sorts chronologically within equal precision; compare on the date part
+    stacked["DTC"] = stacked["DTC"].str.slice(0, 10)
+    latest = stacked.groupby("USUBJID")["DTC"].max()
+    mine = as_text(df["USUBJID"]).map(latest)
+    rfx = as_text(df["RFXENDTC"]).str.slice(0, 10)
+    return (mine.notna() & (rfx.isna() | (rfx != mine))).fillna(False).astype(bool)
 
 
 @register("label_mismatch")
@@ -250,18 +304,31 @@ def epoch_dates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
     d, first = full_date(df[dtc]), full_date(df["DM.RFXSTDTC"])
     pre = df["EPOCH"].isin(p["pre_treatment"])
     on = df["EPOCH"].isin(p["treatment"])
-    return ((pre & (d >= first)) | (on & (d < first))).fillna(False).astype(bool)
+    # on the day of first dose a record without a time may be before or after the dose: only times decide
+    timed = as_text(df[dtc]).str.len().gt(10) & as_text(df["DM.RFXSTDTC"]).str.len().gt(10)
+    after_dose = (d > first) | ((d == first) & timed & (as_text(df[dtc]) >= as_text(df["DM.RFXSTDTC"])))
+    return ((pre & after_dose) | (on & (d < first))).fillna(False).astype(bool)
 
 
 # ------------------------------------------------------------------ SUPPQUAL
 
+def parent_frame(study: Study, supp: str) -> pd.DataFrame:
+    """The parent records of a SUPP-- dataset: its domain, or all split datasets of that domain together
+    (SDTMIG 4.1.7: SUPPLB relates to LBCH, LBHE...); NotApplicable when the parent is not in this run."""
+    parent = supp[4:]
+    if parent in study.datasets:
+        return study.frame(parent)
+    parts = [study.frame(n) for n in study.datasets
+             if not n.startswith("SUPP") and study.kind(n) == "SDTM" and study.domain(n) == parent]
+    if not parts:
+        raise NotApplicable(parent)     # the parent domain is not part of this validation run
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
 @register("supp_parent")
 def supp_parent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """SUPPQUAL records whose RDOMAIN/USUBJID/IDVAR/IDVARVAL do not resolve to a parent record."""
-    parent = name[4:]
-    if parent not in study.datasets:
-        raise NotApplicable(parent)     # the parent domain is not part of this validation run
-    pf = study.frame(parent)
+    pf = parent_frame(study, name)
     idvar = df["IDVAR"].astype("string").fillna("")
     if p.get("mode") == "idvar":
         return (idvar != "") & ~idvar.isin(list(pf.columns))

@@ -19,18 +19,33 @@ from ..dates import full_date
 from ..errors import SpecError
 from ..formats.model import Dataset
 from ..frames import as_text, filled, fullmatch, to_number
-from ..metadata import sdtm_variables
 from ..resources import data_dir, load_json
 
 FINDING_COLUMNS = ["rule_id", "p21_id", "core_id", "severity", "dataset", "variable", "row", "usubjid", "seq",
                    "value", "message"]
 SEVERITY_ORDER = {"Error": 3, "Warning": 2, "Notice": 1}
 SDTM_CLASSES = {"EVENTS": "Events", "FINDINGS": "Findings", "INTERVENTIONS": "Interventions",
-                "SPECIAL-PURPOSE": "Special-Purpose", "FINDINGS ABOUT": "Findings About"}
+                "SPECIAL-PURPOSE": "Special-Purpose", "FINDINGS ABOUT": "Findings About",
+                "TRIAL DESIGN": "Trial Design", "RELATIONSHIP": "Relationship", "STUDY REFERENCE": "Study Reference"}
+# Classes whose datasets hold subject records: what a rule for ALL datasets means.
+SUBJECT_CLASSES = ("Events", "Findings", "Interventions", "Special-Purpose", "Findings About")
+DEFAULT_IG = "3.4"
 
 
 class NotApplicable(Exception):
     """The rule does not apply to this dataset (a variable it needs is absent)."""
+
+
+class _RuleLoader(yaml.SafeLoader):
+    """YAML as written: dates in rule cases stay ISO 8601 text, as they are in datasets."""
+
+
+_RuleLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+RULE_KEYS = {"id", "p21", "severity", "datasets", "check", "message", "description", "each", "core", "cases",
+             "versions"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,10 @@ class Rule:
     core: tuple[str, ...] = ()
     publisher: tuple[str, ...] = ()
     each: tuple[str, ...] = ()
+    scope: str = "standard"            # standard | study (runs only on this trial's data)
+    group: str = ""                    # the catalogue file, e.g. sdtm/events
+    cases: tuple = ()                  # examples: data and the records the rule must flag
+    versions: tuple[str, ...] = ()     # IG versions the rule belongs to (empty: all)
 
 
 @lru_cache(maxsize=None)
@@ -57,12 +76,13 @@ def load_rules() -> tuple[Rule, ...]:
     xref = load_json("rule-xref.json")["rules"]
     rules: list[Rule] = []
     seen: set[str] = set()
-    for path in sorted((data_dir("schemas") / "rules").glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    root = data_dir("schemas") / "rules"
+    for path in sorted(root.rglob("*.yaml")):
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_RuleLoader)
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(map(str, e.path)))
         if errors:
             e = errors[0]
-            raise SpecError(path.name, ".".join(map(str, e.absolute_path)), e.message)
+            raise SpecError(str(path.relative_to(root)), ".".join(map(str, e.absolute_path)), e.message)
         for i, r in enumerate(doc["rules"]):
             if r["id"] in seen:
                 raise SpecError(path.name, f"rules[{i}].id", f"duplicate rule id {r['id']}")
@@ -71,50 +91,79 @@ def load_rules() -> tuple[Rule, ...]:
             x = xref.get(p21, {}) if p21 else {}
             if p21 and not x:
                 raise SpecError(path.name, f"rules[{i}].p21", f"{p21} is not in the Pinnacle 21 catalogue")
-            params = {k: v for k, v in r.items() if k not in {"id", "p21", "severity", "datasets", "check",
-                                                              "message", "description", "each", "core"}}
+            params = {k: v for k, v in r.items() if k not in RULE_KEYS}
             rules.append(Rule(r["id"], r["severity"], tuple(r["datasets"]), r["check"], params,
                               r.get("message") or x.get("message", r["id"]),
                               r.get("description") or x.get("description", ""), p21,
                               tuple(r.get("core", x.get("core_ids", []))), tuple(x.get("publisher_ids", [])),
-                              tuple(r.get("each", []))))
+                              tuple(r.get("each", [])), doc.get("scope", "standard"),
+                              path.relative_to(root).with_suffix("").as_posix(), tuple(r.get("cases", [])),
+                              tuple(str(v) for v in r.get("versions", []))))
     return tuple(rules)
 
 
 @dataclass
 class Study:
-    """The datasets under validation, with per-column caches of parsed dates."""
+    """The datasets under validation, the standard they follow, and per-column caches of parsed dates."""
 
     datasets: dict[str, Dataset]
     extras: dict = field(default_factory=dict)
+    standard: str = DEFAULT_IG          # SDTMIG version of the package (from define.xml, --standard, or ours)
+    study_rules: bool = True            # whether this trial's own rules (scope: study) run
     _dates: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
     _conv: dict[tuple[str, str, str], pd.Series] = field(default_factory=dict)
     _joins: dict[tuple, pd.DataFrame] = field(default_factory=dict)
     _joined_ids: set[int] = field(default_factory=set)
     _lookup: dict[tuple, object] = field(default_factory=dict)
+    _domains: dict[str, str | None] = field(default_factory=dict)
 
     def frame(self, name: str) -> pd.DataFrame:
         """The records of a dataset."""
         return self.datasets[name].frame
 
+    def domain(self, name: str) -> str | None:
+        """The SDTMIG domain whose metadata and rules a dataset takes: itself, or for a split dataset
+        (SDTMIG 4.1.7: LBCH, QSPH...) the domain in its DOMAIN variable / first two letters; None if custom."""
+        if name not in self._domains:
+            self._domains[name] = _domain_of(name, self.frame(name))
+        return self._domains[name]
+
     def kind(self, name: str) -> str:
-        """SDTM, SUPP, ADSL, BDS, ADAM or OTHER."""
+        """SDTM, SUPP, ADSL, BDS, ADAM or OTHER (a dataset no standard structure fits)."""
         if name.startswith("SUPP"):
             return "SUPP"
         if name == "ADSL":
             return "ADSL"
         if name.startswith("AD"):
             return "BDS" if "PARAMCD" in self.frame(name) else "ADAM"
-        try:
-            sdtm_variables(name)
+        if self.domain(name) is not None or self.sdtm_class(name) is not None:
             return "SDTM"
-        except KeyError:
-            return "OTHER"
+        return "OTHER"
 
     def sdtm_class(self, name: str) -> str | None:
-        """The SDTMIG class of a standard domain."""
-        meta = load_json("sdtm-metadata.json")["datasets"]
-        return meta.get(name, {}).get("class")
+        """The SDTM class of a dataset: its domain's in SDTMIG, else the general class its variables show."""
+        dom = self.domain(name)
+        if dom is not None:
+            return sdtm_class_of(dom)
+        return _class_from_variables(name, self.frame(name).columns)
+
+    def standard_name(self, name: str) -> str:
+        """The standard a dataset is checked against, for the report."""
+        kind = self.kind(name)
+        if kind in ("ADSL", "BDS"):
+            return f"ADaMIG 1.3 {'ADSL' if kind == 'ADSL' else 'BDS'}"
+        if kind == "ADAM":
+            return "ADaMIG 1.3 (other class: general ADaM rules)"
+        if kind == "SUPP":
+            return f"SDTMIG {self.standard} SUPPQUAL"
+        dom = self.domain(name)
+        if dom == name:
+            return f"SDTMIG {self.standard} {dom}"
+        if dom is not None:
+            return f"SDTMIG {self.standard} {dom} (split dataset)"
+        if kind == "SDTM":
+            return f"SDTM model, {self.sdtm_class(name)} class (custom domain, not in SDTMIG {self.standard})"
+        return "none: not an SDTM or ADaM structure"
 
     def date(self, name: str, column: str, frame: pd.DataFrame | None = None) -> pd.Series:
         """Full-date parse of a column, cached per dataset and column."""
@@ -138,14 +187,54 @@ class Study:
         return self._conv[key]
 
     def selects(self, name: str, selectors: tuple[str, ...]) -> bool:
-        """Whether a rule's dataset selectors cover this dataset."""
+        """Whether a rule's dataset selectors cover this dataset (by name, domain, kind or SDTM class)."""
         kind = self.kind(name)
+        dom = self.domain(name) if kind == "SDTM" else None
+        cls = self.sdtm_class(name) if kind == "SDTM" else None
         for s in selectors:
-            if s == name or s == kind or (s == "ALL" and kind == "SDTM") or (s == "ADAM" and kind in ("ADSL", "BDS", "ADAM")):
+            if s == name or (dom is not None and s == dom) or s == kind or s == "ANY":
                 return True
-            if s in SDTM_CLASSES and kind == "SDTM" and self.sdtm_class(name) == SDTM_CLASSES[s]:
+            if s == "ALL" and kind == "SDTM" and cls in SUBJECT_CLASSES:
+                return True
+            if s == "ADAM" and kind in ("ADSL", "BDS", "ADAM"):
+                return True
+            if s in SDTM_CLASSES and cls == SDTM_CLASSES[s]:
                 return True
         return False
+
+
+def sdtm_class_of(domain: str) -> str | None:
+    """The SDTMIG class of a standard domain."""
+    meta = load_json("sdtm-metadata.json")["datasets"]
+    return meta.get(domain, {}).get("class")
+
+
+def _domain_of(name: str, frame: pd.DataFrame) -> str | None:
+    """Standard domain of a dataset name: itself, or the parent domain of a split dataset."""
+    if name.startswith("SUPP") or name.startswith("AD"):
+        return None
+    known = load_json("sdtm-metadata.json")["datasets"]
+    if name in known:
+        return name
+    if "DOMAIN" in frame.columns and len(frame):
+        values = frame["DOMAIN"].dropna().astype(str).unique()
+        if len(values) == 1 and values[0] in known and name.startswith(values[0]):
+            return values[0]
+    if len(name) > 2 and name[:2] in known and known[name[:2]].get("class") in SUBJECT_CLASSES:
+        return name[:2]
+    return None
+
+
+def _class_from_variables(name: str, columns) -> str | None:
+    """The general observation class a custom domain's variables show (--TESTCD, --TRT, --TERM)."""
+    cols = set(columns)
+    code = name[:2]
+    if "USUBJID" not in cols:
+        return None
+    for suffix, cls in (("TESTCD", "Findings"), ("TRT", "Interventions"), ("TERM", "Events")):
+        if code + suffix in cols:
+            return cls
+    return None
 
 
 def prefix(name: str) -> str:
@@ -191,7 +280,8 @@ def _pchg(df: pd.DataFrame) -> pd.Series:
 # Values computed from other variables, usable in conditions like a variable.
 VIRTUAL: dict[str, Callable[[pd.DataFrame, str], pd.Series]] = {
     "_DATASET_": lambda df, name: pd.Series(name, index=df.index, dtype="string"),
-    "_PARENT_": lambda df, name: pd.Series(name[4:], index=df.index, dtype="string"),
+    "_PARENT_": lambda df, name: pd.Series(_domain_of(name[4:], pd.DataFrame()) or name[4:], index=df.index,
+                                           dtype="string"),
     "_AVAL_MINUS_BASE_": lambda df, name: _change(df),
     "_PCHG_": lambda df, name: _pchg(df),
 }
@@ -277,7 +367,10 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
         eq = (same | num_same) & notna
         return eq if op == "eq" else notna & other.notna() & ~eq
     if op in ("in", "not_in"):
-        member = text(var).isin([str(v) for v in cond["values"]]).fillna(False)
+        if cond.get("case") == "insensitive":
+            member = text(var).str.upper().isin([str(v).upper() for v in cond["values"]]).fillna(False)
+        else:
+            member = text(var).isin([str(v) for v in cond["values"]]).fillna(False)
         return member & notna if op == "in" else notna & ~member
     if op in ("gt", "ge", "lt", "le"):
         a = num(var)
@@ -302,7 +395,21 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
         return notna & (isnum if op == "numeric" else ~isnum)
     if op == "full_date":
         return full_date(col).notna()
+    if op in OPERATORS:
+        return OPERATORS[op](df, cond, study, name).reindex(df.index, fill_value=False).fillna(False).astype(bool)
     raise ValueError(f"unknown condition operator {op}")
+
+
+# Condition operators that rule-function modules add (cdisc_il2/validate/functions/): op name -> f(df, cond, study, name).
+OPERATORS: dict[str, Callable[[pd.DataFrame, dict, "Study", str], pd.Series]] = {}
+
+
+def operator(name: str):
+    """Register a condition operator usable as {var: X, op: name, ...} in any rule."""
+    def deco(fn):
+        OPERATORS[name] = fn
+        return fn
+    return deco
 
 
 # ---------------------------------------------------------------- generic checks -> boolean masks
@@ -335,10 +442,12 @@ def check_duplicates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: 
 
 
 def check_consistent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
-    """Rows of key groups in which the value variable takes more than one value."""
+    """Rows of key groups in which the value variable takes more than one value (`optional_key` variables
+    join the key where the dataset has them, e.g. BASETYPE)."""
     need(df, *p["key"], p["value_var"])
-    sel = df[p["key"] + [p["value_var"]]].dropna(subset=p["key"])
-    n = _nunique(sel, p["key"], p["value_var"])
+    key = p["key"] + [k for k in p.get("optional_key", []) if k in df.columns]
+    sel = df[key + [p["value_var"]]].dropna(subset=p["key"])
+    n = _nunique(sel, key, p["value_var"])
     return (n > 1).reindex(df.index, fill_value=False)
 
 
@@ -412,6 +521,8 @@ def _with_join(df: pd.DataFrame, p: dict, study: Study) -> pd.DataFrame:
         return df
     if j["dataset"] not in study.datasets:
         raise NotApplicable(j["dataset"])
+    need(df, *j.get("on", ["USUBJID"]))
+    need(study.frame(j["dataset"]), *j.get("on", ["USUBJID"]))
     key = (id(df), j["dataset"], tuple(j.get("on", ["USUBJID"])), tuple(j["vars"]))
     if key in study._joins:
         return study._joins[key]
@@ -467,11 +578,25 @@ def _fill_value(template: str, value: pd.Series) -> pd.Series:
     return head + value.fillna("(null)") + tail
 
 
-def run_rule(rule: Rule, study: Study) -> tuple[pd.DataFrame, list[str]]:
-    """Run one rule on every dataset it selects; return findings and the datasets it was applied to."""
-    parts, applied = [], []
+RULE_ERROR_COLUMNS = ["rule_id", "dataset", "error"]
+
+
+def applies(rule: Rule, study: Study) -> bool:
+    """Whether a rule belongs to this package: its IG version, and study rules only on the study's data."""
+    if rule.scope == "study" and not study.study_rules:
+        return False
+    return not rule.versions or study.standard in rule.versions
+
+
+def run_rule(rule: Rule, study: Study) -> tuple[pd.DataFrame, list[str], list[dict]]:
+    """Run one rule on every dataset it selects, each (rule, dataset) pair isolated: findings, the datasets
+    it was applied to, and the pairs that could not run (with the reason) instead of stopping the run."""
+    parts, applied, errors = [], [], []
+    if not applies(rule, study):
+        return pd.DataFrame(columns=FINDING_COLUMNS), [], []
+    excluded = set(rule.params.get("exclude_domains", ()))
     for name in study.datasets:
-        if not study.selects(name, rule.datasets):
+        if not study.selects(name, rule.datasets) or (excluded and study.domain(name) in excluded):
             continue
         for each in (rule.each or (None,)):
             p = _resolve_tree(rule.params, name, each)
@@ -483,15 +608,23 @@ def run_rule(rule: Rule, study: Study) -> tuple[pd.DataFrame, list[str]]:
                     out = FUNCTIONS[p["function"]](rule, df, p, study, name)
                 else:
                     out = CHECKS[rule.check](rule, df, p, study, name)
+                if isinstance(out, pd.DataFrame):
+                    found = out
+                elif out.any():
+                    found = findings_frame(rule, name, df, out, variable, message)
+                else:
+                    found = None
             except NotApplicable:
                 continue
+            except Exception as exc:  # noqa: BLE001 - one rule never stops the others; the report names it
+                errors.append({"rule_id": rule.id, "dataset": name,
+                               "error": f"rule could not be run on this dataset: {type(exc).__name__}: {exc}"})
+                continue
             applied.append(name)
-            if isinstance(out, pd.DataFrame):
-                parts.append(out)
-            elif out.any():
-                parts.append(findings_frame(rule, name, df, out, variable, message))
+            if found is not None and len(found):
+                parts.append(found)
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FINDING_COLUMNS)
-    return found, sorted(set(applied))
+    return found, sorted(set(applied)), errors
 
 
 def resolve_message(message: str, name: str, each: str | None, variable: str | None) -> str:
@@ -500,5 +633,5 @@ def resolve_message(message: str, name: str, each: str | None, variable: str | N
     return re.sub(r"--(?=[A-Z])", prefix(name), text)
 
 
-__all__ = ["Rule", "Study", "load_rules", "run_rule", "register", "FINDING_COLUMNS", "findings_frame", "evaluate",
+__all__ = ["Rule", "Study", "load_rules", "run_rule", "applies", "RULE_ERROR_COLUMNS", "operator", "column", "register", "FINDING_COLUMNS", "findings_frame", "evaluate",
            "NotApplicable", "SEVERITY_ORDER"]

@@ -26,10 +26,12 @@ REPORT_TIME = dt.datetime(2000, 1, 1)
 def issue_summary(result: ValidationResult) -> pd.DataFrame:
     """One row per dataset, rule and variable: the rule's message and how often it fired."""
     f = result.findings
-    cols = ["dataset", "rule_id", "p21_id", "core_id", "severity", "variable", "message", "count"]
+    cols = ["scope", "dataset", "rule_id", "p21_id", "core_id", "severity", "variable", "message", "count"]
     if f.empty:
         return pd.DataFrame(columns=cols)
-    keys = ["dataset", "rule_id", "p21_id", "core_id", "severity", "variable"]
+    if "scope" not in f:
+        f = f.assign(scope="standard")
+    keys = ["scope", "dataset", "rule_id", "p21_id", "core_id", "severity", "variable"]
     g = f.groupby(keys, dropna=False, sort=False)
     first = g.first()[["message", "value"]]
     out = g.size().rename("count").to_frame().join(first).reset_index()
@@ -38,7 +40,8 @@ def issue_summary(result: ValidationResult) -> pd.DataFrame:
                       for m, v in zip(out["message"], out["value"])]
     order = {"Error": 0, "Warning": 1, "Notice": 2}
     out["_o"] = out["severity"].map(order)
-    return out.sort_values(["dataset", "_o", "rule_id", "variable"], kind="stable")[cols]
+    # the standard's rules first, this study's own rules after them
+    return out.sort_values(["scope", "dataset", "_o", "rule_id", "variable"], kind="stable")[cols]
 
 
 def _sheet(wb: Workbook, title: str, frame: pd.DataFrame, widths: dict[str, int], severity_col: str | None = None) -> None:
@@ -82,22 +85,34 @@ def write_excel(result: ValidationResult, path: Path) -> None:
     _sheet(wb, "Details", details, {"message": 80, "value": 28, "usubjid": 22, "core_id": 16}, "severity")
     _sheet(wb, "Rules", result.rules, {"description": 90, "core_id": 22, "publisher_ids": 26, "applies_to": 22,
                                        "checked_in": 30}, "severity")
-    meta = pd.DataFrame({"item": ["tool", "version", "controlled terminology", "findings", "rules checked",
+    _sheet(wb, "Rules Not Run", result.errors, {"error": 100, "dataset": 12})
+    c = result.counts()
+    meta = pd.DataFrame({"item": ["tool", "version", "standard", "controlled terminology", "study rules", "findings",
+                                  "rules checked", "rules in catalogue", "rules that could not run",
                                   "Details rows shown"],
-                         "value": ["cdisc-il2", __version__, "; ".join(result.ct_versions), str(len(result.findings)),
-                                   str(len(result.rules)),
+                         "value": ["cdisc-il2", __version__, result.standard, "; ".join(result.ct_versions),
+                                   _study_rules_text(result), str(len(result.findings)),
+                                   str(c["rules_checked"]), str(c["rules_in_catalogue"]), str(c["rule_errors"]),
                                    f"{min(len(result.findings), EXCEL_MAX_ROWS - 1)} (all findings are in the JSON)"]})
     _sheet(wb, "About", meta, {"item": 24, "value": 70})
     save_workbook(wb, path, REPORT_TIME)
+
+
+def _study_rules_text(result: ValidationResult) -> str:
+    """Whether this trial's own rules ran, for the report."""
+    return ("run (this trial's package)" if result.study_rules else
+            "not run (another study's package; --study IL2-SLE-01 runs them)")
 
 
 def to_json(result: ValidationResult) -> dict:
     """Findings and their context as a JSON document (schemas/findings.schema.json)."""
     def records(frame: pd.DataFrame) -> list[dict]:
         return json.loads(frame.to_json(orient="records"))
-    return {"tool": "cdisc-il2", "version": __version__, "ct_versions": result.ct_versions,
+    return {"tool": "cdisc-il2", "version": __version__, "standard": result.standard,
+            "ct_versions": result.ct_versions, "study_rules": result.study_rules,
             "summary": result.counts(),
             "datasets": records(result.datasets), "rules": records(result.rules),
+            "rule_errors": records(result.errors),
             "findings": records(result.findings)}
 
 
@@ -121,6 +136,16 @@ def render_terminal(result: ValidationResult, console, limit: int = 25) -> None:
     console.print(table)
     if len(summary) > limit:
         console.print(f"... and {len(summary) - limit} more issue lines (see the report)")
+    for r in result.errors.head(limit).itertuples():
+        console.print(f"[red]rule not run:[/] {r.rule_id} on {r.dataset}: {r.error}")
+    if len(result.errors) > limit:
+        console.print(f"... and {len(result.errors) - limit} more rules not run (see the report)")
+    unchecked = result.datasets[result.datasets["rules_checked"] == 0]["dataset"].tolist() \
+        if "rules_checked" in result.datasets else []
+    if unchecked:
+        console.print(f"[yellow]not checked by any rule:[/] {', '.join(unchecked)} (see Dataset Summary: standard)")
     c = result.counts()
-    console.print(f"{c['rules_checked']} rules checked on {len(result.datasets)} datasets: "
-                  f"{c['errors']} errors, {c['warnings']} warnings, {c['notices']} notices")
+    console.print(f"{result.standard}; study rules {'run' if result.study_rules else 'not run (another study)'}. "
+                  f"{c['rules_checked']} rules checked on {len(result.datasets)} datasets: "
+                  f"{c['errors']} errors, {c['warnings']} warnings, {c['notices']} notices"
+                  + (f"; {c['rule_errors']} rule/dataset pairs could not run" if c["rule_errors"] else ""))
