@@ -70,7 +70,7 @@ def test_cli_exit_codes_and_reports(tmp_path, pilot):
     assert {"rule_id", "p21_id", "core_id", "severity", "dataset", "usubjid", "seq", "value", "message"} <= set(header)
     assert details.max_row == doc["summary"]["findings"] + 1
     rules = wb["Rules"]
-    assert rules.max_row - 1 == doc["summary"]["rules_checked"]
+    assert rules.max_row - 1 == doc["summary"]["rules_in_catalogue"]
 
 
 def test_data_that_looks_like_a_formula_is_written_as_text(tmp_path):
