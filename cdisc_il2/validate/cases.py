@@ -48,14 +48,24 @@ def datasets_from_records(data: dict[str, list[dict]], labels: dict[str, dict[st
 
 
 def flagged(rule: Rule, datasets: dict[str, Dataset], standard: str = DEFAULT_IG,
-            extras: dict | None = None) -> tuple[dict[str, list], list[dict]]:
-    """Records each dataset's findings of one rule point at (1-based; 'dataset' for whole-dataset findings),
+            extras: dict | None = None, variable_position: bool = False) -> tuple[dict[str, list], list[dict]]:
+    """Records each dataset's findings of one rule point at (1-based; 'dataset' for whole-dataset findings,
+    or with `variable_position` the 1-based column of the variable they name, as CDISC CORE reports them),
     and the (rule, dataset) pairs that could not run."""
     study = Study(datasets, extras=extras or {}, standard=standard, study_rules=True)
     found, _, errors = run_rule(rule, study)
     out: dict[str, list] = {}
-    for name, rows in found.groupby("dataset", sort=True)["row"]:
-        out[str(name)] = sorted({("dataset" if pd.isna(r) else int(r)) for r in rows}, key=str)
+    for name, grp in found.groupby("dataset", sort=True):
+        cols = list(datasets[name].frame.columns) if name in datasets else []
+        recs = set()
+        for r, var in zip(grp["row"], grp["variable"]):
+            if not pd.isna(r):
+                recs.add(int(r))
+            elif variable_position and var in cols:
+                recs.add(cols.index(var) + 1)
+            else:
+                recs.add("dataset")
+        out[str(name)] = sorted(recs, key=str)
     return out, errors
 
 
@@ -65,3 +75,44 @@ def run_case(rule: Rule, case: dict) -> tuple[dict[str, list], dict[str, list], 
     got, errors = flagged(rule, datasets, str(case.get("standard", DEFAULT_IG)))
     expected = {k: sorted(v, key=str) for k, v in case["expect"].items() if v}
     return expected, got, errors
+
+
+def load_core_case(folder) -> tuple[dict[str, Dataset], str, dict[str, list], str]:
+    """A CDISC CORE test case folder (data/_variables.csv, one CSV per dataset, data/.env, results/results.csv):
+    its datasets typed as declared, the IG version, the records expected to be flagged per dataset, and the
+    product (SDTMIG, SENDIG)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    data = folder / "data"
+    env = dict(line.split("=", 1) for line in (data / ".env").read_text().split() if "=" in line) \
+        if (data / ".env").is_file() else {}
+    version = env.get("VERSION", "3-4").replace("-", ".")
+    declared = pd.read_csv(data / "_variables.csv", dtype="string", keep_default_na=False)
+    labels = pd.read_csv(data / "_datasets.csv", dtype="string", keep_default_na=False) \
+        if (data / "_datasets.csv").is_file() else pd.DataFrame(columns=["Filename", "Label"])
+    dataset_labels = dict(zip(labels["Filename"].str.lower(), labels["Label"]))
+    datasets = {}
+    for path in sorted(data.glob("*.csv")):
+        if path.name.startswith("_"):
+            continue
+        stem = path.stem.lower()
+        frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
+        meta = declared[declared["dataset"].str.lower() == stem]
+        types = dict(zip(meta["variable"], meta["type"]))
+        cols = []
+        for col in frame.columns:
+            kind = types.get(col, "Char")
+            if kind == "Num":
+                frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+            cols.append(ColumnMeta(col, dict(zip(meta["variable"], meta["label"])).get(col), kind))
+        name = stem.upper()
+        datasets[name] = Dataset(name, dataset_labels.get(stem), frame, cols, path)
+    results = folder / "results" / "results.csv"
+    expected: dict[str, list] = {}
+    if results.is_file() and results.stat().st_size:
+        res = pd.read_csv(results, dtype="string", keep_default_na=False)
+        if len(res):
+            for name, recs in res.groupby(res["Dataset"].str.upper())["Record"]:
+                expected[str(name)] = sorted({int(float(r)) if r.strip() else "dataset" for r in recs}, key=str)
+    return datasets, version, expected, env.get("PRODUCT", "SDTMIG").upper()

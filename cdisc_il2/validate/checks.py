@@ -9,9 +9,9 @@ import pandera.pandas as pa
 from ..dates import full_date, is_iso8601, study_day
 from ..metadata import (GENERAL_CLASSES, codelist, dataset_variables, lab_tests, model_variables, qs_tests,
                         sdtm_variables)
-from ..frames import as_text, printable_ascii, to_number
+from ..frames import as_text, filled, printable_ascii, to_number
 from ..resources import load_study
-from .engine import NotApplicable, Rule, Study, findings_frame, need, prefix, register
+from .engine import NotApplicable, Rule, Study, _domain_of, findings_frame, need, prefix, register
 
 XPT_MAX_CHAR = 200
 
@@ -323,6 +323,38 @@ def parent_frame(study: Study, supp: str) -> pd.DataFrame:
     if not parts:
         raise NotApplicable(parent)     # the parent domain is not part of this validation run
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+@register("rdomain_valid")
+def rdomain_valid(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """RDOMAIN names a domain present in the study (SUPP--, RELREC, CO); in SUPP-- it is the parent's domain
+    (SUPPLB relates LB, which split datasets LBCH, LBHE... hold)."""
+    need(df, "RDOMAIN")
+    present = {study.domain(n) or n for n in study.datasets if study.kind(n) == "SDTM"}
+    rdomain = as_text(df["RDOMAIN"]).str.strip()
+    bad = filled(df["RDOMAIN"]) & ~rdomain.isin(sorted(present)).fillna(False)
+    if name.startswith("SUPP"):
+        parent = _domain_of(name[4:], pd.DataFrame()) or name[4:]
+        bad |= filled(df["RDOMAIN"]) & (rdomain != parent).fillna(False)
+    return bad
+
+
+@register("idvar_valid")
+def idvar_valid(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
+    """IDVAR names a variable of the dataset its record's RDOMAIN refers to (SUPP--, RELREC, CO); RDOMAINs not
+    in this run cannot be judged."""
+    need(df, "IDVAR", "RDOMAIN")
+    idvar = as_text(df["IDVAR"]).str.strip()
+    rdomain = as_text(df["RDOMAIN"]).str.strip()
+    bad = pd.Series(False, index=df.index)
+    for dom in rdomain.dropna().unique():
+        try:
+            cols = set(parent_frame(study, "SUPP" + dom).columns)
+        except NotApplicable:
+            continue
+        rows = (rdomain == dom).fillna(False) & idvar.notna() & (idvar != "")
+        bad |= rows & ~idvar.isin(list(cols)).fillna(False)
+    return bad
 
 
 @register("supp_parent")

@@ -222,6 +222,8 @@ def _domain_of(name: str, frame: pd.DataFrame) -> str | None:
             return values[0]
     if len(name) > 2 and name[:2] in known and known[name[:2]].get("class") in SUBJECT_CLASSES:
         return name[:2]
+    if name.startswith("AP") and name[2:] in known:          # associated persons (SDTMIG-AP): APEG, APDM...
+        return name[2:]
     return None
 
 
@@ -238,7 +240,9 @@ def _class_from_variables(name: str, columns) -> str | None:
 
 
 def prefix(name: str) -> str:
-    """The --variable prefix of a dataset (its domain code)."""
+    """The --variable prefix of a dataset (its domain code; associated-persons APxx datasets use xx's)."""
+    if name.startswith("AP") and len(name) == 4 and name[2:] in load_json("sdtm-metadata.json")["datasets"]:
+        return name[2:]
     return name[:2]
 
 
@@ -420,10 +424,12 @@ def check_condition(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
 
 
 def check_unique(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
-    """Rows whose key values repeat an earlier row's."""
+    """Rows whose key values repeat an earlier row's (`flag: all`: every row of a repeated key, as CORE does;
+    `nulls: match`: empty key values count as equal, e.g. IDVAR of subject-level SUPPQUAL records)."""
     need(df, *p["keys"])
     keys = df[p["keys"]]
-    return keys.notna().all(axis=1) & keys.duplicated(keep="first")
+    complete = pd.Series(True, index=df.index) if p.get("nulls") == "match" else keys.notna().all(axis=1)
+    return complete & keys.duplicated(keep=False if p.get("flag") == "all" else "first")
 
 
 def check_duplicates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
