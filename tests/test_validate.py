@@ -104,3 +104,56 @@ def test_every_deliberate_sample_problem_is_found(tmp_path):
     p7 = [f for f in doc["findings"] if f["rule_id"] == "IL2-MAP-01"]
     assert any(f"row {truth['P7']['row']}" in f["message"] for f in p7)
     assert (tmp_path / "validation" / "report.xlsx").is_file()
+
+
+def test_a_failing_rule_is_reported_and_every_other_finding_stays(tmp_path, pilot, monkeypatch):
+    """One rule raising on one dataset becomes a 'rule could not be run' entry in every report; the rest of the
+    run, and every other finding, is unchanged."""
+    import cdisc_il2.validate as v
+    from cdisc_il2.validate.engine import FUNCTIONS, Rule, load_rules
+    from cdisc_il2.validate.report import render_terminal, to_json, write_excel
+    from rich.console import Console
+
+    before = validate_folder(pilot / "xpt")
+
+    def broken(rule, df, p, study, name):
+        if name == "AE":
+            raise ZeroDivisionError("injected")
+        return df["USUBJID"].isna()
+
+    monkeypatch.setitem(FUNCTIONS, "_broken", broken)
+    bad = Rule("IL2-TEST-99", "Error", ("ALL",), "function", {"function": "_broken"}, "never", "injected failure")
+    monkeypatch.setattr(v, "load_rules", lambda: (*load_rules(), bad))
+    after = v.validate_folder(pilot / "xpt")
+    pd_eq = before.findings[KEY].astype(str).reset_index(drop=True)
+    assert pd_eq.equals(after.findings[KEY].astype(str).reset_index(drop=True))
+    assert after.errors.to_dict("records") == [{"rule_id": "IL2-TEST-99", "dataset": "AE", "error":
+                                                "rule could not be run on this dataset: ZeroDivisionError: injected"}]
+    assert to_json(after)["rule_errors"][0]["rule_id"] == "IL2-TEST-99"
+    assert to_json(after)["summary"]["rule_errors"] == 1
+    write_excel(after, tmp_path / "r.xlsx")
+    sheet = load_workbook(tmp_path / "r.xlsx")["Rules Not Run"]
+    assert [c.value for c in sheet[2]] == ["IL2-TEST-99", "AE", "rule could not be run on this dataset: ZeroDivisionError: injected"]
+    console = Console(record=True, width=200)
+    render_terminal(after, console)
+    assert "rule not run: IL2-TEST-99 on AE" in console.export_text()
+    assert "DM" in set(after.rules.loc[after.rules["rule_id"] == "IL2-TEST-99", "checked_in"].str.split(", ").sum())
+
+
+def test_study_rules_run_only_on_this_trial(tmp_path):
+    """IL2 study rules (scope: study) run on this trial's STUDYID or with --study, never on another study's data."""
+    from cdisc_il2.formats import Dataset
+    from cdisc_il2.validate import validate_datasets
+
+    import pandas as pd
+
+    ex = pd.DataFrame({"STUDYID": ["OTHER"] * 2, "DOMAIN": ["EX"] * 2, "USUBJID": ["1", "1"], "EXSEQ": [1.0, 2.0],
+                       "EXTRT": ["DRUG", "DRUG"], "EXDOSE": [10.0, 20.0], "EXDOSU": ["mg", "mg"]})
+    data = {"EX": Dataset("EX", "Exposure", ex)}
+    other = validate_datasets(data)
+    assert not other.study_rules and "IL2-EX-03" not in set(other.findings["rule_id"])
+    forced = validate_datasets(data, study_rules=True)
+    assert "IL2-EX-03" in set(forced.findings["rule_id"])
+    assert set(forced.findings.loc[forced.findings["rule_id"] == "IL2-EX-03", "scope"]) == {"study"}
+    ours = validate_datasets({"EX": Dataset("EX", "Exposure", ex.assign(STUDYID="IL2-SLE-01"))})
+    assert ours.study_rules and "IL2-EX-03" in set(ours.findings["rule_id"])

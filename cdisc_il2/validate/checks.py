@@ -305,9 +305,13 @@ def epoch_dates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
     pre = df["EPOCH"].isin(p["pre_treatment"])
     on = df["EPOCH"].isin(p["treatment"])
     # on the day of first dose a record without a time may be before or after the dose: only times decide
-    timed = as_text(df[dtc]).str.len().gt(10) & as_text(df["DM.RFXSTDTC"]).str.len().gt(10)
-    after_dose = (d > first) | ((d == first) & timed & (as_text(df[dtc]) >= as_text(df["DM.RFXSTDTC"])))
-    return ((pre & after_dose) | (on & (d < first))).fillna(False).astype(bool)
+    text, ref = as_text(df[dtc]), as_text(df["DM.RFXSTDTC"])
+    timed = (text.str.len().gt(10) & ref.str.len().gt(10)).fillna(False).astype(bool)
+    later_time = (text >= ref).fillna(False).astype(bool)
+    after_dose = (d > first).to_numpy() | ((d == first).to_numpy() & timed.to_numpy() & later_time.to_numpy())
+    before = (d < first).to_numpy()
+    pre, on = pre.fillna(False).astype(bool).to_numpy(), on.fillna(False).astype(bool).to_numpy()
+    return pd.Series((pre & after_dose) | (on & before), index=df.index)
 
 
 # ------------------------------------------------------------------ SUPPQUAL
