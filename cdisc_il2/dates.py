@@ -146,12 +146,19 @@ def study_day(dtc: pd.Series, reference: pd.Series) -> pd.Series:
     return dy.astype("Int64")
 
 
+ISO_SHAPE = (r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d(\.\d+)?)?)?)?)?)?")
+
+
 def is_iso8601(values: pd.Series) -> pd.Series:
-    """True where a value is a valid ISO 8601 date/datetime (complete or partial) or empty."""
+    """True where a value is a valid ISO 8601 date/datetime (complete or partial) or empty: the shape with
+    field ranges by one regular expression, then the calendar (30 February) for complete dates."""
+    from .frames import fullmatch
+
     def check(u: pd.Series) -> pd.Series:
-        shape = u.str.fullmatch(r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?").fillna(False)
-        iso, err = parse_dates(u, styles=("iso",))
-        return shape & iso.notna() & err.isna()
+        shape = fullmatch(u, ISO_SHAPE)
+        day = u.str.slice(0, 10).where(shape & (u.str.len() >= 10))
+        real = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").notna() | day.isna()
+        return shape & real
     text = values.astype("string")
     ok = _on_uniques(text, check)
     return ok.fillna(True).astype(bool) | text.isna()

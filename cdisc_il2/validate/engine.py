@@ -36,7 +36,7 @@ class NotApplicable(Exception):
     """The rule does not apply to this dataset (a variable it needs is absent)."""
 
 
-class _RuleLoader(yaml.SafeLoader):
+class _RuleLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """YAML as written: dates in rule cases stay ISO 8601 text, as they are in datasets."""
 
 
