@@ -104,7 +104,10 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
                         "rules_checked": per_dataset.get(name, 0),
                         "rules_not_run": int((errs["dataset"] == name).sum()),
                         **_severity_counts(findings[findings["dataset"] == name])})
-    ig = f"SDTMIG {study.standard}"
+    kinds = {study.kind(n) for n in datasets}
+    parts_ig = ([f"SDTMIG {study.standard}"] if kinds & {"SDTM", "SUPP"} or not kinds & {"ADSL", "BDS", "ADAM"}
+                else []) + (["ADaMIG 1.3"] if kinds & {"ADSL", "BDS", "ADAM"} else [])
+    ig = "; ".join(parts_ig)
     return ValidationResult(findings, pd.DataFrame(rows), pd.DataFrame(summary), ct_versions(), errs, ig, own)
 
 

@@ -453,6 +453,8 @@ def check_consistent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: 
     need(df, *p["key"], p["value_var"])
     key = p["key"] + [k for k in p.get("optional_key", []) if k in df.columns]
     sel = df[key + [p["value_var"]]].dropna(subset=p["key"])
+    if p.get("nulls") == "ignore":       # a missing value is not another value (BASE on a record without AVAL)
+        sel = sel[filled(sel[p["value_var"]])]
     n = _nunique(sel, key, p["value_var"])
     return (n > 1).reindex(df.index, fill_value=False)
 
