@@ -104,7 +104,7 @@ class FailOn(str, Enum):
 
 def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optional[Path], rejects=None,
                          prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: Optional[str] = None,
-                         define: Optional[Path] = None, study: Optional[str] = None):
+                         define: Optional[Path] = None, study: Optional[str] = None, package: bool = False):
     from .validate import validate_folder
     from .validate.report import render_terminal, write_excel, write_json
 
@@ -115,7 +115,7 @@ def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optio
         if skipped:
             out_console.print(f"note: {name} is here as {', '.join(p.name for p in [chosen[name], *skipped])}; "
                               f"{chosen[name].name} is validated")
-    result = validate_folder(data_dir, rejects, prefer, standard, define, _study_rules(study))
+    result = validate_folder(data_dir, rejects, prefer, standard, define, _study_rules(study), package)
     if report:
         write_excel(result, report)
     if json_out:
@@ -171,7 +171,8 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
         raise UsageError(f"--standard '{standard}' is not an SDTMIG version we know ({', '.join(KNOWN_IG)})")
     if define is not None and not define.is_file():
         raise UsageError(f"--define '{define}' is not a file")
-    result = _validate_and_report(data_dir, report, json_out, standard=standard, define=define, study=study)
+    result = _validate_and_report(data_dir, report, json_out, standard=standard, define=define, study=study,
+                                  package=True)
     _exit_for(result, fail_on)
 
 

@@ -61,14 +61,17 @@ def is_this_study(datasets: dict[str, Dataset]) -> bool:
 
 
 def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None = None,
-                      standard: str | None = None, study_rules: bool | None = None) -> ValidationResult:
+                      standard: str | None = None, study_rules: bool | None = None,
+                      extras: dict | None = None) -> ValidationResult:
     """Run every rule on the datasets (and the mapping rejects, if given); findings sorted by dataset and row.
 
     `standard` is the package's SDTMIG version (default 3.4); `study_rules` runs this trial's own rules
-    (default: when the package's STUDYID is this trial's)."""
+    (default: when the package's STUDYID is this trial's); `extras` carries the package's define.xml."""
     own = is_this_study(datasets) if study_rules is None else study_rules
-    study = Study(datasets, extras={"rejects": rejects} if rejects is not None else {},
-                  standard=standard or DEFAULT_IG, study_rules=own)
+    context = dict(extras or {})
+    if rejects is not None:
+        context["rejects"] = rejects
+    study = Study(datasets, extras=context, standard=standard or DEFAULT_IG, study_rules=own)
     parts, rows, errors = [], [], []
     per_dataset: dict[str, int] = {name: 0 for name in datasets}
     for rule in load_rules():
@@ -113,9 +116,21 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
 
 def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
                     prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: str | None = None,
-                    define: Path | None = None, study_rules: bool | None = None) -> ValidationResult:
+                    define: Path | None = None, study_rules: bool | None = None,
+                    package: bool = False) -> ValidationResult:
     """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together, under the standard
-    given, else the one the package's define.xml (or `define`) declares."""
+    given, else the one the package's define.xml (or `define`) declares. A `package` (what `validate` is given)
+    is also checked against its define.xml, and is expected to have one."""
+    from ..errors import InputError
+    from ..export.define_read import read_define
+
+    path = define or Path(folder) / "define.xml"
     if standard is None:
-        standard = package_standard(define or Path(folder) / "define.xml")
-    return validate_datasets(read_folder(folder, prefer=prefer), rejects, standard, study_rules)
+        standard = package_standard(path)
+    extras: dict = {"expect_define": package}
+    if package and path.is_file():
+        try:
+            extras["define"] = read_define(path)
+        except InputError as exc:
+            extras["define_error"] = str(exc)
+    return validate_datasets(read_folder(folder, prefer=prefer), rejects, standard, study_rules, extras)

@@ -72,7 +72,12 @@ def flagged(rule: Rule, datasets: dict[str, Dataset], standard: str = DEFAULT_IG
 def run_case(rule: Rule, case: dict) -> tuple[dict[str, list], dict[str, list], list[dict]]:
     """Run a rule on one of its cases: (expected, flagged, errors), records sorted per dataset."""
     datasets = datasets_from_records(case["data"], case.get("labels"), case.get("types"))
-    got, errors = flagged(rule, datasets, str(case.get("standard", DEFAULT_IG)))
+    extras: dict = {"expect_define": bool(case.get("expect_define"))}
+    if "define" in case:
+        d = case["define"]
+        extras["define"] = {"datasets": d.get("datasets", {}), "labels": d.get("labels", {}),
+                            "keys": d.get("keys", {}), "codelists": d.get("codelists", {})}
+    got, errors = flagged(rule, datasets, str(case.get("standard", DEFAULT_IG)), extras)
     expected = {k: sorted(v, key=str) for k, v in case["expect"].items() if v}
     return expected, got, errors
 
