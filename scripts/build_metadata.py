@@ -112,7 +112,19 @@ def build_rule_xref(ref: Path) -> dict:
                 rules[r["Pinnacle 21 ID"]] = {"standard": std, "message": r["Message"],
                                               "description": r["Description"], "category": r["Category"],
                                               "publisher_ids": pubs, "core_ids": cores}
-    return {"source": "Pinnacle 21 rule catalogue; CDISC CORE rules (cdisc-rules-engine cache)", "rules": rules}
+    # The rules each Pinnacle 21 configuration applies (its report's Rules sheet): which checks belong to an
+    # earlier SDTMIG version. The CDISC pilot's report is the P21 Community 4.0.2 'SDTM-IG 3.1.2 (FDA)' config.
+    configs = {}
+    report = ref / "packages" / "cdiscpilot01-sdtm" / "pinnacle21-report-4.0.2.xlsx"
+    if report.is_file():
+        from openpyxl import load_workbook
+
+        wb = load_workbook(report, read_only=True, data_only=True)
+        ids = sorted({str(r[0]) for r in list(wb["Rules"].iter_rows(values_only=True))[1:] if r and r[0]})
+        configs["3.1.2"] = ids
+    return {"source": "Pinnacle 21 rule catalogue; CDISC CORE rules (cdisc-rules-engine cache); Pinnacle 21 "
+                      "Community 4.0.2 SDTM-IG 3.1.2 configuration (Rules sheet of the CDISC pilot's report)",
+            "rules": rules, "configurations": configs}
 
 
 def _dump(obj: dict, path: Path) -> None:

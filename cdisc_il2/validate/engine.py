@@ -589,6 +589,19 @@ def _fill_value(template: str, value: pd.Series) -> pd.Series:
 RULE_ERROR_COLUMNS = ["rule_id", "dataset", "error"]
 
 
+def not_in_configuration(rule: Rule, standard: str) -> bool:
+    """Whether the Pinnacle 21 configuration for this SDTMIG version leaves the rule out (rule-xref.json holds
+    the rules of the configurations we know, e.g. 3.1.2); our own IL2 rules and unknown versions run."""
+    configs = load_json("rule-xref.json").get("configurations", {})
+    return bool(rule.p21 and rule.p21 == rule.id and standard in configs
+                and rule.p21 not in _config_set(standard))
+
+
+@lru_cache(maxsize=None)
+def _config_set(standard: str) -> frozenset:
+    return frozenset(load_json("rule-xref.json")["configurations"][standard])
+
+
 def applies(rule: Rule, study: Study) -> bool:
     """Whether a rule belongs to this package: its IG version, and study rules only on the study's data."""
     if rule.scope == "study" and not study.study_rules:
@@ -603,9 +616,12 @@ def run_rule(rule: Rule, study: Study) -> tuple[pd.DataFrame, list[str], list[di
     if not applies(rule, study):
         return pd.DataFrame(columns=FINDING_COLUMNS), [], []
     excluded = set(rule.params.get("exclude_domains", ()))
+    earlier = not_in_configuration(rule, study.standard)
     for name in study.datasets:
         if not study.selects(name, rule.datasets) or (excluded and study.domain(name) in excluded):
             continue
+        if earlier and study.kind(name) in ("SDTM", "SUPP"):
+            continue        # Pinnacle 21 does not apply this rule under the package's (earlier) SDTMIG
         for each in (rule.each or (None,)):
             p = _resolve_tree(rule.params, name, each)
             variable = p.get("variable")
