@@ -313,12 +313,34 @@ def _text(s: pd.Series) -> pd.Series:
     return as_text(s)
 
 
+def _variables(cond) -> list[str]:
+    """Variables a condition tree reads (outside `any`, whose alternatives may be absent)."""
+    if isinstance(cond, list):
+        return [v for c in cond for v in _variables(c)]
+    if "all" in cond:
+        return _variables(cond["all"])
+    if "not" in cond:
+        return _variables(cond["not"])
+    if "var" in cond:
+        return [cond["var"]] + ([cond["ref"]] if isinstance(cond.get("ref"), str) else [])
+    return []
+
+
+def _check_applicable(df: pd.DataFrame, rest: list) -> None:
+    """Raise NotApplicable when a condition not evaluated needs a variable the dataset lacks."""
+    need(df, *[v for v in _variables(rest) if not v.startswith(("DM.", "ADSL.")) or v in df.columns])
+
+
 def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series:
     """Evaluate a condition tree column-wise; True where the rule is violated."""
     if "all" in cond:
         out = pd.Series(True, index=df.index)
-        for c in cond["all"]:
+        for i, c in enumerate(cond["all"]):
             out &= evaluate(df, c, study, name)
+            if not out.any() and i + 1 < len(cond["all"]):
+                # nothing can hold any more; the rest still decides whether the rule applies at all
+                _check_applicable(df, cond["all"][i + 1:])
+                return out
         return out
     if "any" in cond:
         out = pd.Series(False, index=df.index)
@@ -502,9 +524,12 @@ def check_exists_in(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
     if "target_where" in p:
         other = other[evaluate(other, p["target_where"], study, target)]
     rows = evaluate(df, p["where"], study, name) if "where" in p else pd.Series(True, index=df.index)
-    left = pd.MultiIndex.from_frame(df[p["keys"]].astype("string"))
-    right = pd.MultiIndex.from_frame(other[tkeys].astype("string").set_axis(p["keys"], axis=1))
-    missing = ~left.isin(right)
+    if len(p["keys"]) == 1:
+        missing = ~as_text(df[p["keys"][0]]).isin(as_text(other[tkeys[0]]).dropna().unique()).to_numpy()
+    else:
+        left = pd.MultiIndex.from_frame(df[p["keys"]].astype("string"))
+        right = pd.MultiIndex.from_frame(other[tkeys].astype("string").set_axis(p["keys"], axis=1))
+        missing = ~left.isin(right)
     return rows & pd.Series(missing, index=df.index) & df[p["keys"]].notna().all(axis=1)
 
 
