@@ -173,6 +173,12 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
         raise UsageError(f"--define '{define}' is not a file")
     result = _validate_and_report(data_dir, report, json_out, standard=standard, define=define, study=study,
                                   package=True)
+    if result.unreadable:
+        for name, why in sorted(result.unreadable.items()):
+            err_console.print(f"error: {why}")
+        err_console.print(f"error: {len(result.unreadable)} dataset(s) could not be read; the others were validated "
+                          "and reported")
+        raise typer.Exit(EXIT_INPUT)
     _exit_for(result, fail_on)
 
 

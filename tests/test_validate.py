@@ -157,3 +157,15 @@ def test_study_rules_run_only_on_this_trial(tmp_path):
     assert set(forced.findings.loc[forced.findings["rule_id"] == "IL2-EX-03", "scope"]) == {"study"}
     ours = validate_datasets({"EX": Dataset("EX", "Exposure", ex.assign(STUDYID="IL2-SLE-01"))})
     assert ours.study_rules and "IL2-EX-03" in set(ours.findings["rule_id"])
+
+
+def test_an_unreadable_dataset_is_reported_and_the_others_validated(tmp_path):
+    """A 0-byte CSV beside a good dataset: exit 3 naming the file, and the good dataset still validated and reported."""
+    (tmp_path / "ae.csv").write_bytes(b"")
+    shutil.copy(EXAMPLES / "dm.xpt", tmp_path / "dm.xpt")
+    res = CliRunner().invoke(app, ["validate", str(tmp_path), "--json", str(tmp_path / "f.json")])
+    assert res.exit_code == 3 and "ae.csv: cannot be read as CSV" in res.output
+    doc = json.loads((tmp_path / "f.json").read_text())
+    listed = {d["dataset"]: d for d in doc["datasets"]}
+    assert listed["DM"]["rules_checked"] > 0 and listed["AE"]["standard"].startswith("not read: ae.csv")
+    assert any(e["dataset"] == "AE" and "could not be read" in e["error"] for e in doc["rule_errors"])

@@ -86,13 +86,24 @@ def choose_files(folder: Path, names: set[str] | None = None, prefer: tuple[str,
     return chosen, others
 
 
-def read_folder(folder: Path, names: set[str] | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv")
-                ) -> dict[str, Dataset]:
-    """Read every dataset in a folder (or only `names`); one format per dataset name, by `prefer` order."""
+def read_folder(folder: Path, names: set[str] | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv"),
+                unreadable: dict[str, str] | None = None) -> dict[str, Dataset]:
+    """Read every dataset in a folder (or only `names`); one format per dataset name, by `prefer` order.
+
+    With `unreadable` given, a file that cannot be read is recorded there (name -> the one-line reason) and the
+    others are still read; without it, the first unreadable file is an InputError."""
     chosen, _ = choose_files(folder, names, prefer)
     if not chosen:
         raise InputError(f"'{folder}' holds no dataset files (.xpt, .json, .ndjson, .dsjc, .csv)")
-    return {k: read_dataset(p) for k, p in chosen.items()}
+    out = {}
+    for k, p in chosen.items():
+        try:
+            out[k] = read_dataset(p)
+        except InputError as exc:
+            if unreadable is None:
+                raise
+            unreadable[k] = str(exc)
+    return out
 
 
 __all__ = ["Dataset", "ColumnMeta", "read_dataset", "read_folder", "choose_files", "read_xpt", "read_dataset_json"]

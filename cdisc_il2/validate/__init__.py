@@ -26,6 +26,7 @@ class ValidationResult:
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RULE_ERROR_COLUMNS))
     standard: str = f"SDTMIG {DEFAULT_IG}"
     study_rules: bool = True
+    unreadable: dict[str, str] = field(default_factory=dict)     # dataset -> why its file could not be read
 
     def counts(self) -> dict:
         """Totals: findings by severity, rules checked, rules that fired and rules that could not run."""
@@ -133,4 +134,16 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
             extras["define"] = read_define(path)
         except InputError as exc:
             extras["define_error"] = str(exc)
-    return validate_datasets(read_folder(folder, prefer=prefer), rejects, standard, study_rules, extras)
+    unreadable: dict[str, str] = {}
+    datasets = read_folder(folder, prefer=prefer, unreadable=unreadable)
+    result = validate_datasets(datasets, rejects, standard, study_rules, extras)
+    if unreadable:          # listed in every report; the other datasets are validated all the same
+        result.unreadable = unreadable
+        rows = [{"dataset": n, "label": "", "source": "", "records": 0, "variables": 0,
+                 "standard": f"not read: {why}", "rules_checked": 0, "rules_not_run": 0,
+                 "errors": 0, "warnings": 0, "notices": 0} for n, why in sorted(unreadable.items())]
+        result.datasets = pd.concat([result.datasets, pd.DataFrame(rows)], ignore_index=True)
+        result.errors = pd.concat([result.errors, pd.DataFrame(
+            [{"rule_id": "", "dataset": n, "error": f"dataset could not be read: {why}"}
+             for n, why in sorted(unreadable.items())], columns=RULE_ERROR_COLUMNS)], ignore_index=True)
+    return result
