@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import pandas as pd
+import yaml
 import pandera.pandas as pa
 
 from ..dates import full_date, is_iso8601, study_day
 from ..metadata import (GENERAL_CLASSES, codelist, dataset_variables, lab_tests, model_variables, qs_tests,
                         sdtm_variables)
 from ..frames import as_text, filled, printable_ascii, to_number
-from ..resources import load_study
+from ..resources import data_dir, load_study
 from .engine import NotApplicable, Rule, Study, _domain_of, findings_frame, need, prefix, register
 
 XPT_MAX_CHAR = 200
@@ -84,6 +86,34 @@ def _iso_check(s: pd.Series) -> pd.Series:
     return is_iso8601(s)
 
 
+@lru_cache(maxsize=None)
+def value_level_ct() -> dict:
+    """Codelists chosen by another variable's value (schemas/ct-value-level.yaml, from the SDTMIG notes)."""
+    return yaml.safe_load((data_dir("schemas") / "ct-value-level.yaml").read_text(encoding="utf-8")) or {}
+
+
+def _value_level_checks(var: str, levels: dict, df: pd.DataFrame) -> list:
+    """CT2004 (non-extensible) and CT2005 (extensible) checks: each record against the codelist its `by` value
+    selects; records whose `by` value selects none are not checked here."""
+    out = []
+    by = as_text(df[levels["by"]]).str.strip().str.upper()
+    for extensible, check_name in ((False, "CT2004"), (True, "CT2005")):
+        chosen = {k: codelist(c) for k, c in levels["codelists"].items()}
+        chosen = {k: cl for k, cl in chosen.items() if cl.extensible == extensible}
+        if not chosen:
+            continue
+
+        def member(s: pd.Series, chosen=chosen) -> pd.Series:
+            ok = pd.Series(True, index=s.index)
+            text = as_text(s)
+            for key, cl in chosen.items():
+                rows = (by.reindex(s.index) == key).fillna(False)
+                ok &= ~rows | text.isin(cl.values).fillna(False)
+            return ok
+        out.append(pa.Check(_na_ok(member), name=check_name, ignore_na=False))
+    return out
+
+
 def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
     """A pandera schema from the standard metadata: nulls in Req, types, CT, ISO 8601, XPT limits, ASCII."""
     meta = variable_metadata(study, name)
@@ -94,7 +124,7 @@ def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
         is_text = not pd.api.types.is_numeric_dtype(df[var])
         checks = [
             pa.Check(_na_ok(_fits_xpt), name="IL2-XPT-05", ignore_na=False),
-            pa.Check(_na_ok(printable_ascii), name="SD1029", ignore_na=False),
+            pa.Check(_na_ok(printable_ascii), name="IL2-ASCII-01", ignore_na=False),
         ] if is_text else []
         nullable = True
         if len(row):
@@ -104,7 +134,10 @@ def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
                 checks.append(pa.Check(_na_ok(lambda s: to_number(s).notna()), name="IL2-NUM-01", ignore_na=False))
             if var.endswith("DTC"):
                 checks.append(pa.Check(_na_ok(_iso_check), name="SD0003", ignore_na=False))
-            allowed = _allowed(var, r["codelist"]) if isinstance(r.get("codelist"), str) else None
+            levels = value_level_ct().get(var)
+            if levels and levels["by"] in df.columns:
+                checks.extend(_value_level_checks(var, levels, df))
+            allowed = _allowed(var, r["codelist"]) if isinstance(r.get("codelist"), str) and not levels else None
             if allowed:
                 values, extensible = allowed
                 skip_numeric = var.endswith("STRESC")
@@ -363,24 +396,38 @@ def idvar_valid(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
 
 @register("supp_parent")
 def supp_parent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
-    """SUPPQUAL records whose RDOMAIN/USUBJID/IDVAR/IDVARVAL do not resolve to a parent record."""
-    pf = parent_frame(study, name)
-    idvar = df["IDVAR"].astype("string").fillna("")
-    if p.get("mode") == "idvar":
-        return (idvar != "") & ~idvar.isin(list(pf.columns))
+    """SUPP--/RELREC records whose RDOMAIN/USUBJID/IDVAR/IDVARVAL do not resolve to a parent record (values as
+    given: '   2' is not AESEQ 2, as Pinnacle 21 reads it; parents not in this run cannot be judged)."""
+    need(df, "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL")
+    idvar = as_text(df["IDVAR"]).fillna("")
+    rdomain = as_text(df["RDOMAIN"]).fillna("")
+    doms = [name[4:]] if name.startswith("SUPP") else sorted(d for d in rdomain.unique() if d)
     ok = pd.Series(False, index=df.index)
-    subject_level = idvar == ""
-    ok |= subject_level & df["USUBJID"].isin(pf["USUBJID"])
-    for var in idvar[~subject_level].unique():
-        if var not in pf:
+    judged = pd.Series(False, index=df.index)
+    for dom in doms:
+        try:
+            pf = parent_frame(study, "SUPP" + dom)
+        except NotApplicable:
             continue
-        rows = idvar == var
-        keys = pf[["USUBJID", var]].astype("string")
-        right = pd.MultiIndex.from_frame(keys.assign(**{var: keys[var].str.replace(r"\.0$", "", regex=True)}))
-        left = pd.MultiIndex.from_frame(pd.DataFrame({"USUBJID": df.loc[rows, "USUBJID"].astype("string"),
-                                                      var: df.loc[rows, "IDVARVAL"].astype("string").str.strip()}))
-        ok.loc[rows] = left.isin(right)
-    return ~ok
+        mine = pd.Series(True, index=df.index) if name.startswith("SUPP") else (rdomain == dom)
+        judged |= mine
+        if p.get("mode") == "idvar":
+            continue
+        subject_level = mine & (idvar == "")
+        if "USUBJID" in pf:
+            ok |= subject_level & df["USUBJID"].isin(pf["USUBJID"])
+        for var in idvar[mine & ~subject_level].unique():
+            if var not in pf or "USUBJID" not in pf:
+                continue
+            rows = mine & (idvar == var)
+            keys = pf[["USUBJID", var]].astype("string")
+            right = pd.MultiIndex.from_frame(keys.assign(**{var: keys[var].str.replace(r"\.0$", "", regex=True)}))
+            left = pd.MultiIndex.from_frame(pd.DataFrame({"USUBJID": df.loc[rows, "USUBJID"].astype("string"),
+                                                          var: df.loc[rows, "IDVARVAL"].astype("string")}))
+            ok.loc[rows] = left.isin(right)
+    if not judged.any():
+        raise NotApplicable("parent")     # the parent domain is not part of this validation run
+    return judged & ~ok
 
 
 # ------------------------------------------------------------------ study-specific: SLEDAI-2K

@@ -18,7 +18,7 @@ import yaml
 from ..dates import full_date
 from ..errors import SpecError
 from ..formats.model import Dataset
-from ..frames import as_text, filled, fullmatch, to_number
+from ..frames import as_text, filled, fullmatch, printable_ascii, to_number
 from ..resources import data_dir, load_json
 
 FINDING_COLUMNS = ["rule_id", "p21_id", "core_id", "severity", "dataset", "variable", "row", "usubjid", "seq",
@@ -421,6 +421,8 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
         return notna & (isnum if op == "numeric" else ~isnum)
     if op == "full_date":
         return full_date(col).notna()
+    if op == "not_ascii":
+        return notna & ~printable_ascii(text(var)).fillna(True).astype(bool)
     if op in OPERATORS:
         return OPERATORS[op](df, cond, study, name).reindex(df.index, fill_value=False).fillna(False).astype(bool)
     raise ValueError(f"unknown condition operator {op}")
@@ -449,7 +451,7 @@ def check_unique(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str)
     """Rows whose key values repeat an earlier row's (`flag: all`: every row of a repeated key, as CORE does;
     `nulls: match`: empty key values count as equal, e.g. IDVAR of subject-level SUPPQUAL records)."""
     need(df, *p["keys"])
-    keys = df[p["keys"]]
+    keys = df[p["keys"] + [k for k in p.get("optional_keys", []) if k in df.columns and k not in p["keys"]]]
     complete = pd.Series(True, index=df.index) if p.get("nulls") == "match" else keys.notna().all(axis=1)
     return complete & keys.duplicated(keep=False if p.get("flag") == "all" else "first")
 
