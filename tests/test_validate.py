@@ -169,3 +169,12 @@ def test_an_unreadable_dataset_is_reported_and_the_others_validated(tmp_path):
     listed = {d["dataset"]: d for d in doc["datasets"]}
     assert listed["DM"]["rules_checked"] > 0 and listed["AE"]["standard"].startswith("not read: ae.csv")
     assert any(e["dataset"] == "AE" and "could not be read" in e["error"] for e in doc["rule_errors"])
+
+
+@pytest.mark.parametrize("cut", [37, 240])
+def test_a_truncated_xpt_names_the_file(tmp_path, cut):
+    """An XPT cut inside a record, or on a record boundary inside an observation, is an input error naming it."""
+    src = (EXAMPLES / "dm.xpt").read_bytes()
+    (tmp_path / "dm.xpt").write_bytes(src[:len(src) - cut])
+    res = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert res.exit_code == 3 and "dm.xpt: truncated SAS transport file" in res.output

@@ -114,9 +114,21 @@ def _text(b: bytes) -> str:
 
 
 def read_xpt(path: Path) -> Dataset:
-    """Read the first member of a SAS XPORT v5 file into a Dataset (numerics float64, text stripped)."""
+    """Read the first member of a SAS XPORT v5 file into a Dataset (numerics float64, text stripped); a file
+    that is not XPT, or is cut short, is an InputError naming it."""
     path = Path(path)
+    try:
+        return _read_xpt(path)
+    except (ValueError, IndexError) as exc:
+        raise InputError(f"{path.name}: damaged SAS transport (XPORT v5) file: its headers cannot be read ({exc})") \
+            from None
+
+
+def _read_xpt(path: Path) -> Dataset:
     data = path.read_bytes()
+    if len(data) % RECORD:
+        raise InputError(f"{path.name}: truncated SAS transport file: {len(data)} bytes is not a whole number of "
+                         f"{RECORD}-byte records (the file was cut short or damaged in transfer)")
     if not data.startswith(LIBRARY_HEADER):
         raise InputError(f"{path.name}: not a SAS transport (XPORT v5) file: the library header is missing")
     pos = data.find(MEMBER_HEADER)
@@ -149,6 +161,9 @@ def read_xpt(path: Path) -> Dataset:
     body = data[obs + RECORD:]
     rowlen = sum(c.length for c in columns)
     nrows = len(body) // rowlen if rowlen else 0
+    if rowlen and body[nrows * rowlen:].strip(b" "):
+        raise InputError(f"{path.name}: truncated SAS transport file: the last observation is incomplete "
+                         f"({len(body) - nrows * rowlen} of {rowlen} bytes)")
     arr = np.frombuffer(body[:nrows * rowlen], dtype=np.uint8).reshape(nrows, rowlen) if nrows else \
         np.zeros((0, rowlen), dtype=np.uint8)
     # the last 80-byte record is padded with blanks: an all-blank row that lies inside that padding is not data
