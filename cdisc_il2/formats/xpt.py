@@ -126,11 +126,11 @@ def read_xpt(path: Path) -> Dataset:
 
 def _read_xpt(path: Path) -> Dataset:
     data = path.read_bytes()
+    if not data.startswith(LIBRARY_HEADER):
+        raise InputError(f"{path.name}: not a SAS transport (XPORT v5) file: the library header is missing")
     if len(data) % RECORD:
         raise InputError(f"{path.name}: truncated SAS transport file: {len(data)} bytes is not a whole number of "
                          f"{RECORD}-byte records (the file was cut short or damaged in transfer)")
-    if not data.startswith(LIBRARY_HEADER):
-        raise InputError(f"{path.name}: not a SAS transport (XPORT v5) file: the library header is missing")
     pos = data.find(MEMBER_HEADER)
     if pos < 0:
         raise InputError(f"{path.name}: SAS transport file without a member (dataset)")
