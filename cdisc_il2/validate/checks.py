@@ -529,3 +529,12 @@ def mapping_rejects(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
     out["value"] = sel["value"].astype("string").to_numpy()
     out["row"] = pd.NA
     return out
+
+
+@register("companion_missing")
+def companion_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """A dataset that another requires is absent (MB beside MS, PC beside PP): one finding, on the missing one."""
+    companion = p["companion"]
+    if companion in study.datasets or any(study.domain(n) == companion for n in study.datasets):
+        return pd.DataFrame()
+    return _dataset_finding(rule, companion, None, None, rule.message)

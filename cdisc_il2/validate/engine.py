@@ -287,8 +287,16 @@ VIRTUAL: dict[str, Callable[[pd.DataFrame, str], pd.Series]] = {
     "_PARENT_": lambda df, name: pd.Series(_domain_of(name[4:], pd.DataFrame()) or name[4:], index=df.index,
                                            dtype="string"),
     "_AVAL_MINUS_BASE_": lambda df, name: _change(df),
+    "_DOMAIN_LABEL_": lambda df, name: pd.Series(_domain_label(name), index=df.index, dtype="string"),
     "_PCHG_": lambda df, name: _pchg(df),
 }
+
+
+def _domain_label(name: str) -> str | None:
+    """The SDTMIG label of a dataset's domain (LB: 'Laboratory Test Results')."""
+    meta = load_json("sdtm-metadata.json")["datasets"]
+    dom = _domain_of(name, pd.DataFrame())
+    return meta[dom]["label"] if dom in meta else None
 
 
 def column(df: pd.DataFrame, var: str, name: str) -> pd.Series:
@@ -385,11 +393,14 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
                 other_num = float(literal)
             except (TypeError, ValueError):
                 other_num = float("nan")
+        if cond.get("case") == "insensitive":
+            other_text = other_text.str.upper() if isinstance(other_text, pd.Series) else str(other_text).upper()
         num_same = _close(num(var), other_num) if isinstance(other_num, pd.Series) else \
             ((num(var) - other_num).abs() <= 1e-9 * max(1.0, abs(other_num))).fillna(False)
         both_numeric = pd.api.types.is_numeric_dtype(col) and (
             pd.api.types.is_numeric_dtype(other) if "ref" in cond else isinstance(cond.get("value"), (int, float)))
-        same = num_same if both_numeric else ((text(var) == other_text).fillna(False) | num_same)
+        mine = text(var).str.upper() if cond.get("case") == "insensitive" else text(var)
+        same = num_same if both_numeric else ((mine == other_text).fillna(False) | num_same)
         eq = (same | num_same) & notna
         return eq if op == "eq" else notna & other.notna() & ~eq
     if op in ("in", "not_in"):
