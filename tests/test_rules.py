@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cdisc_il2.formats import ColumnMeta, Dataset
-from cdisc_il2.metadata import sdtm_variables
+from cdisc_il2.metadata import sdtm_dataset_label, sdtm_variables
 from cdisc_il2.validate import checks  # noqa: F401  (registers functions)
 from cdisc_il2.validate.engine import Study, load_rules, run_rule
 
@@ -19,6 +19,7 @@ TRUE_ON_OUR_OUTPUT = {
               "to put in AEBDSYCD (CG0082 / CORE-000024 rightly reports it)",
 }
 SAS_EPOCH = pd.Timestamp("1960-01-01")
+ADAM_LABELS = {"ADSL": "Subject-Level Analysis Dataset", "ADLB": "Laboratory Analysis Dataset"}
 
 
 def _adam(dm: pd.DataFrame, lb: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -27,11 +28,12 @@ def _adam(dm: pd.DataFrame, lb: pd.DataFrame) -> dict[str, pd.DataFrame]:
     adsl["TRT01P"] = adsl["ARM"]
     adsl["TRT01A"] = adsl["ARM"]
     adsl["TRTSDT"] = (pd.to_datetime(dm["RFXSTDTC"]) - SAS_EPOCH).dt.days.astype("float64")
+    adsl["TRTEDT"] = (pd.to_datetime(dm["RFXENDTC"]) - SAS_EPOCH).dt.days.astype("float64")
     adsl["SAFFL"] = "Y"
     lab = lb[lb["LBSTRESN"].notna()].copy()
     adlb = pd.DataFrame({"STUDYID": lab["STUDYID"], "USUBJID": lab["USUBJID"], "PARAMCD": lab["LBTESTCD"],
                          "PARAM": lab["LBTEST"] + " (" + lab["LBSTRESU"] + ")", "AVAL": lab["LBSTRESN"].astype(float),
-                         "AVISITN": lab["VISITNUM"].astype(float), "ANRIND": lab["LBNRIND"],
+                         "AVISIT": lab["VISIT"], "AVISITN": lab["VISITNUM"].astype(float), "ANRIND": lab["LBNRIND"],
                          "ABLFL": lab["LBLOBXFL"]})
     base = adlb[adlb["ABLFL"] == "Y"][["USUBJID", "PARAMCD", "AVAL", "ANRIND"]].rename(
         columns={"AVAL": "BASE", "ANRIND": "BNRIND"})
@@ -57,7 +59,8 @@ def clean(tmp_path_factory) -> dict[str, Dataset]:
         if not name.startswith("AD"):
             meta = sdtm_variables(name).set_index("name")
             cols = [ColumnMeta(c, meta["label"].get(c), meta["type"].get(c, "Char")) for c in df.columns]
-        out[name] = Dataset(name, "Test " + name, df.reset_index(drop=True), cols)
+        label = sdtm_dataset_label(name) if not name.startswith("AD") else ADAM_LABELS[name]
+        out[name] = Dataset(name, label, df.reset_index(drop=True), cols)
     return out
 
 
