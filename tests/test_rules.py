@@ -33,7 +33,7 @@ def _adam(dm: pd.DataFrame, lb: pd.DataFrame) -> dict[str, pd.DataFrame]:
     lab = lb[lb["LBSTRESN"].notna()].copy()
     adlb = pd.DataFrame({"STUDYID": lab["STUDYID"], "USUBJID": lab["USUBJID"], "PARAMCD": lab["LBTESTCD"],
                          "PARAM": lab["LBTEST"] + " (" + lab["LBSTRESU"] + ")", "AVAL": lab["LBSTRESN"].astype(float),
-                         "AVISIT": lab["VISIT"], "AVISITN": lab["VISITNUM"].astype(float), "ANRIND": lab["LBNRIND"],
+                         "TRTA": lab["USUBJID"].map(dm.set_index("USUBJID")["ARM"]), "AVISIT": lab["VISIT"], "AVISITN": lab["VISITNUM"].astype(float), "ANRIND": lab["LBNRIND"],
                          "ABLFL": lab["LBLOBXFL"]})
     base = adlb[adlb["ABLFL"] == "Y"][["USUBJID", "PARAMCD", "AVAL", "ANRIND"]].rename(
         columns={"AVAL": "BASE", "ANRIND": "BNRIND"})
@@ -223,9 +223,6 @@ CASES = {
     "IL2-XPT-05": lambda c: c.set("AE", 0, AETERM="x" * 201),
     "IL2-LBL-01": _label("AE", "AETERM", "Reported term"),
     "SD0001": lambda c: setattr(c.ds["AE"], "frame", c.f("AE").iloc[0:0]) or c,
-    "IL2-XPT-01": lambda c: c.ds.__setitem__("SUPPAE_LONG", copy.copy(c.ds["SUPPAE"])) or c,
-    "IL2-XPT-02": lambda c: c.set("AE", slice(None), AETOOLONGX="x"),
-    "IL2-XPT-03": _label("AE", "AETERM", "x" * 41),
     "IL2-XPT-04": _label("AE", "AETERM", "Reported Term for the Adverse Event", "x" * 41),
     "AD0047": lambda c: c.drop("ADSL", "SITEID"),
     "AD0196": lambda c: c.set("ADSL", 0, SITEID=pd.NA),

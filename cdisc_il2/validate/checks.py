@@ -538,3 +538,21 @@ def companion_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name:
     if companion in study.datasets or any(study.domain(n) == companion for n in study.datasets):
         return pd.DataFrame()
     return _dataset_finding(rule, companion, None, None, rule.message)
+
+
+@register("variable_with_dataset")
+def variable_with_dataset(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """A variable that must not be used while another dataset exists (EXVAMT beside EC): one finding."""
+    need(df, p["variable"])
+    if p["dataset"] not in study.datasets:
+        return pd.DataFrame()
+    return _dataset_finding(rule, name, p["variable"], None, rule.message)
+
+
+@register("variable_requires_dataset")
+def variable_requires_dataset(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """A variable whose use needs a dataset the study lacks (MIDS, RELMIDS without TM): one finding."""
+    need(df, p["variable"])
+    if p["requires"] in study.datasets:
+        return pd.DataFrame()
+    return _dataset_finding(rule, name, p["variable"], None, rule.message)
