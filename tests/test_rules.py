@@ -17,6 +17,9 @@ RULES = {r.id: r for r in load_rules()}
 TRUE_ON_OUR_OUTPUT = {
     "SD1461": "AEBODSYS comes from the sponsor's synonym dictionary, not MedDRA: there is no licensed SOC code "
               "to put in AEBDSYCD (CG0082 / CORE-000024 rightly reports it)",
+    "SD1149": "Expected variables without data are kept as empty columns, as SDTMIG 4.1.2 asks (MedDRA codes: no "
+              "licensed dictionary; ARMNRS/ACTARMUD: every subject treated as planned); P21 reminds that Define-XML "
+              "should say why",
 }
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 ADAM_LABELS = {"ADSL": "Subject-Level Analysis Dataset", "ADLB": "Laboratory Analysis Dataset"}
