@@ -334,7 +334,6 @@ CASES = {
     "AD0001": lambda c: c.ds.pop("ADSL") and c,
     "AD0054": lambda c: c.append("ADSL", 0),
     "AD0053": lambda c: c.set("ADSL", 0, USUBJID="NOT-IN-DM"),
-    "IL2-ADAM-01": lambda c: c.set("ADLB", 0, USUBJID="NOPE"),
     "AD0143": lambda c: c.set("ADLB", 0, PARAMCD="1BAD"),
     "AD0141": lambda c: c.set("ADLB", 0, PARAM="Other"),
     "AD0142": lambda c: c.set("ADLB", 0, PARAMCD="ZZZ"),
