@@ -36,6 +36,24 @@ def family(df_columns, p: dict, key: str = "vars") -> list[tuple[str, dict]]:
     return out
 
 
+def _family(df: pd.DataFrame, p: dict, study: Study, name: str) -> list[tuple[str, dict]]:
+    """The rule's variable family in this dataset; NotApplicable when the structure or the family is absent."""
+    _kinds(p, study, name)
+    fam = family(df.columns, p)
+    if not fam:
+        raise NotApplicable(p["vars"])
+    return fam
+
+
+def _partners(df: pd.DataFrame, p: dict, study: Study, name: str) -> list[tuple[str, str]]:
+    """(family variable, its partner from the `pair` template) where the dataset has both; NotApplicable if none."""
+    out = [(var, fill(p["pair"], g)) for var, g in _family(df, p, study, name)]
+    out = [(var, other) for var, other in out if other in df.columns and other != var]
+    if not out:
+        raise NotApplicable(p["pair"])
+    return out
+
+
 def fill(template: str, groups: dict) -> str:
     """A partner variable name from a template and the named groups of the matched variable."""
     return template.format(**groups)
@@ -77,10 +95,7 @@ def _values_equal(a: pd.Series, b: pd.Series) -> pd.Series:
 def adam_values(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """Rows where a family variable has a value outside `values` (nulls allowed unless `nulls: error`;
     `numeric: true` compares as numbers; `integer_min: n` asks for integers >= n instead of a list)."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
+    fam = _family(df, p, study, name)
     parts = []
     for var, _ in fam:
         s = df[var]
@@ -104,10 +119,7 @@ def adam_values(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
 @register("adam_null")
 def adam_null(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """Rows where a family variable is null."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
+    fam = _family(df, p, study, name)
     return _concat([_rows(rule, name, df, ~filled(df[v]), v) for v, _ in fam])
 
 
@@ -169,10 +181,7 @@ def adam_prohibited(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
 def adam_bad_name(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """Variables of a family (`vars`) whose name does not have the valid form (`valid`), e.g. an index
     outside 01-99."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
+    fam = _family(df, p, study, name)
     valid = re.compile(p["valid"])
     return _concat([_dataset_finding(rule, name, v, v, _msg(rule, v)) for v, _ in fam if not valid.fullmatch(v)])
 
@@ -185,10 +194,7 @@ def adam_populated_without(rule: Rule, df: pd.DataFrame, p: dict, study: Study, 
     populated: `mode: all` (default) any partner empty is a finding, `mode: any` all partners empty.
     A partner missing from the dataset counts as not populated with `absent: empty`, else the variable is
     skipped."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
+    fam = _family(df, p, study, name)
     parts, usable = [], 0
     skip_pair = re.compile(p["skip_pair"]) if p.get("skip_pair") else None
     specs = []
@@ -274,23 +280,13 @@ def adam_compare(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str)
     """Rows where a family variable and its partner (`pair` template), both populated numbers (SAS dates, times,
     study days), stand in the violating relation `op` (gt, lt, ne, eq), after optional `transform` of each side
     (date_of_dtm, time_of_dtm)."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
-    parts, usable = [], 0
-    for var, g in fam:
-        other = fill(p["pair"], g)
-        if other not in df.columns or other == var:
-            continue
-        usable += 1
+    parts = []
+    for var, other in _partners(df, p, study, name):
         a, b = _transform(df[var], p.get("transform")), _transform(df[other], p.get("pair_transform"))
         both = a.notna() & b.notna()
         close = (a - b).abs() <= 1e-6
         res = {"gt": (a > b) & ~close, "lt": (a < b) & ~close, "ne": ~close, "eq": close}[p["op"]]
         parts.append(_rows(rule, name, df, both & res, var, partner=other))
-    if not usable:
-        raise NotApplicable(p["pair"])
     return _concat(parts)
 
 
@@ -300,10 +296,7 @@ def adam_calc(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) ->
     diff a-b, pct (a-b)/b*100, pctof (a-b)/a*100; records with an operand missing or a zero divisor are
     not checked here. Values are compared to the precision the derived value is given in (rounded results
     are accepted) with a small relative tolerance."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
+    fam = _family(df, p, study, name)
     parts, usable = [], 0
     for var, g in fam:
         args = [fill(t, g) for t in p["args"]]
@@ -411,10 +404,7 @@ def adam_label_mismatch(rule: Rule, df: pd.DataFrame, p: dict, study: Study, nam
 def adam_label_contains(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """Family variables not defined by name in ADaMIG whose label (as the file carries it) does not contain
     `text` (case-insensitive): the bracketed word of the generic label, e.g. {Start Date} for *SDT."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
+    fam = _family(df, p, study, name)
     structures = load_json("adam-metadata.json")["structures"]
     standard = {v["name"]: v["label"] for s in structures.values() for v in s["variables"]}
     parts = []
@@ -467,16 +457,8 @@ def adam_dataset_label(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name
 def adam_implies(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """Rows where a family variable has `if_value` (or, without it, is populated) and its partner (`pair`
     template) is not `then_value` (numbers compare as numbers; an empty partner is a violation)."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
-    parts, usable = [], 0
-    for var, g in fam:
-        other = fill(p["pair"], g)
-        if other not in df.columns or other == var:
-            continue
-        usable += 1
+    parts = []
+    for var, other in _partners(df, p, study, name):
         s = df[var]
         cond = filled(s)
         if "if_value" in p:
@@ -484,18 +466,13 @@ def adam_implies(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str)
         then = pd.Series(str(p["then_value"]), index=df.index)
         bad = cond & ~(_values_equal(df[other], then) & filled(df[other]))
         parts.append(_rows(rule, name, df, bad, p.get("flag_var", var).replace("{pair}", other), partner=other))
-    if not usable:
-        raise NotApplicable(p["pair"])
     return _concat(parts)
 
 
 @register("adam_numeric")
 def adam_numeric(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """Family variables that are not numeric: declared Char in the file, or holding text."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
+    fam = _family(df, p, study, name)
     ds = study.datasets[name]
     parts = []
     for var, _ in fam:
@@ -550,10 +527,7 @@ def adam_max_of(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
 def adam_zero_divisor(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """Rows where a family variable (a ratio or percentage) is populated although its divisor (`pair`
     template) is 0."""
-    _kinds(p, study, name)
-    fam = family(df.columns, p)
-    if not fam:
-        raise NotApplicable(p["vars"])
+    fam = _family(df, p, study, name)
     parts, usable = [], 0
     for var, g in fam:
         other = fill(p["pair"], g)
