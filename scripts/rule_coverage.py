@@ -35,7 +35,8 @@ def main() -> None:
         dictionary = {r["Pinnacle 21 ID"] for r in cat if DICTIONARIES.search(r["Message"] + " " + r["Description"])}
         have = ids & p21_ours
         print(f"Pinnacle 21 {kind.upper()}: {len(have)} of {len(ids)} rules "
-              f"({len(dictionary)} need a licensed dictionary; {len(have)} of {len(ids - dictionary)} of the rest)")
+              f"({len(dictionary)} need a licensed dictionary; {len(have - dictionary)} of the "
+              f"{len(ids - dictionary)} that do not)")
         if args.missing:
             for r in cat:
                 if r["Pinnacle 21 ID"] not in have:
