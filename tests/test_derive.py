@@ -187,7 +187,10 @@ def test_our_adam_passes_the_adam_rules(tmp_path):
     res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "validation" / "adam-findings.json").read_text())
-    assert doc["findings"] == [] and doc["summary"]["rules_fired"] == 0
+    adam_rules = _adam_rule_ids()
+    assert [f for f in doc["findings"] if f["dataset"].startswith("AD")] == [] and doc["rule_errors"] == []
+    # `run` checks ADaM with DM only: the ADaM traceability rules to AE and EX say they could not run
+    assert {f["rule_id"] for f in doc["findings"] if f["rule_id"] in adam_rules} <= MISSING_SDTM_NOTES
     excluded = pd.read_csv(tmp_path / "adam" / "excluded.csv")      # P8's AE: its subject is not in DM
     assert excluded[["dataset", "USUBJID"]].values.tolist() == [["AE", "IL2-SLE-01-02-2999"]]
     summary = pd.read_csv(tmp_path / "adam" / "sri_summary.csv").set_index("AVISIT")
@@ -195,3 +198,84 @@ def test_our_adam_passes_the_adam_rules(tmp_path):
     assert 0.76 < summary.at["WEEK 6", "ci95_low"] < 0.78
     for png in ("sri_response.png", "sledai_profiles.png"):
         assert (tmp_path / "adam" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+# ADaM rules that only say an SDTM dataset the traceability checks need (AE for ADAE, EX for ADSL) is absent
+MISSING_SDTM_NOTES = {"AD1025", "AD1026"}
+
+
+def _adam_rule_ids() -> set[str]:
+    from cdisc_il2.validate.engine import load_rules
+
+    return {r.id for r in load_rules() if r.group.startswith("adam/")}
+
+
+@pytest.fixture(scope="module")
+def samples_adam(converted):
+    """The samples' SDTM (as mapped) and the ADaM derived from it."""
+    return converted.domains, derive_adam(converted.domains)
+
+
+def _validate_adam(sdtm: dict, adam: dict, with_sdtm: tuple[str, ...]):
+    from cdisc_il2.formats import Dataset
+    from cdisc_il2.validate import validate_datasets
+
+    data = {name: Dataset(name, None, df) for name, df in adam.items()}
+    data.update({name: Dataset(name, None, sdtm[name]) for name in with_sdtm})
+    return validate_datasets(data)
+
+
+def test_samples_adam_has_no_adam_rule_error(samples_adam):
+    """As `run` validates ADaM (the derived frames with DM): no error from the ADaM rules, no finding at all
+    on an ADaM dataset, and no rule that could not run."""
+    res = _validate_adam(*samples_adam, with_sdtm=("DM",))
+    f = res.findings[res.findings["rule_id"].isin(_adam_rule_ids())]
+    assert f[f["severity"] == "Error"].empty, f.to_string()
+    assert res.findings[res.findings["dataset"].str.startswith("AD")].empty
+    assert set(f["rule_id"]) <= MISSING_SDTM_NOTES and res.errors.empty
+
+
+def test_samples_adam_traces_to_its_sdtm(samples_adam):
+    """With AE and EX beside DM the traceability rules run too, and no ADaM rule fires at all."""
+    res = _validate_adam(*samples_adam, with_sdtm=("DM", "AE", "EX"))
+    f = res.findings[res.findings["rule_id"].isin(_adam_rule_ids())]
+    assert f.empty, f.to_string()
+    checked = res.rules.set_index("rule_id")["checked_in"]
+    assert "ADAE" in checked["AD0258"] and res.errors.empty
+
+
+def test_treatment_variables(adam):
+    adsl = adam["ADSL"].set_index("USUBJID")
+    for name in ("ADLB", "ADQS", "ADRS"):
+        df = adam[name]
+        assert df["TRTP"].equals(df["USUBJID"].map(adsl["TRT01P"]).rename("TRTP")), name
+        assert df["TRTA"].equals(df["USUBJID"].map(adsl["TRT01A"]).rename("TRTA")), name
+    for name in ("ADAE", "ADRS"):
+        assert {"TRT01P", "TRT01A"} <= set(adam[name].columns), name
+
+
+def test_bilag_grade_and_score_parameters(adam):
+    """Grade: AVALC A-E with its code A=1..E=5 in AVAL (one-to-one); score: BILAGnnS, AVAL A=12 B=8 C=1 D=E=0,
+    no AVALC; BILAGTOT the sum of the nine scores."""
+    q = adam["ADQS"]
+    s5 = q[(q["USUBJID"] == _subject(5)) & (q["AVISIT"] == "WEEK 12")].set_index("PARAMCD")
+    assert s5.at["BILAG01", "AVALC"] == "B" and s5.at["BILAG01", "AVAL"] == 2 and s5.at["BILAG01", "BASEC"] == "C"
+    assert pd.isna(s5.at["BILAG01", "CHG"])
+    assert pd.isna(s5.at["BILAG01S", "AVALC"]) and s5.at["BILAG01S", "AVAL"] == 8 and s5.at["BILAG01S", "BASE"] == 1
+    assert s5.at["BILAG01S", "CHG"] == 7 and s5.at["BILAG01S", "PARAMTYP"] == "DERIVED"
+    assert s5.at["BILAG01S", "SRCDOM"] == "QS" and s5.at["BILAG01S", "SRCVAR"] == "QSSTRESC"
+    assert s5.at["BILAG01S", "SRCSEQ"] == s5.at["BILAG01", "SRCSEQ"]
+    assert s5.at["BILAGTOT", "AVAL"] == 8 + 8 * 1 and s5.at["BILAGTOT", "BASE"] == 9
+    graded = q[q["AVALC"].notna()]
+    assert (graded.groupby(["PARAMCD", "AVALC"])["AVAL"].nunique() == 1).all()
+    assert (graded.groupby(["PARAMCD", "AVAL"])["AVALC"].nunique() == 1).all()
+    assert adam["ADSL"].set_index("USUBJID").at[_subject(7), "BBILAG"] == 9 * 8
+
+
+def test_samples_bilag_totals_unchanged_by_the_split(samples_adam):
+    """BILAGTOT (and so ADSL BBILAG) is the sum of the score parameters, record by record."""
+    q = samples_adam[1]["ADQS"]
+    scores = q[q["PARAMCD"].str.fullmatch(r"BILAG0\dS")].groupby(["USUBJID", "ADT"])["AVAL"].agg(["sum", "count"])
+    tot = q[q["PARAMCD"] == "BILAGTOT"].set_index(["USUBJID", "ADT"])["AVAL"]
+    full = scores[scores["count"] == 9]["sum"]
+    assert len(tot) == len(full) > 0 and tot.sort_index().equals(full.sort_index().rename("AVAL").astype(tot.dtype))

@@ -33,6 +33,17 @@ def merge_variables(df: pd.DataFrame, source: pd.DataFrame, by: Sequence[str], v
     return out
 
 
+def derive_treatment(df: pd.DataFrame, source: pd.DataFrame, by: Sequence[str] = ("USUBJID",),
+                     new: dict[str, str] | None = None) -> pd.DataFrame:
+    """Record-level treatment of a one-period trial: `new` maps each new variable to its ADSL variable
+    (default TRTP = TRT01P, TRTA = TRT01A), merged by `by`. ADaMIG 1.3 (BDS): TRTP/TRTA must match a value
+    of the subject-level planned/actual treatment variables."""
+    new = new or {"TRTP": "TRT01P", "TRTA": "TRT01A"}
+    src = source[list(by) + list(dict.fromkeys(new.values()))]
+    src = pd.concat([src[list(by)], pd.DataFrame({k: src[v] for k, v in new.items()})], axis=1)
+    return merge_variables(df, src, by, list(new))
+
+
 def impute_partial_date(dtc: pd.Series, mode: str, min_dates: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """Impute partial ISO 8601 dates: mode 'first' (day 1 / January) or 'last' (month end / December).
 

@@ -6,8 +6,9 @@ import pandas as pd
 
 from ..metadata import visit_table
 from ..resources import data_dir
-from .core import (derive_analysis_windows, derive_baseline, derive_change, derive_study_day, flag_analysis_records,
-                   flag_extreme, from_sas_date, impute_partial_date, merge_variables, sas_date_from_dtc, to_sas_date)
+from .core import (derive_analysis_windows, derive_baseline, derive_change, derive_study_day, derive_treatment,
+                   flag_analysis_records, flag_extreme, from_sas_date, impute_partial_date, merge_variables,
+                   sas_date_from_dtc, to_sas_date)
 from .sri import COMPONENTS, sri_components, yes_no
 
 
@@ -80,7 +81,7 @@ def build_adae(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> 
     ae_cfg = cfg["adverse_events"]
     ae = sdtm["AE"]
     adae = ae[[c for c in ae.columns if c not in ("DOMAIN",)]].copy()
-    adae = merge_variables(adae, adsl, ["USUBJID"], ["TRTSDT", "TRTEDT", "TRT01A", "SAFFL"])
+    adae = merge_variables(adae, adsl, ["USUBJID"], ["TRTSDT", "TRTEDT", "TRT01P", "TRT01A", "SAFFL"])
     start_min = from_sas_date(adae["TRTSDT"])
     astdt, adae["ASTDTF"] = impute_partial_date(adae["AESTDTC"], "first", min_dates=start_min)
     aendt, adae["AENDTF"] = impute_partial_date(adae["AEENDTC"], "last")
@@ -100,8 +101,9 @@ def build_adae(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> 
 
 
 def build_bds(findings: pd.DataFrame, domain: str, adsl: pd.DataFrame, cfg: dict, avalc: pd.Series | None = None,
-              aval: pd.Series | None = None) -> pd.DataFrame:
-    """A BDS dataset from LB or QS: parameter, values, dates, windows, baseline, change, analysis flag."""
+              aval: pd.Series | None = None, srcvar: pd.Series | None = None) -> pd.DataFrame:
+    """A BDS dataset from LB or QS: parameter, treatment, values, dates, windows, baseline, change, analysis flag.
+    SRCVAR is --STRESN, or --STRESC where AVALC is populated, unless `srcvar` gives it."""
     p = domain
     bds = pd.DataFrame({
         "STUDYID": findings["STUDYID"], "USUBJID": findings["USUBJID"], "PARAMCD": findings[f"{p}TESTCD"],
@@ -111,10 +113,13 @@ def build_bds(findings: pd.DataFrame, domain: str, adsl: pd.DataFrame, cfg: dict
         "SRCDOM": domain, "SRCVAR": f"{p}STRESN", "SRCSEQ": findings[f"{p}SEQ"]})
     if avalc is not None:
         bds.loc[avalc.notna().to_numpy(), "SRCVAR"] = f"{p}STRESC"
+    if srcvar is not None:
+        bds["SRCVAR"] = srcvar.to_numpy()
     if p == "LB":
         unit = findings["LBSTRESU"].fillna("")
         bds["PARAM"] = findings["LBTEST"] + np.where(unit != "", " (" + unit + ")", "")
         bds["ANRIND"] = findings["LBNRIND"]
+    bds = derive_treatment(bds, adsl, by=["USUBJID"])
     bds = merge_variables(bds, adsl, ["USUBJID"], ["TRTSDT", "SAFFL"])
     bds["ADY"] = derive_study_day(bds, "ADT", "TRTSDT", "ADY")
     bds = derive_analysis_windows(bds, cfg["windows"])
@@ -142,28 +147,46 @@ def build_adlb(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> 
     return build_bds(lb[lb["LBSTRESN"].notna()], "LB", adsl, cfg)
 
 
+def bilag_score_records(qs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """QS records of the BILAG-2004 scores: each graded organ domain again, under its score's test code
+    (QSTESTCD + suffix, e.g. BILAG01S) and name, so that ADQS holds grade and score as two parameters."""
+    par = cfg["bilag_score_param"]
+    b = qs[qs["QSCAT"].eq("BILAG-2004")]
+    return b.assign(QSTESTCD=b["QSTESTCD"] + par["suffix"], QSTEST=b["QSTEST"] + par["label"])
+
+
 def build_adqs(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """ADQS: SLEDAI-2K items and total, PGA, BILAG-2004 grades (AVALC, AVAL = numeric score) and their total."""
+    """ADQS: SLEDAI-2K items and total, PGA, BILAG-2004 grades (AVALC, AVAL = grade code A=1..E=5), their
+    scores (AVAL = A=12 B=8 C=1 D=E=0, PARAMTYP DERIVED) and the total of the scores (BILAGTOT)."""
     qs = sdtm["QS"]
-    bilag = qs["QSCAT"].eq("BILAG-2004")
-    grade = qs["QSSTRESC"].where(bilag)
-    aval = pd.to_numeric(qs["QSSTRESN"], errors="coerce").mask(bilag, grade.map(cfg["bilag_scores"]))
-    adqs = build_bds(qs, "QS", adsl, cfg, avalc=grade.astype("string"), aval=aval)
+    scores = bilag_score_records(qs, cfg)
+    src = pd.concat([qs, scores], ignore_index=True)
+    is_score = pd.Series(np.arange(len(src)) >= len(qs), index=src.index)
+    bilag = src["QSCAT"].eq("BILAG-2004")
+    grade = src["QSSTRESC"].where(bilag)
+    code = pd.to_numeric(grade.map(cfg["bilag_grade_codes"]), errors="coerce")
+    score = pd.to_numeric(grade.map(cfg["bilag_scores"]), errors="coerce")
+    aval = pd.to_numeric(src["QSSTRESN"], errors="coerce").mask(bilag, code).mask(is_score, score)
+    srcvar = pd.Series(np.where(bilag, "QSSTRESC", "QSSTRESN"), index=src.index)
+    adqs = build_bds(src, "QS", adsl, cfg, avalc=grade.mask(is_score).astype("string"), aval=aval, srcvar=srcvar)
     cat = qs[["USUBJID", "QSSEQ", "QSCAT"]].rename(columns={"QSSEQ": "SRCSEQ", "QSCAT": "PARCAT1"})
     adqs = merge_variables(adqs, cat, ["USUBJID", "SRCSEQ"], ["PARCAT1"])
-    adqs["PARAMTYP"] = pd.NA
-    totals = _bilag_total(adqs)
+    score_params = adqs["PARAMCD"].isin(scores["QSTESTCD"].unique())
+    grade_params = adqs["PARCAT1"].eq("BILAG-2004") & ~score_params
+    adqs.loc[grade_params, ["CHG", "PCHG"]] = np.nan       # a grade code is ordinal: no change from baseline
+    adqs["PARAMTYP"] = pd.Series(np.where(score_params, "DERIVED", pd.NA), index=adqs.index, dtype="string")
+    totals = _bilag_total(adqs[score_params])
     out = pd.concat([adqs, totals], ignore_index=True)
     out = out.sort_values(["USUBJID", "PARAMCD", "ADT", "SRCSEQ"], kind="stable")
     out["ASEQ"] = out.groupby("USUBJID").cumcount() + 1
     return out.reset_index(drop=True)
 
 
-def _bilag_total(adqs: pd.DataFrame) -> pd.DataFrame:
+def _bilag_total(scores: pd.DataFrame) -> pd.DataFrame:
     """BILAGTOT: per subject and assessment, the sum of the nine domain scores (A=12, B=8, C=1, D/E=0)."""
-    b = adqs[adqs["PARCAT1"] == "BILAG-2004"]
-    grp = b.groupby(["USUBJID", "ADT"], dropna=False)
+    grp = scores.groupby(["USUBJID", "ADT"], dropna=False)
     tot = grp.agg(AVAL=("AVAL", "sum"), n=("AVAL", "count"), STUDYID=("STUDYID", "first"),
+                  TRTP=("TRTP", "first"), TRTA=("TRTA", "first"),
                   VISITNUM=("VISITNUM", "first"), VISIT=("VISIT", "first"), TRTSDT=("TRTSDT", "first"),
                   SAFFL=("SAFFL", "first"), ADY=("ADY", "first"), AVISIT=("AVISIT", "first"),
                   AVISITN=("AVISITN", "first"), ANL01FL=("ANL01FL", "first"), ABLFL=("ABLFL", "first")).reset_index()
@@ -219,7 +242,8 @@ def build_adrs(adqs: pd.DataFrame, adsl: pd.DataFrame, cfg: dict) -> pd.DataFram
         rec["ASSESSED"] = assessed.to_numpy()
         parts.append(rec)
     adrs = pd.concat(parts, ignore_index=True)
-    adrs = merge_variables(adrs, adsl, ["USUBJID"], ["TRTSDT", "FASFL", "TRT01A"])
+    adrs = derive_treatment(adrs, adsl, by=["USUBJID"])
+    adrs = merge_variables(adrs, adsl, ["USUBJID"], ["TRTSDT", "FASFL", "TRT01P", "TRT01A"])
     adrs["ADY"] = derive_study_day(adrs, "ADT", "TRTSDT", "ADY")
     adrs["ANL01FL"] = "Y"
     adrs = adrs.drop(columns="ASSESSED").sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable")
