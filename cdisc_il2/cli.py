@@ -246,8 +246,9 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
 
     adam = derive_folder(out / "sdtm", out, prefer=CSV_FIRST)
     _render_derive(adam, out)
-    adam_data = {**read_folder(out / "adam", prefer=CSV_FIRST), "DM": read_folder(out / "sdtm", {"DM"}, CSV_FIRST)["DM"]}
-    adam_checked = validate_datasets(adam_data)
+    adam_data = read_folder(out / "adam", prefer=CSV_FIRST)
+    # the SDTM the ADaM derives from is there for cross-dataset rules (AD0253, AD1024-AD1026), not checked again
+    adam_checked = validate_datasets(adam_data, reference=read_folder(out / "sdtm", prefer=CSV_FIRST))
     write_excel(adam_checked, out / "validation" / "adam-report.xlsx")
     write_json(adam_checked, out / "validation" / "adam-findings.json")
     out_console.print(f"ADaM validation: {adam_checked.count_at_or_above('Error')} errors, "

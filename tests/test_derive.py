@@ -188,9 +188,10 @@ def test_our_adam_passes_the_adam_rules(tmp_path):
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "validation" / "adam-findings.json").read_text())
     adam_rules = _adam_rule_ids()
-    assert [f for f in doc["findings"] if f["dataset"].startswith("AD")] == [] and doc["rule_errors"] == []
-    # `run` checks ADaM with DM only: the ADaM traceability rules to AE and EX say they could not run
-    assert {f["rule_id"] for f in doc["findings"] if f["rule_id"] in adam_rules} <= MISSING_SDTM_NOTES
+    # `run` checks the ADaM with the SDTM it came from as reference: no finding at all, nothing left unrun
+    assert doc["findings"] == [] and doc["rule_errors"] == [], (doc["findings"][:5], doc["rule_errors"][:5])
+    assert {d["dataset"] for d in doc["datasets"]} == {"ADSL", "ADAE", "ADLB", "ADQS", "ADRS"}
+    assert adam_rules and all(d["rules_checked"] > 0 for d in doc["datasets"])
     excluded = pd.read_csv(tmp_path / "adam" / "excluded.csv")      # P8's AE: its subject is not in DM
     assert excluded[["dataset", "USUBJID"]].values.tolist() == [["AE", "IL2-SLE-01-02-2999"]]
     summary = pd.read_csv(tmp_path / "adam" / "sri_summary.csv").set_index("AVISIT")
@@ -198,10 +199,6 @@ def test_our_adam_passes_the_adam_rules(tmp_path):
     assert 0.76 < summary.at["WEEK 6", "ci95_low"] < 0.78
     for png in ("sri_response.png", "sledai_profiles.png"):
         assert (tmp_path / "adam" / png).read_bytes()[:4] == b"\x89PNG"
-
-
-# ADaM rules that only say an SDTM dataset the traceability checks need (AE for ADAE, EX for ADSL) is absent
-MISSING_SDTM_NOTES = {"AD1025", "AD1026"}
 
 
 def _adam_rule_ids() -> set[str]:
@@ -221,18 +218,16 @@ def _validate_adam(sdtm: dict, adam: dict, with_sdtm: tuple[str, ...]):
     from cdisc_il2.validate import validate_datasets
 
     data = {name: Dataset(name, None, df) for name, df in adam.items()}
-    data.update({name: Dataset(name, None, sdtm[name]) for name in with_sdtm})
-    return validate_datasets(data)
+    reference = {name: Dataset(name, None, sdtm[name]) for name in with_sdtm}
+    return validate_datasets(data, reference=reference)
 
 
 def test_samples_adam_has_no_adam_rule_error(samples_adam):
-    """As `run` validates ADaM (the derived frames with DM): no error from the ADaM rules, no finding at all
-    on an ADaM dataset, and no rule that could not run."""
-    res = _validate_adam(*samples_adam, with_sdtm=("DM",))
-    f = res.findings[res.findings["rule_id"].isin(_adam_rule_ids())]
-    assert f[f["severity"] == "Error"].empty, f.to_string()
-    assert res.findings[res.findings["dataset"].str.startswith("AD")].empty
-    assert set(f["rule_id"]) <= MISSING_SDTM_NOTES and res.errors.empty
+    """As `run` validates ADaM (the derived frames, the whole SDTM as reference): no finding, no rule that
+    could not run, and only the ADaM datasets reported."""
+    res = _validate_adam(*samples_adam, with_sdtm=tuple(samples_adam[0]))
+    assert res.findings.empty, res.findings.head(10).to_string()
+    assert res.errors.empty and set(res.datasets["dataset"]) == set(samples_adam[1])
 
 
 def test_samples_adam_traces_to_its_sdtm(samples_adam):

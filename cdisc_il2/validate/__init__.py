@@ -63,16 +63,20 @@ def is_this_study(datasets: dict[str, Dataset]) -> bool:
 
 def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None = None,
                       standard: str | None = None, study_rules: bool | None = None,
-                      extras: dict | None = None) -> ValidationResult:
+                      extras: dict | None = None, reference: dict[str, Dataset] | None = None) -> ValidationResult:
     """Run every rule on the datasets (and the mapping rejects, if given); findings sorted by dataset and row.
 
     `standard` is the package's SDTMIG version (default 3.4); `study_rules` runs this trial's own rules
-    (default: when the package's STUDYID is this trial's); `extras` carries the package's define.xml."""
+    (default: when the package's STUDYID is this trial's); `extras` carries the package's define.xml;
+    `reference` datasets (SDTM beside ADaM) serve cross-dataset rules and are not themselves checked."""
+    checked = frozenset(datasets)
+    datasets = {**(reference or {}), **datasets}
     own = is_this_study(datasets) if study_rules is None else study_rules
     context = dict(extras or {})
     if rejects is not None:
         context["rejects"] = rejects
-    study = Study(datasets, extras=context, standard=standard or DEFAULT_IG, study_rules=own)
+    study = Study(datasets, extras=context, standard=standard or DEFAULT_IG, study_rules=own,
+                  checked=checked if reference else None)
     parts, rows, errors = [], [], []
     per_dataset: dict[str, int] = {name: 0 for name in datasets}
     for rule in load_rules():
@@ -99,7 +103,7 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
                                     kind="stable", na_position="first").drop(columns="_sev").reset_index(drop=True)
     errs = pd.DataFrame(errors, columns=RULE_ERROR_COLUMNS)
     summary = []
-    for name in [*datasets, *sorted(set(findings["dataset"]) - set(datasets))]:
+    for name in [*checked, *sorted(set(findings["dataset"]) - set(checked))]:
         ds = datasets.get(name)
         summary.append({"dataset": name, "label": (ds.label or "") if ds else "(missing)",
                         "source": ds.source.name if ds and ds.source else "",
@@ -108,7 +112,7 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
                         "rules_checked": per_dataset.get(name, 0),
                         "rules_not_run": int((errs["dataset"] == name).sum()),
                         **_severity_counts(findings[findings["dataset"] == name])})
-    kinds = {study.kind(n) for n in datasets}
+    kinds = {study.kind(n) for n in checked}
     parts_ig = ([f"SDTMIG {study.standard}"] if kinds & {"SDTM", "SUPP"} or not kinds & {"ADSL", "BDS", "ADAM"}
                 else []) + (["ADaMIG 1.3"] if kinds & {"ADSL", "BDS", "ADAM"} else [])
     ig = "; ".join(parts_ig)

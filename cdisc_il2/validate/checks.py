@@ -300,7 +300,7 @@ def no_records(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -
 @register("dataset_missing")
 def dataset_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """A dataset the others require is absent (e.g. ADSL when ADaM datasets are present)."""
-    if p["dataset"] in study.datasets or name != min(n for n in study.datasets if study.selects(n, rule.datasets)):
+    if p["dataset"] in study.datasets or name != min(n for n in study.under_validation() if study.selects(n, rule.datasets)):
         return pd.DataFrame()
     return _dataset_finding(rule, p["dataset"], None, None, rule.message)
 

@@ -110,6 +110,7 @@ class Study:
     extras: dict = field(default_factory=dict)
     standard: str = DEFAULT_IG          # SDTMIG version of the package (from define.xml, --standard, or ours)
     study_rules: bool = True            # whether this trial's own rules (scope: study) run
+    checked: frozenset | None = None    # the datasets under validation; others are references (None: all)
     _dates: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
     _conv: dict[tuple[str, str, str], pd.Series] = field(default_factory=dict)
     _joins: dict[tuple, pd.DataFrame] = field(default_factory=dict)
@@ -120,6 +121,11 @@ class Study:
     def frame(self, name: str) -> pd.DataFrame:
         """The records of a dataset."""
         return self.datasets[name].frame
+
+    def under_validation(self) -> list[str]:
+        """The datasets rules run on: all, or those named in `checked` (the others, e.g. SDTM DM, AE and EX
+        beside an ADaM package, are references for cross-dataset rules only)."""
+        return [n for n in self.datasets if self.checked is None or n in self.checked]
 
     def domain(self, name: str) -> str | None:
         """The SDTMIG domain whose metadata and rules a dataset takes: itself, or for a split dataset
@@ -655,7 +661,7 @@ def run_rule(rule: Rule, study: Study) -> tuple[pd.DataFrame, list[str], list[di
         return pd.DataFrame(columns=FINDING_COLUMNS), [], []
     excluded = set(rule.params.get("exclude_domains", ()))
     earlier = not_in_configuration(rule, study.standard)
-    for name in study.datasets:
+    for name in study.under_validation():
         if not study.selects(name, rule.datasets) or (excluded and study.domain(name) in excluded):
             continue
         if earlier and study.kind(name) in ("SDTM", "SUPP"):

@@ -20,7 +20,7 @@ def _define(study: Study) -> dict:
 
 def _first(study: Study, rule: Rule, name: str) -> bool:
     """Whether `name` is the first dataset this rule runs on (package-level findings are reported once)."""
-    return name == min(n for n in study.datasets if study.selects(n, rule.datasets))
+    return name == min(n for n in study.under_validation() if study.selects(n, rule.datasets))
 
 
 def _frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
