@@ -20,7 +20,14 @@ TRUE_ON_OUR_OUTPUT = {
     "SD1149": "Expected variables without data are kept as empty columns, as SDTMIG 4.1.2 asks (MedDRA codes: no "
               "licensed dictionary; ARMNRS/ACTARMUD: every subject treated as planned); P21 reminds that Define-XML "
               "should say why",
+    "SD1449": "the MedDRA variables are empty: the sponsor dictionary is not MedDRA (as SD1461)",
+    "SD1097": "no treatment-emergent flag in SUPPAE (FDA business rule FDAB001): the flag is derived in ADAE "
+              "(TRTEMFL); issue 10's disposition and trial design work is where SUPPAE.AETRTEM would come from",
 }
+# Datasets a submission needs that the converter does not write yet (issue 10: DS, SV, SE, TA, TE, TV, TI, TS; VS is
+# not collected in this trial): Pinnacle 21's 'Missing XX dataset' rules rightly say so.
+TRUE_ON_OUR_OUTPUT.update({r: "the converter does not write this dataset yet (issue 10)"
+                           for r in ("SD1108", "SD1110", "SD1111", "SD1112", "SD1113", "SD1115")})
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 ADAM_LABELS = {"ADSL": "Subject-Level Analysis Dataset", "ADLB": "Laboratory Analysis Dataset"}
 
