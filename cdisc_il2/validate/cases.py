@@ -35,15 +35,18 @@ def frame_from_records(records: list[dict], types: dict[str, str] | None = None)
 
 def datasets_from_records(data: dict[str, list[dict]], labels: dict[str, dict[str, str]] | None = None,
                           types: dict[str, dict[str, str]] | None = None,
-                          formats: dict[str, dict[str, str]] | None = None) -> dict[str, Dataset]:
-    """Datasets by name from records, with the labels, declared types and display formats a file would carry."""
-    labels, types, formats = labels or {}, types or {}, formats or {}
+                          formats: dict[str, dict[str, str]] | None = None,
+                          lengths: dict[str, dict[str, int]] | None = None) -> dict[str, Dataset]:
+    """Datasets by name from records, with the labels, declared types, display formats and lengths a file
+    would carry."""
+    labels, types, formats, lengths = labels or {}, types or {}, formats or {}, lengths or {}
     out = {}
     for name, records in data.items():
         frame = frame_from_records(records, types.get(name))
         lab = labels.get(name, {})
         cols = [ColumnMeta(c, lab.get(c), types.get(name, {}).get(c) or
                            ("Num" if pd.api.types.is_numeric_dtype(frame[c]) else "Char"),
+                           length=lengths.get(name, {}).get(c),
                            display_format=formats.get(name, {}).get(c)) for c in frame.columns]
         out[name] = Dataset(name, lab.get("", f"{name} dataset"), frame, cols)
     return out
@@ -73,7 +76,8 @@ def flagged(rule: Rule, datasets: dict[str, Dataset], standard: str = DEFAULT_IG
 
 def run_case(rule: Rule, case: dict) -> tuple[dict[str, list], dict[str, list], list[dict]]:
     """Run a rule on one of its cases: (expected, flagged, errors), records sorted per dataset."""
-    datasets = datasets_from_records(case["data"], case.get("labels"), case.get("types"), case.get("formats"))
+    datasets = datasets_from_records(case["data"], case.get("labels"), case.get("types"), case.get("formats"),
+                                     case.get("lengths"))
     extras: dict = {"expect_define": bool(case.get("expect_define"))}
     if "define" in case:
         d = case["define"]

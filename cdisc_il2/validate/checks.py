@@ -556,3 +556,53 @@ def variable_requires_dataset(rule: Rule, df: pd.DataFrame, p: dict, study: Stud
     if p["requires"] in study.datasets:
         return pd.DataFrame()
     return _dataset_finding(rule, name, p["variable"], None, rule.message)
+
+
+# MedDRA hierarchy variables are sized by the dictionary, not the study's data: SD1082 leaves them out, as P21 does
+DICTIONARY_SIZED = ("LLT", "HLT", "HLGT", "SOC")
+
+
+def _declared_lengths(study: Study, name: str) -> dict[str, int]:
+    """Declared lengths of a dataset's character variables, as its file carries them (XPT); CSV has none."""
+    ds = study.datasets[name]
+    return {c.name: c.length for c in ds.columns if c.type == "Char" and c.length and c.name in ds.frame.columns}
+
+
+@register("length_excess")
+def length_excess(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """SD1082: character variables declared longer than their longest value (bytes). As Pinnacle 21 reads it,
+    a variable empty in every record (SD1149's business), ISO 8601 --DTC variables (room for a full date-time)
+    and MedDRA hierarchy names are left out."""
+    from ..frames import byte_lengths
+
+    declared = _declared_lengths(study, name)
+    if not declared:
+        raise NotApplicable(name)
+    parts = []
+    for var, length in declared.items():
+        if var.endswith(DICTIONARY_SIZED) or var.endswith("DTC") or not filled(df[var]).any():
+            continue
+        longest = int(byte_lengths(df[var]).max())
+        if length > max(longest, 1):
+            msg = rule.message.replace("{variable}", var) + f" (declared {length}, longest value {longest})"
+            parts.append(_dataset_finding(rule, name, var, str(length - max(longest, 1)), msg))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@register("split_lengths")
+def split_lengths(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """SD1116: a variable whose declared length differs between the split datasets of one domain."""
+    dom = study.domain(name)
+    if dom is None or dom == name:
+        raise NotApplicable(name)
+    mine = _declared_lengths(study, name)
+    siblings = [n for n in study.datasets if n != name and study.kind(n) == "SDTM" and study.domain(n) == dom]
+    if not mine or not siblings:
+        raise NotApplicable(name)
+    parts = []
+    for var, length in mine.items():
+        others = {_declared_lengths(study, n).get(var) for n in siblings} - {None}
+        if others and others != {length}:
+            msg = rule.message.replace("{variable}", var) + f" ({length} here, {sorted(others)} in the other {dom} datasets)"
+            parts.append(_dataset_finding(rule, name, var, str(length), msg))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
