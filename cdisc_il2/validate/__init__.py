@@ -108,7 +108,7 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
         summary.append({"dataset": name, "label": (ds.label or "") if ds else "(missing)",
                         "source": ds.source.name if ds and ds.source else "",
                         "records": len(ds.frame) if ds else 0, "variables": ds.frame.shape[1] if ds else 0,
-                        "standard": study.standard_name(name) if ds else "",
+                        "standard": study.standard_name(name) if ds else "not in the package (named by a finding)",
                         "rules_checked": per_dataset.get(name, 0),
                         "rules_not_run": int((errs["dataset"] == name).sum()),
                         **_severity_counts(findings[findings["dataset"] == name])})

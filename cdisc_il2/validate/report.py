@@ -140,12 +140,14 @@ def render_terminal(result: ValidationResult, console, limit: int = 25) -> None:
         console.print(f"[red]rule not run:[/] {r.rule_id} on {r.dataset}: {r.error}")
     if len(result.errors) > limit:
         console.print(f"... and {len(result.errors) - limit} more rules not run (see the report)")
-    unchecked = result.datasets[result.datasets["rules_checked"] == 0]["dataset"].tolist() \
-        if "rules_checked" in result.datasets else []
+    present = result.datasets[result.datasets["records"].gt(0) | result.datasets["label"].ne("(missing)")] \
+        if "rules_checked" in result.datasets else result.datasets.iloc[0:0]
+    unchecked = present.loc[present["rules_checked"] == 0, "dataset"].tolist() if len(present) else []
     if unchecked:
         console.print(f"[yellow]not checked by any rule:[/] {', '.join(unchecked)} (see Dataset Summary: standard)")
     c = result.counts()
     console.print(f"{result.standard}; study rules {'run' if result.study_rules else 'not run (another study)'}. "
-                  f"{c['rules_checked']} rules checked on {len(result.datasets)} datasets: "
+                  f"{c['rules_checked']} rules checked on {len(present) if len(present) else len(result.datasets)} "
+                  "datasets: "
                   f"{c['errors']} errors, {c['warnings']} warnings, {c['notices']} notices"
                   + (f"; {c['rule_errors']} rule/dataset pairs could not run" if c["rule_errors"] else ""))
