@@ -211,3 +211,21 @@ def test_manifest_and_byte_identical_reruns(package, tmp_path):
     assert outputs["sdtm/lb.json"]["records"] == len(read_folder(package / "sdtm", {"LB"})["LB"].frame)
     assert manifest["validation"]["sdtm"]["errors"] > 0 and manifest["validation"]["adam"]["rules_in_catalogue"] >= 80
     assert 0 < manifest["validation"]["adam"]["rules_checked"] <= manifest["validation"]["adam"]["rules_in_catalogue"]
+
+
+def test_our_define_agrees_with_our_data(package):
+    """Validated as a package against its own define.xml, our SDTM and ADaM meet it: every value is in the
+    codelist define.xml gives its variable (a variable in several datasets lists the terms of all of them),
+    every dataset and variable is declared, types and labels agree. The one SD0037 finding is the sample's
+    deliberate AESEV spelling, which CT2001 reports too."""
+    from cdisc_il2.validate import validate_folder
+
+    for folder in ("sdtm", "adam"):
+        res = validate_folder(package / folder, prefer=("xpt",), package=True)
+        f = res.findings
+        define_rules = {"SD0037", "SD0054", "SD0059", "SD0060", "SD0061", "SD1063", "SD1324", "SD1325", "DD0101"}
+        found = f[f["rule_id"].isin(define_rules)]
+        ct = set(zip(f.loc[f["rule_id"] == "CT2001", "dataset"], f.loc[f["rule_id"] == "CT2001", "row"]))
+        assert all((r.rule_id == "SD0037" and (r.dataset, r.row) in ct) for r in found.itertuples()), \
+            found[["rule_id", "dataset", "variable", "value"]].head(10).to_string()
+        assert res.errors.empty, res.errors.head().to_string()

@@ -313,8 +313,11 @@ def _codelist(code: str, var: str, values: pd.Series, cls: dict) -> str | None:
         return None
     used = set(values.dropna().astype(str))
     oid = f"CL.{cl.name}" if not cl.extensible else f"CL.{cl.name}.{var}"
-    if oid in cls:
+    if oid in cls and not cl.extensible:
         return oid
+    if oid in cls:
+        # the same variable in another dataset (EPOCH, RDOMAIN...): the list holds the terms used in all of them
+        used |= {item.get("CodedValue") for item in cls[oid].iter("{*}EnumeratedItem")}
     terms = sorted(cl.values) if not cl.extensible else sorted(used)
     if not terms:
         return None
