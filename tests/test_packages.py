@@ -97,3 +97,28 @@ def test_zlib_and_gzip_dsjc_read_the_same(tmp_path):
     a, b = read_dataset(src), read_dataset(tmp_path / "adsl.dsjc")
     pd.testing.assert_frame_equal(a.frame, b.frame)
     assert a.frame.shape == (254, len(a.columns))
+
+
+@pytest.fixture(scope="module")
+def package_data():
+    from cdisc_il2.formats import read_folder
+
+    return {folder.name: read_folder(folder) for folder in FOLDERS}
+
+
+@needs_reference
+@pytest.mark.parametrize("variant", ["empty", "text", "half-null"])
+def test_every_rule_runs_on_reshaped_packages(variant, package_data):
+    """Every rule runs, without a 'could not be run' entry, on the public packages reshaped as others' data
+    can be: no records, every column as text, every other value missing."""
+    import numpy as np
+
+    from cdisc_il2.formats import Dataset
+    from cdisc_il2.validate import validate_datasets
+
+    shape = {"empty": lambda f: f.iloc[0:0].copy(), "text": lambda f: f.head(40).astype("string"),
+             "half-null": lambda f: f.head(40).apply(lambda c: c.where(np.arange(len(c)) % 2 == 0))}[variant]
+    for name, datasets in package_data.items():
+        data = {k: Dataset(v.name, v.label, shape(v.frame), v.columns) for k, v in datasets.items()}
+        result = validate_datasets(data)
+        assert result.errors.empty, (name, result.errors.head(10).to_string())

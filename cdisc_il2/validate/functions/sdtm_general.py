@@ -205,7 +205,8 @@ def after_latest_disposition(rule: Rule, df: pd.DataFrame, p: dict, study: Study
     ds = study.frame("DS")
     need(ds, "USUBJID", "DSSTDTC")
     latest = full_date(ds["DSSTDTC"]).groupby(as_text(ds["USUBJID"])).max()
-    mine = as_text(df["USUBJID"]).map(latest)
+    # a lookup by reindexing (Series.map fails on empty frames with datetime values)
+    mine = pd.Series(latest.reindex(as_text(df["USUBJID"])).to_numpy(), index=df.index)
     when = full_date(df[p["dtc"]])
     return (when > mine).fillna(False).astype(bool)
 
