@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import REFERENCE, SAMPLES, raw_sheet
+from conftest import REFERENCE, SAMPLES, raw_sheet, needs_reference
 
 S1 = "site01_IL2-SLE-01_transfer.xlsx"
 S2 = "site02_export.xlsx"
@@ -246,6 +246,7 @@ def test_personal_data_not_in_outputs(written):
     assert not any(n in text for n in names)
 
 
+@needs_reference
 def test_labels_and_order_follow_sdtmig(written):
     import csv
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cdisc_il2.cli import app
 from cdisc_il2.validate import validate_folder
-from conftest import REFERENCE, ROOT, SAMPLES
+from conftest import REFERENCE, ROOT, SAMPLES, needs_reference
 
 EXAMPLES = REFERENCE / "dataset-json" / "examples"
 KEY = ["rule_id", "dataset", "variable", "row", "usubjid", "value"]
@@ -31,6 +31,7 @@ def pilot(tmp_path_factory):
 FORMAT_METADATA_RULES = {"AD0320", "SD0055", "AD0058"}
 
 
+@needs_reference
 def test_pilot_xpt_and_json_give_the_same_findings(pilot):
     a = validate_folder(pilot / "xpt").findings
     b = validate_folder(pilot / "json").findings
@@ -40,6 +41,7 @@ def test_pilot_xpt_and_json_give_the_same_findings(pilot):
     assert a.sort_values(KEY).reset_index(drop=True).equals(b.sort_values(KEY).reset_index(drop=True))
 
 
+@needs_reference
 def test_pilot_findings_are_real_ones(pilot):
     f = validate_folder(pilot / "xpt").findings
     race = f[(f["rule_id"] == "CT2001") & (f["variable"] == "RACE")]
@@ -48,6 +50,7 @@ def test_pilot_findings_are_real_ones(pilot):
     assert (f["rule_id"] == "AD0053").sum() == 254       # ADSL subjects that the 18-subject DM extract lacks
 
 
+@needs_reference
 def test_cli_exit_codes_and_reports(tmp_path, pilot):
     runner = CliRunner()
     res = runner.invoke(app, ["validate", str(pilot / "json"), "--report", str(tmp_path / "r.xlsx"),
@@ -113,6 +116,7 @@ def test_every_deliberate_sample_problem_is_found(tmp_path):
     assert (tmp_path / "validation" / "report.xlsx").is_file()
 
 
+@needs_reference
 def test_a_failing_rule_is_reported_and_every_other_finding_stays(tmp_path, pilot, monkeypatch):
     """One rule raising on one dataset becomes a 'rule could not be run' entry in every report; the rest of the
     run, and every other finding, is unchanged."""
@@ -169,6 +173,7 @@ def test_study_rules_run_only_on_this_trial(tmp_path):
     assert ours.study_rules and "IL2-EX-03" in set(ours.findings["rule_id"])
 
 
+@needs_reference
 def test_an_unreadable_dataset_is_reported_and_the_others_validated(tmp_path):
     """A 0-byte CSV beside a good dataset: exit 3 naming the file, and the good dataset still validated and reported."""
     (tmp_path / "ae.csv").write_bytes(b"")
@@ -181,6 +186,7 @@ def test_an_unreadable_dataset_is_reported_and_the_others_validated(tmp_path):
     assert any(e["dataset"] == "AE" and "could not be read" in e["error"] for e in doc["rule_errors"])
 
 
+@needs_reference
 @pytest.mark.parametrize("cut", [37, 240])
 def test_a_truncated_xpt_names_the_file(tmp_path, cut):
     """An XPT cut inside a record, or on a record boundary inside an observation, is an input error naming it."""
