@@ -21,12 +21,13 @@ t0 = time.perf_counter()
 from pathlib import Path
 from cdisc_il2.formats import read_folder
 from cdisc_il2.validate import validate_datasets
+from cdisc_il2.export.define_read import read_define
 from cdisc_il2.validate.standard import package_standard
 t1 = time.perf_counter()
 folder = Path(sys.argv[1])
 data = read_folder(folder)
 t2 = time.perf_counter()
-result = validate_datasets(data, standard=package_standard(folder / "define.xml"))
+result = validate_datasets(data, standard=package_standard(read_define(folder / "define.xml")))
 t3 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "read_s": t2 - t1, "validate_s": t3 - t2,
                   "records": sum(len(d.frame) for d in data.values()), "datasets": len(data),

@@ -147,16 +147,25 @@ def study_day(dtc: pd.Series, reference: pd.Series) -> pd.Series:
 
 
 ISO_SHAPE = (r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d(\.\d+)?)?)?)?)?)?")
+# ISO 8601 as SDTMIG 4.4.2 also writes it: missing components as '-' ('2003---15', '--12-15') and a time zone
+ISO_SHAPE_MISSING_PARTS = (
+    r"(?:[0-9]{4}|-)(?:-(?:0[1-9]|1[0-2]|-)(?:-(?:0[1-9]|[12][0-9]|3[01]|-)"
+    r"(?:T(?:[01][0-9]|2[0-3]|-)(?::(?:[0-5][0-9]|-)(?::(?:[0-5][0-9](?:[.][0-9]+)?|-))?)?"
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?)?)?")
 
 
-def is_iso8601(values: pd.Series) -> pd.Series:
+def is_iso8601(values: pd.Series, missing_parts: bool = False) -> pd.Series:
     """True where a value is a valid ISO 8601 date/datetime (complete or partial) or empty: the shape with
-    field ranges by one regular expression, then the calendar (30 February) for complete dates."""
+    field ranges by one regular expression (with `missing_parts`, components written as '-' too), then the
+    calendar (30 February) for complete dates."""
     from .frames import fullmatch
 
+    pattern = ISO_SHAPE_MISSING_PARTS if missing_parts else ISO_SHAPE
+
     def check(u: pd.Series) -> pd.Series:
-        shape = fullmatch(u, ISO_SHAPE)
-        day = u.str.slice(0, 10).where(shape & (u.str.len() >= 10))
+        shape = fullmatch(u, pattern)
+        day = u.str.slice(0, 10)
+        day = day.where(shape & day.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False))
         real = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").notna() | day.isna()
         return shape & real
     text = values.astype("string")

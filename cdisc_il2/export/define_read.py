@@ -78,7 +78,22 @@ def read_define(path: Path) -> dict:
         datasets[name] = cols
         keys[name] = [n for _, n in sorted(seq)] or [k.strip() for k in a.get("DomainKeys", "").split(",") if k.strip()]
     return {"fileOID": root.get("FileOID"), "studyOID": study.get("OID"), "metaDataVersionOID": mdv.get("OID"),
-            "datasets": datasets, "labels": labels, "keys": keys, "codelists": codelists}
+            "datasets": datasets, "labels": labels, "keys": keys, "codelists": codelists,
+            "ig_versions": _ig_versions(root, mdv)}
+
+
+def _ig_versions(root, mdv) -> list[str]:
+    """The non-ADaM implementation guide versions a define declares: def:Standard (2.1) or the
+    MetaDataVersion's StandardName/StandardVersion (1.0, 2.0)."""
+    out = []
+    for el in root.iter("{*}Standard"):
+        a = _attrs(el)
+        if a.get("Type") == "IG" and "ADAM" not in a.get("Name", "").upper():
+            out.append(a.get("Version", ""))
+    a = _attrs(mdv)
+    if "StandardVersion" in a and "ADAM" not in a.get("StandardName", "").upper():
+        out.append(a["StandardVersion"])
+    return out
 
 
 def _json_type(define_type: str | None) -> str | None:

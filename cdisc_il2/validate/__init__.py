@@ -130,15 +130,17 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
     from ..export.define_read import read_define
 
     path = define or Path(folder) / "define.xml"
-    if standard is None:
-        standard = package_standard(path)
     extras: dict = {"expect_define": package}
-    if package and path.is_file():
+    metadata, unreadable = None, {}
+    if path.is_file():
         try:
-            extras["define"] = read_define(path)
+            metadata = read_define(path)      # read once: the standard it declares, and the package checks
         except InputError as exc:
-            extras["define_error"] = str(exc)
-    unreadable: dict[str, str] = {}
+            unreadable[path.name] = str(exc)
+    if standard is None:
+        standard = package_standard(metadata)
+    if package and metadata is not None:
+        extras["define"] = metadata
     datasets = read_folder(folder, prefer=prefer, unreadable=unreadable)
     result = validate_datasets(datasets, rejects, standard, study_rules, extras)
     if unreadable:          # listed in every report; the other datasets are validated all the same

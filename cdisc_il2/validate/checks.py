@@ -299,8 +299,9 @@ def no_records(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -
 
 @register("dataset_missing")
 def dataset_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
-    """A dataset the others require is absent (e.g. ADSL when ADaM datasets are present)."""
-    if p["dataset"] in study.datasets or name != min(n for n in study.under_validation() if study.selects(n, rule.datasets)):
+    """A dataset the others require is absent, as itself or as split datasets (ADSL beside ADaM datasets, MB
+    beside MS): one finding, on the missing dataset."""
+    if study.has_domain(p["dataset"]) or not study.first_selected(rule, name):
         return pd.DataFrame()
     return _dataset_finding(rule, p["dataset"], None, None, rule.message)
 
@@ -531,29 +532,12 @@ def mapping_rejects(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
     return out
 
 
-@register("companion_missing")
-def companion_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
-    """A dataset that another requires is absent (MB beside MS, PC beside PP): one finding, on the missing one."""
-    companion = p["companion"]
-    if companion in study.datasets or any(study.domain(n) == companion for n in study.datasets):
-        return pd.DataFrame()
-    return _dataset_finding(rule, companion, None, None, rule.message)
-
-
-@register("variable_with_dataset")
-def variable_with_dataset(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
-    """A variable that must not be used while another dataset exists (EXVAMT beside EC): one finding."""
+@register("variable_and_dataset")
+def variable_and_dataset(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """A variable used while another dataset is present (`dataset_is: present`: EXVAMT beside EC) or absent
+    (`dataset_is: absent`: MIDS without TM): one finding, on the variable."""
     need(df, p["variable"])
-    if p["dataset"] not in study.datasets:
-        return pd.DataFrame()
-    return _dataset_finding(rule, name, p["variable"], None, rule.message)
-
-
-@register("variable_requires_dataset")
-def variable_requires_dataset(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
-    """A variable whose use needs a dataset the study lacks (MIDS, RELMIDS without TM): one finding."""
-    need(df, p["variable"])
-    if p["requires"] in study.datasets:
+    if (p["dataset"] in study.datasets) != (p["dataset_is"] == "present"):
         return pd.DataFrame()
     return _dataset_finding(rule, name, p["variable"], None, rule.message)
 

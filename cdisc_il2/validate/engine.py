@@ -122,6 +122,15 @@ class Study:
         """The records of a dataset."""
         return self.datasets[name].frame
 
+    def first_selected(self, rule: "Rule", name: str) -> bool:
+        """Whether `name` is the first dataset under validation the rule selects: package-level findings
+        (a dataset or a define.xml missing) are reported once, there."""
+        return name == min(n for n in self.under_validation() if self.selects(n, rule.datasets))
+
+    def has_domain(self, domain: str) -> bool:
+        """Whether the package holds a domain, as itself or as split datasets (LB as LBCH, LBHE...)."""
+        return domain in self.datasets or any(self.domain(n) == domain for n in self.datasets)
+
     def under_validation(self) -> list[str]:
         """The datasets rules run on: all, or those named in `checked` (the others, e.g. SDTM DM, AE and EX
         beside an ADaM package, are references for cross-dataset rules only)."""

@@ -18,11 +18,6 @@ def _define(study: Study) -> dict:
     return d
 
 
-def _first(study: Study, rule: Rule, name: str) -> bool:
-    """Whether `name` is the first dataset this rule runs on (package-level findings are reported once)."""
-    return name == min(n for n in study.under_validation() if study.selects(n, rule.datasets))
-
-
 def _frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -30,7 +25,7 @@ def _frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
 @register("define_missing")
 def define_missing(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """DD0101: the package has no define.xml (only when a folder is validated as a package)."""
-    if not study.extras.get("expect_define") or "define" in study.extras or not _first(study, rule, name):
+    if not study.extras.get("expect_define") or "define" in study.extras or not study.first_selected(rule, name):
         raise NotApplicable("define.xml")
     return _dataset_finding(rule, name, None, None, rule.message)
 
@@ -41,7 +36,7 @@ def define_datasets(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
     d = _define(study)
     if p["mode"] == "data":
         return _dataset_finding(rule, name, None, name, rule.message) if name not in d["datasets"] else pd.DataFrame()
-    if not _first(study, rule, name):
+    if not study.first_selected(rule, name):
         return pd.DataFrame()
     missing = sorted(set(d["datasets"]) - set(study.datasets))
     return _frame([_dataset_finding(rule, m, None, m, rule.message.replace("{dataset}", m)) for m in missing])

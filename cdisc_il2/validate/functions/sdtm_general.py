@@ -200,15 +200,19 @@ def after_latest_disposition(rule: Rule, df: pd.DataFrame, p: dict, study: Study
     not checked."""
     from ...dates import full_date
     need(df, "USUBJID", p["dtc"])
+    return (full_date(df[p["dtc"]]) > _latest_disposition(study, df)).fillna(False).astype(bool)
+
+
+def _latest_disposition(study: Study, df: pd.DataFrame) -> pd.Series:
+    """Each record's subject's latest disposition event start (max complete DSSTDTC), aligned to `df`."""
+    from ...dates import full_date
     if "DS" not in study.datasets:
         raise NotApplicable("DS")
     ds = study.frame("DS")
     need(ds, "USUBJID", "DSSTDTC")
     latest = full_date(ds["DSSTDTC"]).groupby(as_text(ds["USUBJID"])).max()
     # a lookup by reindexing (Series.map fails on empty frames with datetime values)
-    mine = pd.Series(latest.reindex(as_text(df["USUBJID"])).to_numpy(), index=df.index)
-    when = full_date(df[p["dtc"]])
-    return (when > mine).fillna(False).astype(bool)
+    return pd.Series(latest.reindex(as_text(df["USUBJID"])).to_numpy(), index=df.index)
 
 
 # ------------------------------------------------------------------ dataset structure
@@ -317,36 +321,19 @@ def before_latest_disposition(rule: Rule, df: pd.DataFrame, p: dict, study: Stud
     from ...dates import full_date
     from ..engine import evaluate
     need(df, "USUBJID", p["dtc"])
-    if "DS" not in study.datasets:
-        raise NotApplicable("DS")
-    ds = study.frame("DS")
-    need(ds, "USUBJID", "DSSTDTC")
+    mine = _latest_disposition(study, df)
     rows = evaluate(df, p["when"], study, name) if "when" in p else pd.Series(True, index=df.index)
-    latest = full_date(ds["DSSTDTC"]).groupby(as_text(ds["USUBJID"])).max()
-    mine = as_text(df["USUBJID"]).map(latest)
     return (rows & (full_date(df[p["dtc"]]) < mine).fillna(False)).astype(bool)
 
 
 @operator("not_iso8601")
 def not_iso8601(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series:
     """{var: X, op: not_iso8601}: a populated value that is not an ISO 8601 date/time (partial dates and
-    missing components written with '-', e.g. '2003---15', are ISO 8601)."""
-    from ...frames import fullmatch
+    missing components written with '-', e.g. '2003---15', are ISO 8601; '2003-11-31' is not a date)."""
+    from ...dates import is_iso8601
     need(df, cond["var"])
     s = df[cond["var"]]
-    t = as_text(s).str.strip()
-    ok = fullmatch(t, _ISO_DTC).fillna(False).to_numpy(dtype=bool)
-    day = t.str.slice(0, 10)
-    complete = day.str.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$").fillna(False).to_numpy(dtype=bool)
-    real = pd.to_datetime(day.where(complete), format="%Y-%m-%d", errors="coerce").notna().to_numpy()
-    ok = ok & (~complete | real)    # 2003-11-31 is not a date
-    return pd.Series(filled(s).to_numpy(dtype=bool) & ~ok, index=df.index)
-
-
-# ISO 8601 date/time as SDTMIG writes it: partial values, and missing components as '-' ('2003---15', '--12-15')
-_ISO_DTC = (r"(?:[0-9]{4}|-)(?:-(?:0[1-9]|1[0-2]|-)(?:-(?:0[1-9]|[12][0-9]|3[01]|-)"
-            r"(?:T(?:[01][0-9]|2[0-3]|-)(?::(?:[0-5][0-9]|-)(?::(?:[0-5][0-9](?:[.][0-9]+)?|-))?)?"
-            r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?)?)?")
+    return filled(s) & ~is_iso8601(as_text(s).str.strip(), missing_parts=True)
 
 
 @register("value_not_in_dataset")
