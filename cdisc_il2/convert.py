@@ -11,12 +11,13 @@ import pandas as pd
 from .errors import InputError, UsageError
 from .ingest import Workbook
 from .io import write_csv, write_text
-from .mapping.engine import Issues, run_block
+from .mapping.engine import DUPLICATE_REJECTED, BlockResult, Issues, run_block
+from .mapping.merge import MERGE_REJECTED, merge_block
 from .mapping.spec import Spec, find_specs
 from .metadata import sdtm_dataset_label, sdtm_variables
 from .sdtm import SRC_SITE, assemble
 
-SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm"}
+RAW_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv", ".tsv", ".txt"}
 DEFAULT_TIME = dt.datetime(2000, 1, 1)
 ACCOUNT_COLUMNS = ["file", "sheet", "spec", "block", "domain", "rows_read", "rows_mapped", "rows_rejected",
                    "records_out", "blank_rows_skipped", "balanced", "note"]
@@ -35,8 +36,11 @@ class ConvertResult:
     transfer_time: dt.datetime = DEFAULT_TIME
 
 
-def map_transfer(transfer: Path, mappings: Path | None = None) -> ConvertResult:
-    """Read and map every site workbook in `transfer` with the site specs; nothing is written."""
+def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_site: bool = False) -> ConvertResult:
+    """Read and map every site workbook in `transfer` with the site specs; nothing is written.
+
+    Every sheet of every workbook and every file of the transfer is accounted for: mapped, rejected,
+    or listed as not read. A site whose files are missing is an input error unless `allow_missing_site`."""
     transfer = Path(transfer)
     if not transfer.is_dir():
         raise UsageError(f"transfer folder '{transfer}' does not exist or is not a folder")
@@ -46,28 +50,49 @@ def map_transfer(transfer: Path, mappings: Path | None = None) -> ConvertResult:
     labels: dict[str, dict[str, tuple[str, str]]] = {}
     used: set[Path] = set()
     saved: list[dt.datetime] = []
+    missing: list[str] = []
     for spec in specs:
-        files = sorted(p for p in transfer.glob(spec.doc["files"]) if p.is_file())
+        files = spec_files(transfer, spec)
         if not files:
+            missing.append(f"site {spec.site}: no file matching '{spec.doc['files']}' ({spec.name})")
             account.append({"file": "", "sheet": "", "spec": spec.name, "block": "", "domain": "", "rows_read": 0,
-                            "note": f"no file matching '{spec.doc['files']}' in this transfer"})
+                            "note": f"no file matching '{spec.doc['files']}' in this transfer: site {spec.site} "
+                                    "sent nothing"})
+        site_parts: dict[str, list[pd.DataFrame]] = {}
+        merges: list[tuple[dict, BlockResult]] = []
         for path in files:
             used.add(path)
             wb = Workbook(path)
             if wb.saved_at:
                 saved.append(wb.saved_at.replace(tzinfo=None))
+            read_sheets: set[str] = set()
             for i, block in enumerate(spec.doc["blocks"]):
-                res = run_block(spec, i, wb.sheet(block["sheet"], block.get("header_row", 1)))
+                sheet = wb.sheet(block["sheet"], block.get("header_row", 1))
+                read_sheets.add(sheet.sheet)
+                res = run_block(spec, i, sheet)
                 res.records[SRC_SITE] = spec.site
-                records.setdefault(res.domain, []).append(res.records)
+                if "merge" in block:
+                    merges.append((block, res))
+                else:
+                    site_parts.setdefault(res.domain, []).append(res.records)
                 rejects.append(res.rejects)
                 account.append(res.accountability)
                 for q, rule in block.get("supp", {}).items():
                     labels.setdefault(res.domain, {})[q] = (rule["label"], rule.get("origin", "CRF"))
+            account.extend(_unread_sheets(wb, read_sheets, spec))
+        site_frames = {d: pd.concat(parts, ignore_index=True) for d, parts in site_parts.items()}
+        for block, res in merges:
+            site_frames[res.domain], merge_rejects = merge_block(site_frames.get(res.domain), res, block, spec)
+            rejects.append(merge_rejects)
+        for domain, frame in site_frames.items():
+            records.setdefault(domain, []).append(frame)
     for path in sorted(transfer.iterdir()):
-        if path.suffix.lower() in SPREADSHEET_SUFFIXES and path not in used and not path.name.startswith("~$"):
+        if path.suffix.lower() in RAW_SUFFIXES and path not in used and not path.name.startswith("~$"):
             account.append({"file": path.name, "sheet": "", "spec": "", "block": "", "domain": "", "rows_read": 0,
-                            "note": "no mapping spec matches this file: it was not read"})
+                            "note": f"no mapping spec matches this file ({_patterns(specs)}): it was not read"})
+    if missing and not allow_missing_site:
+        raise InputError("; ".join(missing) + " in " + str(transfer) +
+                         " (use --allow-missing-site when a site sent no data this time)")
     if "DM" not in records:
         raise InputError("no demography (DM) records: no spec maps a DM block, or its files are missing")
     issues = Issues()
@@ -77,8 +102,59 @@ def map_transfer(transfer: Path, mappings: Path | None = None) -> ConvertResult:
     all_rejects = all_rejects.drop_duplicates(["file", "sheet", "row", "column", "value", "reason", "disposition"])
     all_rejects = all_rejects.sort_values(["file", "sheet", "row", "column"], kind="stable").reset_index(drop=True)
     acc = pd.DataFrame(account).reindex(columns=ACCOUNT_COLUMNS)
-    acc["balanced"] = (acc["rows_read"] == acc["rows_mapped"].fillna(0) + acc["rows_rejected"].fillna(0))
+    acc = _settle_accountability(acc, all_rejects)
     return ConvertResult(domains, all_rejects, acc, trace, specs, sorted(used), max(saved, default=DEFAULT_TIME))
+
+
+def spec_files(transfer: Path, spec: Spec) -> list[Path]:
+    """The files of the transfer a spec's pattern matches (inside the transfer folder only)."""
+    root = transfer.resolve()
+    out = []
+    for p in transfer.glob(spec.doc["files"]):
+        if p.is_file() and not p.name.startswith("~$") and root in p.resolve().parents:
+            out.append(p)
+    return sorted(out)
+
+
+def _patterns(specs: list[Spec]) -> str:
+    """The specs' file patterns, for messages."""
+    return "patterns: " + ", ".join(f"'{s.doc['files']}'" for s in specs)
+
+
+def _unread_sheets(wb: Workbook, read: set[str], spec: Spec) -> list[dict]:
+    """Accountability rows for the sheets of a workbook that no block of the spec reads."""
+    rows = []
+    for name in wb.sheet_names:
+        if name in read:
+            continue
+        n, state = wb.sheet_extent(name)
+        hidden = "" if state == "visible" else f" ({state} sheet)"
+        rows.append({"file": wb.path.name, "sheet": name, "spec": spec.name, "block": "", "domain": "",
+                     "rows_read": n, "rows_mapped": 0, "rows_rejected": 0, "records_out": 0,
+                     "note": f"sheet '{name}'{hidden} of {wb.path.name} with {n} non-blank row(s) below its "
+                             "first row: not read by any spec block"})
+    return rows
+
+
+def _settle_accountability(acc: pd.DataFrame, rejects: pd.DataFrame) -> pd.DataFrame:
+    """Balance per block: rows read = rows mapped + rows rejected. Rows a block mapped but a later step
+    rejected (no record to merge into, a subject already in DM) move from mapped to rejected."""
+    out = acc.copy()
+    out["rows_mapped"] = out["rows_mapped"].astype("Int64")
+    out["rows_rejected"] = out["rows_rejected"].astype("Int64")
+    text = out[["file", "sheet", "block", "domain"]].astype("string").fillna("")
+    for disposition, by in ((MERGE_REJECTED, ["file", "sheet", "block"]), (DUPLICATE_REJECTED, ["file", "sheet", "domain"])):
+        late = rejects[rejects["disposition"].eq(disposition)]
+        if late.empty:
+            continue
+        n = late.astype({c: "string" for c in by}).groupby(by)["row"].nunique()
+        key = pd.MultiIndex.from_frame(text[by])
+        moved = pd.Series(n.reindex(key).to_numpy(), index=out.index).fillna(0).astype(int)
+        moved = moved.where(out["rows_mapped"].notna(), 0)
+        out["rows_mapped"] = out["rows_mapped"] - moved
+        out["rows_rejected"] = out["rows_rejected"] + moved
+    out["balanced"] = (out["rows_read"] == out["rows_mapped"].fillna(0) + out["rows_rejected"].fillna(0))
+    return out
 
 
 def variables_table(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:

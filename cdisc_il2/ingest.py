@@ -74,6 +74,15 @@ class Workbook:
         """Names of the workbook's sheets in file order."""
         return list(self._wb.sheetnames)
 
+    def sheet_extent(self, name: str) -> tuple[int, str]:
+        """Non-blank rows below the first row of a sheet, and its state (visible, hidden, veryHidden)."""
+        ws = self._wb[name]
+        count = 0
+        for r, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            if r > 1 and any(v is not None and str(v).strip() != "" for v in values):
+                count += 1
+        return count, getattr(ws, "sheet_state", "visible") or "visible"
+
     def sheet(self, name: str, header_row: int = 1) -> RawSheet:
         """Read one sheet as text with headings from `header_row`."""
         key = (name, header_row)

@@ -8,16 +8,19 @@ import numpy as np
 import pandas as pd
 
 from .dates import full_date, study_day
-from .mapping.engine import SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues
+from .mapping.engine import DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table
 from .resources import load_study
 
 SRC_SITE = "__site__"
 PROVENANCE = [SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN]
 DTC_VARS = {"EX": [("EXSTDTC", "EXSTDY"), ("EXENDTC", "EXENDY")], "AE": [("AESTDTC", "AESTDY"), ("AEENDTC", "AEENDY")],
-            "LB": [("LBDTC", "LBDY")], "QS": [("QSDTC", "QSDY")]}
+            "LB": [("LBDTC", "LBDY")], "QS": [("QSDTC", "QSDY")], "DS": [("DSSTDTC", "DSSTDY")]}
 SEQ_ORDER = {"EX": ["EXSTDTC"], "AE": ["AESTDTC", "AETERM"], "LB": ["LBCAT", "LBTESTCD", "VISITNUM", "LBDTC"],
-             "QS": ["QSCAT", "QSTESTCD", "VISITNUM", "QSDTC"]}
+             "QS": ["QSCAT", "QSTESTCD", "VISITNUM", "QSDTC"], "DS": ["DSSTDTC", "DSCAT"]}
+# the order domains are assembled in: DM first (reference dates), then the others
+DOMAIN_ORDER = ["DM", "DS", "EX", "AE", "LB", "QS"]
+DERIVE_AGE = DERIVE_COL + "AGE"
 
 
 def number_text(values: pd.Series) -> pd.Series:
@@ -153,6 +156,95 @@ def derive_sledai_total(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df, derived], ignore_index=True)
 
 
+def reject_duplicate_subjects(dm: pd.DataFrame, issues: Issues) -> pd.DataFrame:
+    """One DM record per subject: a repeated subject's later rows are rejected, naming the first one."""
+    dup = dm["USUBJID"].duplicated(keep="first")
+    if not dup.any():
+        return dm
+    first = dm[~dup].set_index("USUBJID")
+    where = (first[SRC_FILE].astype("string") + ", sheet '" + first[SRC_SHEET].astype("string") + "', row "
+             + first[SRC_ROW].astype("string"))
+    reason = "subject " + dm["USUBJID"] + " already has a demography record (" + dm["USUBJID"].map(where) + ")"
+    issues.add(dm, dup, "(SUBJID)", dm["SUBJID"], reason, DUPLICATE_REJECTED)
+    return dm[~dup]
+
+
+def _birth_bounds(brthdtc: pd.Series, impute: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Earliest and latest possible birth date of an ISO 8601 (possibly partial) BRTHDTC.
+
+    Where `impute` holds ('midpoint'), both bounds are the imputed date: 15th of a known month, else 1 July."""
+    text = brthdtc.astype("string").str.slice(0, 10)
+    year = text.str.extract(r"^(\d{4})")[0]
+    month = text.str.extract(r"^\d{4}-(\d{2})")[0]
+    day = text.str.extract(r"^\d{4}-\d{2}-(\d{2})")[0]
+    full = pd.to_datetime(year + "-" + month + "-" + day, format="%Y-%m-%d", errors="coerce")
+    ym = pd.to_datetime(year + "-" + month + "-01", format="%Y-%m-%d", errors="coerce")
+    yo = pd.to_datetime(year + "-01-01", format="%Y-%m-%d", errors="coerce")
+    lo = full.fillna(ym).fillna(yo)
+    hi = full.fillna(ym + pd.offsets.MonthEnd(0)).fillna(yo + pd.offsets.YearEnd(0))
+    mid = full.fillna(ym + pd.Timedelta(days=14)).fillna(yo + pd.DateOffset(months=6))
+    use_mid = impute.eq("midpoint") & full.isna()
+    return lo.mask(use_mid, mid), hi.mask(use_mid, mid)
+
+
+def _completed_years(birth: pd.Series, at: pd.Series) -> pd.Series:
+    """Whole years from birth to `at` (a birthday reached on the day counts)."""
+    years = at.dt.year - birth.dt.year
+    before = (at.dt.month < birth.dt.month) | ((at.dt.month == birth.dt.month) & (at.dt.day < birth.dt.day))
+    return (years - before.astype(int)).astype("Int64")
+
+
+def derive_age(dm: pd.DataFrame, issues: Issues) -> pd.DataFrame:
+    """AGE (AGEU YEARS) from BRTHDTC at the reference date a spec names, where the spec asks for it.
+
+    A partial birth date gives an age only when every possible birth date gives the same age (or with the
+    spec's 'midpoint' imputation); otherwise AGE stays empty and the reason is listed."""
+    if DERIVE_AGE not in dm:
+        return dm
+    out = dm.copy()
+    request = out[DERIVE_AGE].astype("string")
+    asked = request.notna()
+    if not asked.any():
+        return out.drop(columns=DERIVE_AGE)
+    parts = request.str.split("|", expand=True)
+    ref_var, impute = parts[1], parts[2]
+    ref = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+    for var in ref_var.dropna().unique():
+        sel = asked & ref_var.eq(var)
+        if var in out:
+            ref = ref.mask(sel, full_date(out[var].where(sel)))
+    lo, hi = _birth_bounds(out["BRTHDTC"] if "BRTHDTC" in out else pd.Series(pd.NA, index=out.index), impute)
+    age_hi, age_lo = _completed_years(lo, ref), _completed_years(hi, ref)
+    decided = age_hi.notna() & (age_hi == age_lo)
+    age = age_lo.where(decided)
+    out["AGE"] = pd.to_numeric(out["AGE"], errors="coerce").where(~asked, age.astype("Float64")) if "AGE" in out \
+        else age.astype("Float64")
+    no_birth = asked & lo.isna()
+    no_ref = asked & lo.notna() & ref.isna()
+    unsure = asked & age_hi.notna() & ~decided
+    issues.add(out, no_birth, "(AGE)", out.get("BRTHDTC", pd.Series(pd.NA, index=out.index)).astype("string").fillna(""),
+               "AGE cannot be derived: no birth date", "value left empty")
+    issues.add(out, no_ref, "(AGE)", ref_var.fillna(""), "AGE cannot be derived: no complete reference date " + ref_var.fillna(""),
+               "value left empty")
+    issues.add(out, unsure, "(AGE)", out.get("BRTHDTC", pd.Series("", index=out.index)).astype("string"),
+               "AGE cannot be derived: the partial birth date allows " + age_lo.astype("string").fillna("") + " or "
+               + age_hi.astype("string").fillna("") + " years (spec option partial_birth: midpoint imputes it)",
+               "value left empty")
+    return out.drop(columns=DERIVE_AGE)
+
+
+def complete_end_of_participation(dm: pd.DataFrame, ds: pd.DataFrame | None) -> pd.DataFrame:
+    """DM.RFPENDTC where the site did not collect it: the date of the subject's disposition event in DS."""
+    if ds is None or ds.empty or "DSSTDTC" not in ds:
+        return dm
+    out = dm.copy()
+    events = ds[ds["DSCAT"].eq("DISPOSITION EVENT") & ds["DSSTDTC"].notna()]
+    last = events.sort_values("DSSTDTC", kind="stable").groupby("USUBJID")["DSSTDTC"].last()
+    current = out["RFPENDTC"] if "RFPENDTC" in out else pd.Series(pd.NA, index=out.index, dtype="string")
+    out["RFPENDTC"] = current.astype("string").fillna(out["USUBJID"].map(last).astype("string"))
+    return out
+
+
 def derive_dm(dm: pd.DataFrame, ex: pd.DataFrame) -> pd.DataFrame:
     """DM reference dates from exposure, planned and actual arm, country and site."""
     study = load_study()
@@ -280,7 +372,8 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
     if "EX" in prepared:
         ex = ex.assign(EXTRT=study["treatment"]["EXTRT"])
         prepared["EX"] = ex
-    dm = derive_dm(prepared["DM"], ex)
+    dm = derive_age(reject_duplicate_subjects(prepared["DM"], issues), issues)
+    dm = complete_end_of_participation(derive_dm(dm, ex), prepared.get("DS"))
     prepared["DM"] = dm
     if "LB" in prepared:
         prepared["LB"] = derive_reference_indicator(standardize_lab_units(prepared["LB"], issues))
@@ -288,9 +381,7 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
         prepared["QS"] = standardize_questionnaires(prepared["QS"], issues)
     out: dict[str, pd.DataFrame] = {}
     traces = []
-    for domain in ("DM", "EX", "AE", "LB", "QS"):
-        if domain not in prepared:
-            continue
+    for domain in [d for d in DOMAIN_ORDER if d in prepared]:
         df = prepared[domain]
         if domain != "DM":
             df = derive_epoch(derive_study_days(df, domain, dm), domain, dm)

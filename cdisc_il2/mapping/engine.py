@@ -13,10 +13,12 @@ from .spec import Spec
 
 SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN = "__file__", "__sheet__", "__row__", "__column__"
 SUPP_COL = "SUPP:"
+DERIVE_COL = "DERIVE:"
 REJECT_COLUMNS = ["file", "sheet", "row", "column", "value", "reason", "disposition", "spec", "block", "domain"]
 ROW_REJECTED = "row rejected"
 VALUE_KEPT = "value kept as collected"
 VALUE_BLANKED = "value left empty"
+DUPLICATE_REJECTED = "row rejected (subject already in DM)"
 
 
 @dataclass
@@ -118,17 +120,19 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
         for var, rule in block.get(section, {}).items():
             where = f"{bpath}.{section}.{var}"
             target = var if section == "variables" else SUPP_COL + var
-            raw_col = None
-            if "column" in rule:
-                raw_col = _resolve(spec, f"{where}.column", rule["column"], sheet, attributes)
-                raw = frame[raw_col].astype("string")
-            elif "value" in rule:
-                raw = pd.Series(str(rule["value"]), index=frame.index, dtype="string")
-            else:
-                raw = _template(rule["template"], out)
-            value, bad, reason = _transform(rule, raw, synonyms, styles, spec, where)
+            if "derive" in rule:
+                out[target] = pd.Series(pd.NA, index=frame.index, dtype="string")
+                out[DERIVE_COL + var] = _derive_request(rule, frame.index)
+                continue
+            value, raw, colname, bad, reason = _assign(rule, var, frame, out, sheet, attributes, synonyms, styles,
+                                                      spec, where)
+            if "not_done" in rule:
+                value, bad, status, reasnd = _not_done(rule["not_done"], var, raw, value, bad, frame, sheet,
+                                                       attributes, spec, where)
+                out[_status_var(domain, "STAT")] = status
+                if reasnd is not None:
+                    out[_status_var(domain, "REASND")] = reasnd
             policy = rule.get("on_invalid", "blank" if ("number" in rule or "dictionary" in rule) else "keep")
-            colname = frame[SRC_COLUMN].fillna(raw_col) if raw_col in attributes else (raw_col or f"({var})")
             if bad.any():
                 if policy == "reject" or rule.get("required"):
                     issues.add(frame, bad & ~reject, colname, raw, reason, ROW_REJECTED)
@@ -191,15 +195,83 @@ def _template(template: str, out: pd.DataFrame) -> pd.Series:
     return result
 
 
+def _source(rule: dict, frame: pd.DataFrame, out: pd.DataFrame, sheet: RawSheet, attributes: set[str],
+            spec: Spec, where: str) -> tuple[pd.Series, str | None]:
+    """The raw text an assignment reads: a column of the sheet, a constant or a template; and the column's name."""
+    if "column" in rule:
+        raw_col = _resolve(spec, f"{where}.column", rule["column"], sheet, attributes)
+        return frame[raw_col].astype("string"), raw_col
+    if "value" in rule:
+        return pd.Series(str(rule["value"]), index=frame.index, dtype="string"), None
+    return _template(rule["template"], out), None
+
+
+def _assign(rule: dict, var: str, frame: pd.DataFrame, out: pd.DataFrame, sheet: RawSheet, attributes: set[str],
+            synonyms: dict, styles, spec: Spec, where: str):
+    """One assignment's value, its raw text and column, and which values are invalid (with the reason).
+
+    Where the assignment gives no value, its `otherwise` assignment (if any) is used instead."""
+    raw, raw_col = _source(rule, frame, out, sheet, attributes, spec, where)
+    value, bad, reason = _transform(rule, raw, synonyms, styles, spec, where)
+    colname = frame[SRC_COLUMN].fillna(raw_col) if raw_col in attributes else pd.Series(
+        raw_col or f"({var})", index=frame.index, dtype="string")
+    if "otherwise" in rule:
+        alt, alt_raw, alt_col, alt_bad, alt_reason = _assign(rule["otherwise"], var, frame, out, sheet, attributes,
+                                                             synonyms, styles, spec, f"{where}.otherwise")
+        use = value.isna() & ~bad & (raw.isna() | raw.str.strip().eq(""))
+        value = value.astype("object").mask(use, alt)
+        raw = raw.mask(use, alt_raw)
+        colname = colname.mask(use, alt_col)
+        reason = reason.mask(use, alt_reason)
+        bad = bad.mask(use, alt_bad)
+    return value, raw, colname, bad, reason
+
+
+def _status_var(domain: str, suffix: str) -> str:
+    """--STAT / --REASND of a domain."""
+    return f"{domain}{suffix}"
+
+
+def _not_done(cfg: dict, var: str, raw: pd.Series, value: pd.Series, bad: pd.Series, frame: pd.DataFrame,
+              sheet: RawSheet, attributes: set[str], spec: Spec, where: str):
+    """A declared 'not done' spelling: the result left empty, --STAT = NOT DONE and --REASND when given."""
+    spellings = {normalize(v) for v in cfg["values"]}
+    nd = normalize_series(raw).isin(spellings).fillna(False)
+    value = value.mask(nd)
+    bad = bad & ~nd
+    status = pd.Series(pd.NA, index=raw.index, dtype="string").mask(nd, "NOT DONE")
+    reasnd = None
+    if "reason" in cfg:
+        text, _ = _source(cfg["reason"], frame, pd.DataFrame(index=frame.index), sheet, attributes, spec,
+                          f"{where}.not_done.reason")
+        reasnd = text.where(nd)
+    return value, bad, status, reasnd
+
+
+def _derive_request(rule: dict, index: pd.Index) -> pd.Series:
+    """A derivation the assembly stage carries out (e.g. AGE from BRTHDTC), encoded per record."""
+    request = rule["derive"]
+    return pd.Series(f"{request}|{rule.get('reference', 'RFICDTC')}|{rule.get('partial_birth', 'empty')}",
+                     index=index, dtype="string")
+
+
 def _transform(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, where: str):
     """Apply map/codelist/dictionary/date/number/multiply; return (value, invalid mask, reason)."""
     value = raw.copy()
     bad = pd.Series(False, index=raw.index)
     reason = pd.Series(pd.NA, index=raw.index, dtype="string")
     present = raw.notna()
+    if "translate" in rule:
+        table = {normalize(k): str(v) for k, v in spec.doc["translations"][rule["translate"]].items()}
+        translated = normalize_series(raw).map(table).astype("string")
+        untranslated = present & translated.isna() & ~raw.str.fullmatch(r"[\x00-\x7f]*").fillna(True)
+        value = translated.fillna(raw)
+        raw = value
+        bad |= untranslated
+        reason = reason.mask(untranslated, f"no English translation in the spec's translations.{rule['translate']}")
     if "map" in rule:
         table = {normalize(k): str(v) for k, v in rule["map"].items()}
-        value = normalize_series(raw).map(table).astype("string")
+        value = normalize_series(value).map(table).astype("string")
         miss = present & value.isna()
         bad |= miss
         reason = reason.mask(miss, "not in the spec's map (valid: " + ", ".join(map(str, rule["map"])) + ")")

@@ -89,23 +89,44 @@ def _check_semantics(name: str, doc: dict) -> None:
                     raise SpecError(name, where, f"'{var}' is not an SDTMIG 3.4 variable of {domain}")
                 if section == "supp" and var in known:
                     raise SpecError(name, where, f"'{var}' is a standard {domain} variable: map it under variables")
-                if "codelist" in rule:
-                    try:
-                        codelist(rule["codelist"])
-                    except KeyError:
-                        raise SpecError(name, f"{where}.codelist", f"unknown codelist '{rule['codelist']}'") from None
-                if "dictionary" in rule:
-                    try:
-                        dictionary(rule["dictionary"]["name"])
-                    except KeyError:
-                        raise SpecError(name, f"{where}.dictionary.name",
-                                        f"no dictionary '{rule['dictionary']['name']}' in mappings/dictionaries") from None
+                _check_rule(name, doc, domain, var, rule, where, known)
                 for ref in _PLACEHOLDER.findall(rule.get("template", "")):
                     if ref not in assigned:
                         raise SpecError(name, f"{where}.template", f"'{{{ref}}}' is not a variable assigned before {var}")
                 if pivot and "column" in rule and rule["column"] in pivot["columns"]:
                     raise SpecError(name, f"{where}.column", f"'{rule['column']}' is unpivoted: use its attributes")
                 assigned.add(var)
+        for j, key in enumerate(block.get("merge", {}).get("on", [])):
+            if key not in assigned:
+                raise SpecError(name, f"blocks[{i}].merge.on[{j}]", f"'{key}' is not a variable this block assigns")
+
+
+def _check_rule(name: str, doc: dict, domain: str, var: str, rule: dict, where: str, known: set[str]) -> None:
+    """Codelists, dictionaries, translation tables, derivations and not-done spellings of one assignment."""
+    if "codelist" in rule:
+        try:
+            codelist(rule["codelist"])
+        except KeyError:
+            raise SpecError(name, f"{where}.codelist", f"unknown codelist '{rule['codelist']}'") from None
+    if "dictionary" in rule:
+        try:
+            dictionary(rule["dictionary"]["name"])
+        except KeyError:
+            raise SpecError(name, f"{where}.dictionary.name",
+                            f"no dictionary '{rule['dictionary']['name']}' in mappings/dictionaries") from None
+    if "translate" in rule and rule["translate"] not in doc.get("translations", {}):
+        tables = ", ".join(doc.get("translations", {})) or "none declared"
+        raise SpecError(name, f"{where}.translate", f"no table '{rule['translate']}' under translations ({tables})")
+    if "derive" in rule:
+        if (domain, var) != ("DM", "AGE"):
+            raise SpecError(name, f"{where}.derive", f"'{rule['derive']}' derives DM.AGE only, not {domain}.{var}")
+        ref = rule.get("reference", "RFICDTC")
+        if ref not in sdtm_variables("DM")["name"].tolist() or not ref.endswith("DTC"):
+            raise SpecError(name, f"{where}.reference", f"'{ref}' is not a DM date variable (e.g. RFICDTC, RFSTDTC)")
+    if "not_done" in rule and f"{domain}STAT" not in known:
+        raise SpecError(name, f"{where}.not_done", f"{domain} has no {domain}STAT variable to record NOT DONE")
+    if "otherwise" in rule:
+        _check_rule(name, doc, domain, var, rule["otherwise"], f"{where}.otherwise", known)
 
 
 def find_specs(folder: Path | None = None) -> list[Spec]:
