@@ -25,6 +25,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Convert, validate, derive and export the low-dose IL-2 SLE trial's data (CDISC SDTM/ADaM).\n\n"
                        "Exit codes: 0 success, 1 findings, 2 usage error, 3 input error, 4 internal error.")
 out_console = Console()
+ALLOW_MISSING = typer.Option(False, "--allow-missing-site", help="carry on when a site spec matches no file "
+                             "in the transfer (the site is listed in accountability.csv); default: input error")
 err_console = Console(stderr=True)
 
 
@@ -61,14 +63,15 @@ def _render_convert(result) -> None:
         table.add_row(name, str(len(df)), str(df["USUBJID"].nunique()))
     out_console.print(table)
     acc = result.accountability
-    unbalanced = acc[(acc["rows_read"].fillna(0) > 0) & ~acc["balanced"]]
+    read = acc["block"].fillna("").astype(str) != ""          # unread sheets and files are warned about below
+    unbalanced = acc[read & (acc["rows_read"].fillna(0) > 0) & ~acc["balanced"]]
     rej = result.rejects
     n_rows = int((rej["disposition"] == "row rejected").sum())
     out_console.print(f"raw rows read {int(acc['rows_read'].fillna(0).sum())}, mapped {int(acc['rows_mapped'].fillna(0).sum())}, "
                       f"rejected {int(acc['rows_rejected'].fillna(0).sum())}; "
                       f"{n_rows} row rejection(s) and {len(rej) - n_rows} value problem(s) listed in rejects.csv")
     for note in acc["note"].dropna():
-        out_console.print(f"[yellow]note:[/] {note}")
+        out_console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if len(unbalanced):
         out_console.print("[red]accountability does not balance for some sheets: see accountability.csv[/]")
 
@@ -78,7 +81,8 @@ def _render_convert(result) -> None:
 def convert(transfer_dir: Path = typer.Argument(..., help="folder of one data transfer's site spreadsheets"),
             out: Path = typer.Option(..., "--out", help="output folder (SDTM under OUT/sdtm/)"),
             mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs "
-                                                    "(default: the shipped mappings/sites)")) -> None:
+                                                    "(default: the shipped mappings/sites)"),
+            allow_missing_site: bool = ALLOW_MISSING) -> None:
     """Map every site spreadsheet of a transfer to SDTM DM, EX, AE, LB, QS (+ SUPPxx).
 
     Writes OUT/sdtm/<domain>.csv, OUT/sdtm/variables.csv, OUT/rejects.csv, OUT/accountability.csv
@@ -88,7 +92,7 @@ def convert(transfer_dir: Path = typer.Argument(..., help="folder of one data tr
     """
     from .convert import map_transfer, write_outputs
 
-    result = map_transfer(transfer_dir, mappings)
+    result = map_transfer(transfer_dir, mappings, allow_missing_site)
     write_outputs(result, out)
     _render_convert(result)
 
@@ -214,7 +218,9 @@ def _render_derive(adam, out: Path) -> None:
                           "(adam/excluded.csv)")
     summary = pd.read_csv(out / "adam" / "sri_summary.csv")
     for r in summary.itertuples():
-        out_console.print(f"SRI-4 {r.AVISIT}: {r.responders}/{r.N} = {r.rate:.1%} (95% CI {r.ci95_low:.1%}-{r.ci95_high:.1%})")
+        mark = "  <- primary endpoint" if getattr(r, "primary_endpoint", "N") == "Y" else ""
+        out_console.print(f"SRI-4 {r.AVISIT}: {r.responders}/{r.N} = {r.rate:.1%} "
+                          f"(95% CI {r.ci95_low:.1%}-{r.ci95_high:.1%}){mark}", highlight=False)
 
 
 @app.command()
@@ -223,7 +229,8 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
         out: Path = typer.Option(..., "--out", help="output folder for the whole package"),
         mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs"),
         fail_on: FailOn = typer.Option(FailOn.never, "--fail-on", help="exit 1 when validation finds issues at or "
-                                       "above this severity (default never: the report is the result)")) -> None:
+                                       "above this severity (default never: the report is the result)"),
+        allow_missing_site: bool = ALLOW_MISSING) -> None:
     """Run the whole pipeline on one transfer: convert to SDTM, validate it, derive ADaM, validate that.
 
     Writes OUT/sdtm/, OUT/rejects.csv, OUT/accountability.csv, OUT/trace.csv,
@@ -234,7 +241,7 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     """
     from .convert import map_transfer, write_outputs
 
-    result = map_transfer(transfer_dir, mappings)
+    result = map_transfer(transfer_dir, mappings, allow_missing_site)
     write_outputs(result, out)
     _render_convert(result)
     checked = _validate_and_report(out / "sdtm", out / "validation" / "report.xlsx",

@@ -55,14 +55,31 @@ def build_adsl(sdtm: dict[str, pd.DataFrame], cfg: dict) -> pd.DataFrame:
     adsl["ITTFL"] = np.where(adsl["ARMCD"].notna(), "Y", "N")
     visits = pd.concat([sdtm[d][["USUBJID", "VISITNUM"]] for d in ("LB", "QS") if d in sdtm])
     last_visit = visits.groupby("USUBJID")["VISITNUM"].max()
-    final = max(v for v in visits["VISITNUM"].dropna().unique())
     schedule = visit_table().set_index("VISIT")["VISITNUM"]
-    week12 = float(schedule[cfg["sri"]["primary_visit"]])
-    adsl["EOSSTT"] = np.where(adsl["USUBJID"].map(last_visit) >= final, "COMPLETED", "DISCONTINUED")
-    adsl["COMPLFL"] = np.where(adsl["USUBJID"].map(last_visit) >= week12, "Y", "N")
-    reason = _supp(sdtm, "DM", "DCSREAS").set_index("USUBJID")["DCSREAS"]
-    adsl["DCSREAS"] = adsl["USUBJID"].map(reason).where(adsl["EOSSTT"] == "DISCONTINUED")
-    return adsl.reset_index(drop=True)
+    completion = float(schedule[cfg["completion_visit"]])
+    adsl["COMPLFL"] = np.where(adsl["USUBJID"].map(last_visit) >= completion, "Y", "N")
+    return derive_disposition(adsl, sdtm.get("DS"), last_visit)
+
+
+def derive_disposition(adsl: pd.DataFrame, ds: pd.DataFrame | None, last_visit: pd.Series) -> pd.DataFrame:
+    """EOSSTT, DCSREAS and EOSDT from the subject's disposition event in DS (DSCAT DISPOSITION EVENT).
+
+    COMPLETED when DSDECOD is COMPLETED, DISCONTINUED for any other term (DCSREAS = DSDECOD), ONGOING
+    without one. A package without DS falls back to visit attendance (the last scheduled visit)."""
+    out = adsl.copy()
+    if ds is None or ds.empty:
+        final = last_visit.max()
+        out["EOSSTT"] = np.where(out["USUBJID"].map(last_visit) >= final, "COMPLETED", "DISCONTINUED")
+        out["DCSREAS"] = pd.Series(pd.NA, index=out.index, dtype="string")
+        return out
+    events = ds[ds["DSCAT"].eq("DISPOSITION EVENT")]
+    events = events.sort_values(["USUBJID", "DSSTDTC"], kind="stable", na_position="first").groupby("USUBJID").tail(1)
+    event = events.set_index("USUBJID")
+    decod = out["USUBJID"].map(event["DSDECOD"]).astype("string")
+    out["EOSSTT"] = np.where(decod.isna(), "ONGOING", np.where(decod.eq("COMPLETED"), "COMPLETED", "DISCONTINUED"))
+    out["DCSREAS"] = decod.where(out["EOSSTT"].eq("DISCONTINUED"))
+    out["EOSDT"] = sas_date_from_dtc(out["USUBJID"].map(event["DSSTDTC"])).fillna(out["EOSDT"])
+    return out
 
 
 def add_baseline_summaries(adsl: pd.DataFrame, adqs: pd.DataFrame) -> pd.DataFrame:
@@ -246,6 +263,15 @@ def build_adrs(adqs: pd.DataFrame, adsl: pd.DataFrame, cfg: dict) -> pd.DataFram
     adrs = merge_variables(adrs, adsl, ["USUBJID"], ["TRTSDT", "FASFL", "TRT01P", "TRT01A"])
     adrs["ADY"] = derive_study_day(adrs, "ADT", "TRTSDT", "ADY")
     adrs["ANL01FL"] = "Y"
+    adrs = flag_primary_endpoint(adrs, sri_cfg)
     adrs = adrs.drop(columns="ASSESSED").sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable")
     adrs["ASEQ"] = adrs.groupby("USUBJID").cumcount() + 1
     return adrs.reset_index(drop=True)
+
+
+def flag_primary_endpoint(adrs: pd.DataFrame, sri_cfg: dict) -> pd.DataFrame:
+    """ANL02FL = Y on the SRI record of the protocol's primary endpoint visit (analysis.yaml sri.primary_visit)."""
+    out = adrs.copy()
+    primary = out["PARAMCD"].eq("SRI4") & out["AVISIT"].eq(sri_cfg["primary_visit"])
+    out["ANL02FL"] = pd.Series(pd.NA, index=out.index, dtype="string").mask(primary, "Y")
+    return out

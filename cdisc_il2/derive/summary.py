@@ -31,6 +31,8 @@ def sri_summary(adrs: pd.DataFrame) -> pd.DataFrame:
     lo, hi = wilson_interval(out["responders"].astype(float), out["N"].astype(float))
     out["ci95_low"], out["ci95_high"] = lo.round(4), hi.round(4)
     out["method"] = "Wilson score interval; non-responder imputation (DTYPE=WC)"
+    primary = set(sri.loc[sri.get("ANL02FL", pd.Series(dtype="string")).eq("Y"), "AVISIT"]) if "ANL02FL" in sri else set()
+    out["primary_endpoint"] = np.where(out["AVISIT"].isin(primary), "Y", "N")
     return out
 
 
@@ -53,6 +55,14 @@ def plot_sri(summary: pd.DataFrame, path: Path) -> None:
                 fmt="o-", capsize=4, color="#1F4E78")
     for xi, r, n, k in zip(x, summary["rate"], summary["N"], summary["responders"]):
         ax.annotate(f"{k}/{n}", (xi, r * 100), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
+    if "primary_endpoint" in summary:
+        prim = summary[summary["primary_endpoint"].eq("Y")]
+        for xi, r in zip(prim["AVISITN"], prim["rate"]):
+            ax.axvline(xi, color="#C00000", linestyle="--", linewidth=1, alpha=0.7)
+            ax.plot([xi], [r * 100], marker="*", markersize=14, color="#C00000", zorder=5,
+                    label="primary endpoint (" + str(prim["AVISIT"].iloc[0]) + ")")
+        if len(prim):
+            ax.legend(loc="lower right", fontsize=8)
     ax.set_xticks(x, summary["AVISIT"], rotation=0, fontsize=8)
     ax.set_ylim(0, 105)
     ax.set_ylabel("SRI-4 responders (%)")

@@ -45,9 +45,24 @@ def _text(parent, tag: str, text: str):
 def define_config() -> dict:
     """mappings/define.yaml: study description, dataset keys, derivation methods."""
     cfg = yaml.safe_load((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
+    cfg["methods"] = {k: _fill_analysis(v) for k, v in cfg["methods"].items()}
     cfg["methods"]["ADRS.AVALC"] = " ".join(sri.__doc__.split())
     cfg["methods"]["ADRS.AVAL"] = "1 when AVALC is Y, 0 when N. " + " ".join(sri.__doc__.split())
     return cfg
+
+
+def _fill_analysis(text: str) -> str:
+    """Method texts quote the analysis settings they follow: '{analysis:sri.primary_visit}' -> 'WEEK 10'."""
+    import re
+
+    from ..derive.datasets import analysis_config
+
+    def value(m: re.Match) -> str:
+        node = analysis_config()
+        for part in m.group(1).split("."):
+            node = node[part]
+        return str(node)
+    return re.sub(r"\{analysis:([A-Za-z0-9_.]+)\}", value, text)
 
 
 def _kind(name: str) -> str:
