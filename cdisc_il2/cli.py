@@ -1,7 +1,8 @@
 """The cdisc-il2 command line: a thin layer that calls the stages and renders their results.
 
 Exit codes: 0 success; 1 findings at or above the failure threshold; 2 usage error;
-3 input error (unreadable file, malformed mapping spec); 4 internal error (a bug: please report).
+3 input error (unreadable file, malformed mapping spec); 4 internal error (a bug: please report);
+5 output incomplete (everything that could be written was; the files that could not be are named).
 """
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import CdiscIl2Error, UsageError
+from .errors import CdiscIl2Error, IncompleteOutput, UsageError
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL, EXIT_INCOMPLETE = 0, 1, 2, 3, 4, 5
 CSV_FIRST = ("csv",)  # run reads back only the CSVs it has just written, never older XPT/JSON beside them
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Convert, validate, derive and export the low-dose IL-2 SLE trial's data (CDISC SDTM/ADaM).\n\n"
-                       "Exit codes: 0 success, 1 findings, 2 usage error, 3 input error, 4 internal error.")
+                       "Exit codes: 0 success, 1 findings, 2 usage error, 3 input error, 4 internal error, "
+                       "5 output incomplete.")
 out_console = Console()
 ALLOW_MISSING = typer.Option(False, "--allow-missing-site", help="carry on when a site spec matches no file "
                              "in the transfer (the site is listed in accountability.csv); default: input error")
@@ -263,11 +265,17 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     from .export import export_folder
     from .export.manifest import build_manifest, write_manifest
 
-    export_folder(out / "sdtm", out / "sdtm", when=result.transfer_time, specs=result.specs, prefer=CSV_FIRST)
-    export_folder(out / "adam", out / "adam", when=result.transfer_time, prefer=CSV_FIRST)
+    unwritable: list[str] = []
+    export_folder(out / "sdtm", out / "sdtm", when=result.transfer_time, specs=result.specs, prefer=CSV_FIRST,
+                  unwritable=unwritable)
+    export_folder(out / "adam", out / "adam", when=result.transfer_time, prefer=CSV_FIRST, unwritable=unwritable)
     summary = {"sdtm": checked.counts(), "adam": adam_checked.counts()}
-    write_manifest(out, build_manifest(out, result.inputs, result.specs, result.transfer_time.isoformat(), summary))
+    manifest = build_manifest(out, result.inputs, result.specs, result.transfer_time.isoformat(), summary)
+    manifest["incomplete"] = unwritable
+    write_manifest(out, manifest)
     out_console.print(f"submission files (XPT, Dataset-JSON, NDJSON, define.xml) and manifest.json in {out}")
+    if unwritable:
+        raise IncompleteOutput(unwritable)
     _exit_for(checked, fail_on)
 
 

@@ -89,7 +89,8 @@ def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_sit
     for path in sorted(transfer.iterdir()):
         if path.suffix.lower() in RAW_SUFFIXES and path not in used and not path.name.startswith("~$"):
             account.append({"file": path.name, "sheet": "", "spec": "", "block": "", "domain": "", "rows_read": 0,
-                            "note": f"no mapping spec matches this file ({_patterns(specs)}): it was not read"})
+                            "note": f"{path.name}: no mapping spec matches this file ({_patterns(specs)}): "
+                                    "it was not read"})
     if missing and not allow_missing_site:
         raise InputError("; ".join(missing) + " in " + str(transfer) +
                          " (use --allow-missing-site when a site sent no data this time)")

@@ -1,90 +1,357 @@
 """The one date parser: raw site date text to ISO 8601 (partial kept partial), and study days.
 
-Works column-wise: each accepted style is a regular expression applied to the whole Series.
+Accepted spellings are data, not code: a site spec declares `date_patterns` in a small pattern language
+(YYYY YY MM M DD D MON MONTH UNK hh h mm ss f, [optional|alternative] parts, any other character literal;
+EXCEL and EXCEL1904 for spreadsheet serial numbers) or names a group of patterns kept in
+mappings/date-patterns.yaml. Each pattern is compiled once to a regular expression with named groups and
+applied column-wise (pandas `.str.extract`) to the distinct values; the first declared pattern that
+matches a value wins.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
+import yaml
+
+from .errors import SpecError
+from .resources import data_dir
 
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
-_UNK = r"UNK|UN|UK|--|XX"
-STYLES: dict[str, str] = {
-    # 2014-03-05, 2014-03, 2014, 2014-03-05T10:30(:00), 2014-UNK-UNK
-    "iso": rf"^(?P<y>\d{{4}})(?:-(?P<m>\d{{1,2}}|{_UNK})(?:-(?P<d>\d{{1,2}}|{_UNK}))?)?"
-           r"(?:[T ](?P<hh>\d{2}):(?P<mi>\d{2})(?::(?P<ss>\d{2})(?:\.\d+)?)?)?$",
-    # 2014/03/05
-    "ymd_slash": r"^(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})$",
-    # 05MAR2014, 5-Mar-14, UNK-MAR-2014, MAR2014, 05 MAR 2014
-    "dmy_mon": rf"^(?:(?P<d>\d{{1,2}}|{_UNK})[- ]?)?(?P<mon>[A-Za-z]{{3}})[- ]?(?P<y>\d{{4}}|\d{{2}})$",
-    # Excel serial day number (1900 date system), optional fraction of a day
-    "excel": r"^(?P<serial>\d{5}(?:\.\d+)?)$",
-    # 05/03/2014 day first; only when a spec declares it (ambiguous with month first)
-    "dmy_slash": r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$",
-    "mdy_slash": r"^(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})$",
-}
-DEFAULT_STYLES = ("iso", "ymd_slash", "dmy_mon", "excel")
-EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+MONTH_NAMES = {m: i + 1 for i, m in enumerate(
+    ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
+     "NOVEMBER", "DECEMBER"])}
+UNKNOWN_MARKERS = ("UNK", "UN", "UK", "XX", "--")   # how sites write an unknown day or month
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")            # Excel 1900 date system (right from serial 61 on)
+EXCEL1904_EPOCH = pd.Timestamp("1904-01-01")        # Excel 1904 date system (serial 0 = 1904-01-01)
 TWO_DIGIT_YEAR_PIVOT = 30  # 00-30 -> 2000s, 31-99 -> 1900s
+PATTERNS_FILE = "date-patterns.yaml"                # named pattern groups, in the mappings folder
+DEFAULT_PATTERNS: tuple[str, ...] = ("default",)   # what a spec without date_patterns accepts
+
+# token -> (kind of value it carries or None, regular expression of what it matches)
+_TOKENS: dict[str, tuple[str | None, str]] = {
+    "YYYY": ("y", "[0-9]{4}"),
+    "YY": ("yy", "[0-9]{2}"),
+    "MM": ("m", "[0-9]{2}"),
+    "M": ("m", "[0-9]{1,2}"),
+    "MON": ("mon", "|".join(MONTHS)),
+    "MONTH": ("month", "|".join(MONTH_NAMES)),
+    "DD": ("d", "[0-9]{2}"),
+    "D": ("d", "[0-9]{1,2}"),
+    "UNK": (None, "|".join(re.escape(u) for u in UNKNOWN_MARKERS)),
+    "hh": ("hh", "[0-9]{2}"),
+    "h": ("hh", "[0-9]{1,2}"),
+    "mm": ("mi", "[0-9]{2}"),
+    "ss": ("ss", "[0-9]{2}"),
+    "f": (None, "[0-9]+"),
+}
+_WORDS = ("MONTH", "MON", "UNK")                     # tried before runs of one letter, longest first
+_RUN_LETTERS = "YMDhmsf"                             # a run of one of these letters must be a token
+_NUMERIC = {"YYYY", "YY", "MM", "M", "DD", "D", "hh", "h", "mm", "ss", "f"}
+_VARIABLE_WIDTH = {"M", "D", "h", "f"}
+_FIELD = {"YYYY": "year", "YY": "year", "MM": "month", "M": "month", "MON": "month", "MONTH": "month",
+          "DD": "day", "D": "day", "hh": "hour", "h": "hour", "mm": "minute", "ss": "second", "f": "fraction"}
+_EXCEL = {"EXCEL": EXCEL_EPOCH, "EXCEL1904": EXCEL1904_EPOCH}
+_NEEDS = (("day", {"month", "unknown"}, "a day (DD, D) needs a month token (MM, M, MON, MONTH) or UNK"),
+          ("hour", {"minute"}, "hh needs mm (hours and minutes go together)"),
+          ("minute", {"hour"}, "mm is minutes (months are MM) and needs hh"),
+          ("second", {"minute"}, "ss needs hh:mm"),
+          ("fraction", {"second"}, "f (fraction of a second) needs ss"))
+_MAX_EXPANSIONS = 4096
+_MONTH_NUMBER = {name: str(n) for name, n in (*MONTHS.items(), *MONTH_NAMES.items())}
+TOKEN_HELP = ("tokens (case-sensitive): YYYY YY MM M DD D MON MONTH UNK hh h mm ss f; EXCEL or EXCEL1904 as the "
+              "whole pattern; [a] optional, [a|b] optional alternatives; \\ makes the next character literal; "
+              "any other character is literal")
 
 
-def parse_dates(values: pd.Series, styles: Sequence[str] = DEFAULT_STYLES) -> tuple[pd.Series, pd.Series]:
+class DatePatternError(ValueError):
+    """A date pattern that does not compile or cannot describe a date."""
+
+
+@dataclass(frozen=True)
+class DatePattern:
+    """A compiled date pattern: its text, regular expression and which named group carries which value."""
+
+    text: str
+    regex: str
+    groups: tuple[tuple[str, str], ...]       # (group name, kind: y yy m mon month d hh mi ss serial)
+    excel_epoch: pd.Timestamp | None = None
+
+    def extract(self, text: pd.Series) -> pd.DataFrame:
+        """Year/month/day/time parts (y m d hh mi ss, text) of the values this pattern matches, others dropped."""
+        raw = text.str.extract(self.regex, flags=re.IGNORECASE)
+        if self.excel_epoch is not None:
+            parts = _serial_parts(raw["serial"], self.excel_epoch)
+            return parts[parts["y"].notna()]
+        raw = raw[raw.notna().any(axis=1)]
+
+        def pick(kind: str) -> pd.Series:
+            """The first value of one kind among the groups that carry it."""
+            out = pd.Series(pd.NA, index=raw.index, dtype="string")
+            for group in (g for g, k in self.groups if k == kind):   # a kind is in one group per alternative
+                out = out.fillna(raw[group].astype("string"))
+            return out
+
+        yy = pick("yy")
+        century = pd.Series(np.where(pd.to_numeric(yy).fillna(0) <= TWO_DIGIT_YEAR_PIVOT, "20", "19"),
+                            index=raw.index, dtype="string")
+        parts = pd.DataFrame(index=raw.index)
+        parts["y"] = pick("y").fillna(century + yy)
+        named = pick("mon").fillna(pick("month")).str.upper().map(_MONTH_NUMBER).astype("string")
+        parts["m"] = pick("m").fillna(named)
+        for kind in ("d", "hh", "mi", "ss"):
+            parts[kind] = pick(kind)
+        return parts
+
+
+def _tokenize(pattern: str) -> list[tuple[str, str, int]]:
+    """Split a pattern into (kind, text, position) items: token, literal, '[', '|', ']'."""
+    items: list[tuple[str, str, int]] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if i + 1 == len(pattern):
+                raise DatePatternError("'\\' at the end of the pattern escapes nothing")
+            items.append(("lit", pattern[i + 1], i))
+            i += 2
+            continue
+        if ch in "[|]":
+            items.append((ch, ch, i))
+            i += 1
+            continue
+        word = next((w for w in _WORDS if pattern.startswith(w, i)), None)
+        if word:
+            items.append(("tok", word, i))
+            i += len(word)
+            continue
+        if ch in _RUN_LETTERS:
+            j = i
+            while j < len(pattern) and pattern[j] == ch:
+                j += 1
+            run = pattern[i:j]
+            if run in _TOKENS:
+                items.append(("tok", run, i))
+            elif ch == "f":
+                items.append(("tok", "f", i))
+            else:
+                hint = " (did you mean MON?)" if ch == "M" else ""
+                raise DatePatternError(f"'{run}' at position {i + 1} is not a token{hint}; {TOKEN_HELP}")
+            i = j
+            continue
+        if pattern.startswith("EXCEL", i):
+            raise DatePatternError("EXCEL and EXCEL1904 must be the whole pattern")
+        items.append(("lit", ch, i))
+        i += 1
+    return items
+
+
+def _parse(items: list[tuple[str, str, int]]) -> list:
+    """Items to a tree: a sequence of ('tok', name), ('lit', char) and ('opt', [alternative sequences])."""
+    pos = 0
+
+    def sequence(inside: bool) -> list:
+        """Nodes up to the end, or up to the ']' or '|' that closes the current optional part."""
+        nonlocal pos
+        seq: list = []
+        while pos < len(items):
+            kind, text, at = items[pos]
+            if kind in "]|":
+                if not inside:
+                    what = "']' without its '['" if kind == "]" else "'|' outside [ ]"
+                    raise DatePatternError(f"{what} at position {at + 1} (write \\{text} for a literal)")
+                return seq
+            pos += 1
+            if kind == "[":
+                alternatives = [sequence(True)]
+                while pos < len(items) and items[pos][0] == "|":
+                    pos += 1
+                    alternatives.append(sequence(True))
+                if pos == len(items):
+                    raise DatePatternError(f"'[' at position {at + 1} is never closed by ']'")
+                pos += 1
+                if not any(alternatives):
+                    raise DatePatternError(f"empty optional part '[]' at position {at + 1}")
+                seq.append(("opt", alternatives))
+            else:
+                seq.append((kind, text))
+        return seq
+
+    return sequence(False)
+
+
+def _expansions(seq: list) -> list[list]:
+    """Every concrete sequence of tokens and literals a tree can match (optional parts in or out)."""
+    out: list[list] = [[]]
+    for node in seq:
+        if node[0] == "opt":
+            choices = [[]] + [e for alt in node[1] for e in _expansions(alt)]
+        else:
+            choices = [[node]]
+        out = [a + b for a in out for b in choices]
+        if len(out) > _MAX_EXPANSIONS:
+            raise DatePatternError("too many combinations of optional parts")
+    return out
+
+
+def _check(pattern: str, seq: list) -> None:
+    """Reject patterns that cannot describe one date: no or two years, a day without month, loose times."""
+    for exp in _expansions(seq):
+        toks = [n[1] for n in exp if n[0] == "tok"]
+        fields = [_FIELD[t] for t in toks if t in _FIELD]
+        shown = "".join(n[1] for n in exp) or "(nothing)"
+        if "year" not in fields:
+            if re.search(r"Y{2}", pattern):
+                raise DatePatternError("the year (YYYY or YY) must not be inside an optional part [ ]")
+            hint = " (tokens are case-sensitive: write YYYY, not yyyy)" if "yy" in pattern else ""
+            raise DatePatternError(f"no year token (YYYY or YY){hint}; {TOKEN_HELP}")
+        for field in dict.fromkeys(fields):
+            if fields.count(field) > 1:
+                raise DatePatternError(f"more than one {field} token in '{shown}'")
+        present = set(fields) | ({"unknown"} if "UNK" in toks else set())
+        for field, wanted, message in _NEEDS:
+            if field in present and not present & wanted:
+                raise DatePatternError(f"{message}, in '{shown}'")
+        run: list[str] = []
+        for node in exp + [("lit", "")]:
+            if node[0] == "tok" and node[1] in _NUMERIC:
+                run.append(node[1])
+                continue
+            loose = [t for t in run if t in _VARIABLE_WIDTH]
+            if len(loose) > 1:
+                raise DatePatternError(f"{' and '.join(loose)} are written next to each other in '{shown}' and "
+                                       "each takes a varying number of digits: put a separator between them "
+                                       "or use fixed widths (MM, DD, hh)")
+            run = []
+
+
+@lru_cache(maxsize=None)
+def compile_pattern(pattern: str) -> DatePattern:
+    """Compile one date pattern (cached); a pattern that does not describe a date raises DatePatternError."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise DatePatternError("a date pattern must be non-empty text")
+    if pattern in _EXCEL:
+        return DatePattern(pattern, r"^(?P<serial>[0-9]{5}(?:\.[0-9]+)?)\Z", (("serial", "serial"),),
+                           _EXCEL[pattern])
+    tree = _parse(_tokenize(pattern))
+    _check(pattern, tree)
+    groups: list[tuple[str, str]] = []
+
+    def regex(seq: list) -> str:
+        """Regular expression of a sequence of nodes, numbering the named groups."""
+        out = ""
+        for node in seq:
+            if node[0] == "opt":
+                out += "(?:" + "|".join(regex(alt) for alt in node[1]) + ")?"
+            elif node[0] == "lit":
+                out += r"\s+" if node[1] == " " else re.escape(node[1])
+            else:
+                kind, expr = _TOKENS[node[1]]
+                if kind is None:
+                    out += f"(?:{expr})"
+                else:
+                    name = f"{kind}{len(groups)}"
+                    groups.append((name, kind))
+                    out += f"(?P<{name}>{expr})"
+        return out
+
+    return DatePattern(pattern, "^(?:" + regex(tree) + r")\Z", tuple(groups))
+
+
+@lru_cache(maxsize=None)
+def pattern_groups() -> Mapping[str, tuple[str, ...]]:
+    """The named pattern groups of mappings/date-patterns.yaml, each expanded to patterns and compiled."""
+    path = data_dir("mappings") / PATTERNS_FILE
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(PATTERNS_FILE, "", f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, dict):
+        raise SpecError(PATTERNS_FILE, "", "must map group names to lists of date patterns")
+    for name, entries in doc.items():
+        if not (isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]*", name)):
+            raise SpecError(PATTERNS_FILE, str(name), "a group name is lower-case letters, digits and '_'")
+        if not (isinstance(entries, list) and entries and all(isinstance(e, str) for e in entries)):
+            raise SpecError(PATTERNS_FILE, name, "must be a non-empty list of date patterns or group names")
+    groups: dict[str, tuple[str, ...]] = {}
+
+    def expand(name: str, trail: tuple[str, ...]) -> tuple[str, ...]:
+        """A group's patterns, its group names replaced by their patterns; `trail` catches circles."""
+        if name in trail:
+            raise SpecError(PATTERNS_FILE, name, "groups name each other in a circle: " + " -> ".join(trail + (name,)))
+        if name not in groups:
+            out: list[str] = []
+            for i, entry in enumerate(doc[name]):
+                if entry in doc:
+                    out += expand(entry, trail + (name,))
+                    continue
+                try:
+                    compile_pattern(entry)
+                except DatePatternError as exc:
+                    raise SpecError(PATTERNS_FILE, f"{name}[{i}]", f"'{entry}': {exc}") from None
+                out.append(entry)
+            groups[name] = tuple(dict.fromkeys(out))
+        return groups[name]
+
+    for name in doc:
+        expand(name, ())
+    return MappingProxyType(groups)
+
+
+def expand_patterns(entries: Sequence[str]) -> tuple[str, ...]:
+    """Declared date_patterns entries to patterns: a group name of date-patterns.yaml becomes its patterns."""
+    groups = pattern_groups()
+    out: list[str] = []
+    for entry in entries:
+        out += groups.get(entry, (entry,))
+    return tuple(dict.fromkeys(out))
+
+
+def parse_dates(values: pd.Series, patterns: Sequence[str] = DEFAULT_PATTERNS) -> tuple[pd.Series, pd.Series]:
     """Parse raw date text to ISO 8601; return (iso or NA, error reason or NA) aligned with `values`."""
     codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
-    iso_u, err_u = _parse_unique(pd.Series(uniques, dtype="string"), styles)
+    iso_u, err_u = _parse_unique(pd.Series(uniques, dtype="string"), tuple(patterns))
     iso = pd.Series(iso_u.to_numpy()[codes], index=values.index, dtype="string")
     err = pd.Series(err_u.to_numpy()[codes], index=values.index, dtype="string")
     missing = codes < 0
     return iso.mask(missing), err.mask(missing)
 
 
-def _parse_unique(values: pd.Series, styles: Sequence[str]) -> tuple[pd.Series, pd.Series]:
-    """parse_dates on distinct values."""
+def _parse_unique(values: pd.Series, patterns: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
+    """parse_dates on distinct values: each pattern in declared order on the values not yet matched."""
     text = values.astype("string").str.strip()
     text = text.mask(text == "")
-    y = pd.Series(pd.NA, index=text.index, dtype="string")
-    m, d, hh, mi, ss = (y.copy() for _ in range(5))
+    parts = pd.DataFrame({k: pd.Series(pd.NA, index=text.index, dtype="string")
+                          for k in ("y", "m", "d", "hh", "mi", "ss")})
     matched = pd.Series(False, index=text.index)
-    for style in styles:
+    for pattern in (compile_pattern(p) for p in expand_patterns(patterns)):
         todo = text.notna() & ~matched
         if not todo.any():
             break
-        parts = text[todo].str.upper().str.extract(STYLES[style])
-        hit = parts.notna().any(axis=1)
-        if style == "excel":
-            parts = _serial_parts(parts["serial"])
-            hit = parts["y"].notna()
-        idx = hit[hit].index
-        if style == "dmy_mon":
-            mon = parts.loc[idx, "mon"].map({**MONTHS, "UNK": 0})
-            ok = mon.notna()
-            idx = ok[ok].index
-            parts.loc[idx, "m"] = mon[idx].astype(int).astype(str).replace("0", "UNK")
-            yy = parts.loc[idx, "y"]
-            short = yy.str.len() == 2
-            century = np.where(yy[short].astype(int) <= TWO_DIGIT_YEAR_PIVOT, "20", "19")
-            parts.loc[short[short].index, "y"] = pd.Series(century, index=short[short].index) + yy[short]
-        for col, target in (("y", y), ("m", m), ("d", d), ("hh", hh), ("mi", mi), ("ss", ss)):
-            if col in parts:
-                target.loc[idx] = parts.loc[idx, col].astype("string")
-        matched.loc[idx] = True
-    unk = {"UNK", "UN", "UK", "--", "XX"}
-    m = m.mask(m.isin(unk))
-    d = d.mask(d.isin(unk) | m.isna())
-    iso, error = _assemble(y, m, d, hh, mi, ss)
-    error = error.mask(text.notna() & ~matched, "not a recognised date (accepted styles: " + ", ".join(styles) + ")")
+        found = pattern.extract(text[todo])
+        for col in parts:
+            parts.loc[found.index, col] = found[col].astype("string")
+        matched.loc[found.index] = True
+    m = parts["m"]
+    d = parts["d"].mask(m.isna())           # an unknown month drops the day
+    iso, error = _assemble(parts["y"], m, d, parts["hh"], parts["mi"], parts["ss"])
+    error = error.mask(text.notna() & ~matched,
+                       "not a recognised date (declared patterns: " + ", ".join(patterns) + ")")
     iso = iso.mask(~matched)
     return iso, error
 
 
-def _serial_parts(serial: pd.Series) -> pd.DataFrame:
-    """Excel serial numbers to year/month/day/time parts."""
+def _serial_parts(serial: pd.Series, epoch: pd.Timestamp = EXCEL_EPOCH) -> pd.DataFrame:
+    """Excel serial numbers (days since `epoch`, fraction = time of day) to year/month/day/time parts."""
     num = pd.to_numeric(serial, errors="coerce")
     num = num.where((num >= 10000) & (num < 80000))
-    ts = EXCEL_EPOCH + pd.to_timedelta(num.round(6), unit="D")
+    ts = epoch + pd.to_timedelta(num.round(6), unit="D")
     out = pd.DataFrame(index=serial.index)
     out["y"] = ts.dt.strftime("%Y")
     out["m"] = ts.dt.strftime("%m")
@@ -107,15 +374,18 @@ def _assemble(y, m, d, hh, mi, ss) -> tuple[pd.Series, pd.Series]:
     cal = pd.to_datetime(y + "-" + m2 + "-" + d2, format="%Y-%m-%d", errors="coerce")
     bad_day = full & cal.isna()
     hnum, minum = pd.to_numeric(hh, errors="coerce"), pd.to_numeric(mi, errors="coerce")
-    bad_time = (hnum > 23) | (minum > 59)
+    snum = pd.to_numeric(ss, errors="coerce")
+    bad_time = ((hnum > 23) | (minum > 59) | (snum > 59)).fillna(False)
     iso = y.copy()
     iso = iso.mask(m2.notna(), y + "-" + m2)
     iso = iso.mask(full, y + "-" + m2 + "-" + d2)
-    timed = full & hh.notna()
-    iso = iso.mask(timed, iso + "T" + hh.str.zfill(2) + ":" + mi.str.zfill(2))
-    iso = iso.mask(timed & ss.notna(), iso + ":" + ss.str.zfill(2))
-    error = error.mask(bad_month | bad_day, "impossible calendar date")
-    error = error.mask(bad_time.fillna(False), "impossible time of day")
+    day_iso = iso
+    timed = full & hh.notna() & mi.notna()
+    clock = hh.str.zfill(2) + ":" + mi.str.zfill(2)
+    clock = clock.mask(ss.notna(), clock + ":" + ss.str.zfill(2))
+    iso = iso.mask(timed, iso + "T" + clock)
+    error = error.mask(bad_month | bad_day, "impossible calendar date (" + day_iso + ")")
+    error = error.mask(bad_time, "impossible time of day (" + clock + ")")
     iso = iso.mask(error.notna())
     return iso, error
 

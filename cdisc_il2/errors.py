@@ -28,3 +28,15 @@ class SpecError(CdiscIl2Error):
     def __init__(self, spec: str, path: str, message: str) -> None:
         self.spec, self.path = spec, path
         super().__init__(f"{spec}: at {path or '(top)'}: {message}")
+
+
+class IncompleteOutput(CdiscIl2Error):
+    """Everything that could be written was; some submission files could not be (each named with the records
+    that prevent it). The package is incomplete."""
+
+    exit_code = 5
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"the package is incomplete: {len(problems)} file(s) could not be written: "
+                         + "; ".join(problems))

@@ -61,7 +61,30 @@ RESPONDER_ACTIVITY = {3: 0.8, 4: 0.6, 5: 0.4, 6: 0.35, 7: 0.3, 8: 0.3, 9: 0.35}
 OTHER_AES = [("Upper respiratory tract infection", "URTI"), ("Headache", "headache"), ("Fatigue", "tiredness"),
              ("Pyrexia", "fever"), ("Nausea", "nausea"), ("Arthralgia", "joint pain")]
 ISR_VERBATIM = {"01": ["Injection site erythema", "Redness at injection site", "Injection site pain"],
-                "02": ["injection site reaction", "local reaction at injection site", "inj. site swelling"]}
+                "02": ["injection site reaction", "local reaction at injection site", "inj. site swelling"],
+                "03": ["注射部位红斑", "注射部位疼痛", "注射部位反应"]}
+
+
+# Why a subject who leaves early leaves (the NCOMPLT term meant), and how each site writes it.
+SITE1_REASON = {"LACK OF EFFICACY": "Lack of efficacy", "WITHDRAWAL BY SUBJECT": "Moved away"}
+SITE2_STATUS = {"LACK OF EFFICACY": "Withdrawn - no improvement", "WITHDRAWAL BY SUBJECT": "Withdrawn - moved"}
+SITE3_REASON = {"LACK OF EFFICACY": "疗效不佳", "WITHDRAWAL BY SUBJECT": "患者要求退出（搬迁）"}
+# Site 03 (Chinese hospital export): headings, terms and spellings in Chinese.
+SITE3_LAB_COLUMNS = [
+    ("抗dsDNA抗体 (IU/mL)", "DDNAIGAB", 1), ("补体C3 (g/L)", "C3", 2), ("补体C4 (g/L)", "C4", 3),
+    ("24小时尿蛋白 (g/24h)", "PROTEXR", 2), ("白细胞 (10^9/L)", "WBC", 2), ("淋巴细胞 (10^9/L)", "LYM", 2),
+    ("血小板 (10^9/L)", "PLAT", 0), ("血红蛋白 (g/L)", "HGB", 0), ("肌酐 (umol/L)", "CREAT", 0),
+    ("调节性T细胞 (%)", "TREGCD4", 1),
+]
+SITE3_SLEDAI = ["癫痫发作", "精神症状", "器质性脑病", "视觉障碍", "脑神经病变", "狼疮性头痛", "脑血管意外", "血管炎",
+                "关节炎", "肌炎", "管型尿", "血尿", "蛋白尿", "脓尿", "新发皮疹", "脱发", "黏膜溃疡", "胸膜炎",
+                "心包炎", "低补体", "抗dsDNA升高", "发热", "血小板减少", "白细胞减少"]
+SITE3_BILAG = ["BILAG-全身", "BILAG-皮肤黏膜", "BILAG-神经精神", "BILAG-肌肉骨骼", "BILAG-心肺", "BILAG-消化",
+               "BILAG-眼", "BILAG-肾脏", "BILAG-血液"]
+SITE3_AES = {"Upper respiratory tract infection": "上呼吸道感染", "Headache": "头痛", "Fatigue": "乏力",
+             "Pyrexia": "发热", "Nausea": "恶心", "Arthralgia": "关节痛"}
+SITE3_ISR = ISR_VERBATIM["03"]
+SITE3_NOT_DONE = "未评估"
 
 
 @dataclass
@@ -108,11 +131,19 @@ def _plan_subjects(n: int, rng: np.random.Generator) -> list[Subject]:
         last[responders[len(responders) // 2]] = 6   # responder who withdraws after week 8
     n_isr = round(n * 0.125)
     isr = set(rng.choice(np.arange(n), size=n_isr, replace=False).tolist()) if n_isr else set()
+    n2 = (n - n1 + 1) // 2
     subjects = []
     for i in range(n):
-        site = "01" if i < n1 else "02"
-        subjid = f"{i + 1:03d}" if site == "01" else str(2000 + i - n1 + 1)
+        if i < n1:
+            site, subjid = "01", f"{i + 1:03d}"
+        elif i < n1 + n2:
+            site, subjid = "02", str(2000 + i - n1 + 1)
+        else:
+            site, subjid = "03", f"C3-{i - n1 - n2 + 1:02d}"
         subjects.append(Subject(site, subjid, kinds[i], last[i], i in isr))
+    site3 = [s for s in subjects if s.site == "03" and s.kind == "responder" and s.last_visit == 9]
+    if len(site3) > 1:
+        site3[-1].last_visit = 8          # leaves after week 12, before follow-up: SRI-4 unchanged, disposition not
     return subjects
 
 
@@ -236,6 +267,20 @@ def _fmt_site2(d: dt.date, style: int) -> object:
     return (d - EXCEL_EPOCH).days
 
 
+def _withdrawal_reason(s: Subject) -> str:
+    """The intended reason a subject leaves early: lack of efficacy for non-responders, else the subject's wish."""
+    return "LACK OF EFFICACY" if s.kind != "responder" else "WITHDRAWAL BY SUBJECT"
+
+
+def _fmt_site3(d: dt.date, style: str = "dot") -> str:
+    """Site 03 dates: 2014.03.18, 1975年1月1日, or the partial 2014年6月."""
+    if style == "dot":
+        return f"{d.year}.{d.month:02d}.{d.day:02d}"
+    if style == "cn":
+        return f"{d.year}年{d.month}月{d.day}日"
+    return f"{d.year}年{d.month}月"
+
+
 def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[object]]) -> None:
     ws = wb.create_sheet(title)
     ws.append(header)
@@ -290,10 +335,13 @@ def generate(subjects: int, seed: int, out: Path, problems: bool = True) -> dict
     out.mkdir(parents=True, exist_ok=True)
     site1 = [s for s in subs if s.site == "01"]
     site2 = [s for s in subs if s.site == "02"]
+    site3 = [s for s in subs if s.site == "03"]
     found: list[dict] | None = [] if problems else None
     _write_site1(site1, rng, out / "site01_IL2-SLE-01_transfer.xlsx", found, weights)
     if site2:
         _write_site2(site2, rng, out / "site02_export.xlsx", found)
+    if site3:
+        _write_site3(site3, rng, out / "site03_cn_export.xlsx", found)
     truth = _truth(subs, seed, found or [])
     write_text(out / "generator-truth.json", json.dumps(truth, indent=1, ensure_ascii=False) + "\n")
     return truth
@@ -308,9 +356,12 @@ def _truth(subs: list[Subject], seed: int, problems: list[dict]) -> dict:
         sri = {}
         for v in (5, 6, 7, 8):
             sri[visit_names[v]] = "Y" if s.kind == "responder" and v <= s.last_visit else "N"
+        completed = s.last_visit == 9
         rows.append({"USUBJID": f"{studyid}-{s.site}-{s.subjid}", "site": s.site, "kind": s.kind,
                      "last_visit": visit_names[s.last_visit], "injection_site_reaction": s.isr,
-                     "intended_sri4": sri})
+                     "intended_sri4": sri,
+                     "disposition": {"EOSSTT": "COMPLETED" if completed else "DISCONTINUED",
+                                     "DCSREAS": None if completed else _withdrawal_reason(s)}})
     return {"seed": seed, "subjects": rows, "problems": problems,
             "note": "SRI-4 with non-responder imputation for discontinued subjects"}
 
@@ -327,7 +378,7 @@ def _write_site1(subs: list[Subject], rng: np.random.Generator, path: Path, prob
         dm.append([s.subjid, "".join(rng.choice(list("ABCDEFGHJKLMNPQRSTWXYZ"), 2)), s.birth,
                    (s.first_dose - s.birth).days // 365, s.sex, "Han", "Asian", s.consent,
                    round(float(rng.uniform(0.5, 12)), 1), "Y" if completed else "N", eos,
-                   "" if completed else ("Lack of efficacy" if s.kind != "responder" else "Moved away")])
+                   "" if completed else SITE1_REASON[_withdrawal_reason(s)]])
         for n, (course, d) in enumerate(s.dose_dates, start=1):
             ex.append([s.subjid, course, n, d, 1000000, ["Abdomen", "Thigh", "Upper arm"][n % 3]])
         for n, a in enumerate(_aes(s, rng), start=1):
@@ -421,7 +472,7 @@ def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, prob
         withdrawn = s.last_visit < 9
         dm.append([int(s.subjid), f"Patient {s.subjid}", sex_spell[s.sex][int(rng.integers(0, 3))],
                    _fmt_site2(s.birth, 0), _fmt_site2(s.consent, 1), (s.first_dose - s.birth).days // 365,
-                   "Chinese", "Withdrawn" if withdrawn else "Completed",
+                   "Chinese", SITE2_STATUS[_withdrawal_reason(s)] if withdrawn else "Completed",
                    _fmt_site2(s.visit_dates[s.last_visit], 0)])
         courses = sorted({c for c, _ in s.dose_dates})
         for c in courses:
@@ -481,3 +532,53 @@ def _inject_site2_problems(ae: list, lb: list, problems: list[dict]) -> None:
     problems.append({"id": "P8", "site": "02", "sheet": "AE log", "row": len(ae) + 1,
                      "usubjid": f"{studyid}-02-2999", "problem": "AE for a patient not in the demography sheet",
                      "expect": "carried; validation: USUBJID not in DM"})
+
+
+def _write_site3(subs: list[Subject], rng: np.random.Generator, path: Path, problems: list[dict] | None) -> None:
+    """Site 03: Chinese headings and terms, dotted and 年/月/日 dates, birth date only (no age), labs wide,
+    SLEDAI-2K descriptors as 是/否, a PGA not assessed at screening, and an end-of-study sheet."""
+    studyid = load_study()["studyid"]
+    wb = Workbook()
+    wb.remove(wb.active)
+    dm, ex, ae, lb, da, eos = [], [], [], [], [], []
+    visit_cn = {1: "筛选期", 2: "基线", 9: "随访"}
+    for n, s in enumerate(subs):
+        birth = _fmt_site3(s.birth, "cn")
+        if n == 1 and s.birth.month != s.consent.month:
+            birth = _fmt_site3(s.birth, "month")          # a partial birth date that still decides the age
+        dm.append([s.subjid, "".join(rng.choice(list("ABCDEFGHJKLMNPQRSTWXYZ"), 2)), birth,
+                   {"F": "女", "M": "男"}[s.sex], "汉族", _fmt_site3(s.consent)])
+        for k, (course, d) in enumerate(s.dose_dates, start=1):
+            ex.append([s.subjid, course, _fmt_site3(d), 100, ["腹部", "大腿", "上臂"][k % 3]])
+        for a in _aes(s, rng):
+            term = a["term"] if a["term"] in SITE3_ISR else SITE3_AES[
+                next(pt for pt, alt in OTHER_AES if a["term"] in (pt, alt))]
+            end = "" if a["end"] is None else (_fmt_site3(a["end"], "month") if a["end"].day > 25 else _fmt_site3(a["end"]))
+            ae.append([s.subjid, term, _fmt_site3(a["start"]), end, ["轻度", "中度", "重度"][a["sev"] - 1], "否",
+                       {"related": "肯定有关", "not related": "无关", "possibly": "可能有关"}[a["rel"]], "无",
+                       {"recovered": "痊愈", "not recovered": "未痊愈"}[a["out"]]])
+        for v, d in s.visit_dates.items():
+            vname = visit_cn.get(v, f"第{2 * (v - 2)}周")
+            lb.append([s.subjid, vname, _fmt_site3(d),
+                       *[round(s.labs[v][test], dec) if dec else int(round(s.labs[v][test]))
+                         for _, test, dec in SITE3_LAB_COLUMNS]])
+            it = s.items[max(v, 2)] if v > 1 else s.items[2]
+            pga: object = s.pga[v]
+            if n == 0 and v == 1:
+                pga = SITE3_NOT_DONE                           # PGA not assessed at screening
+            da.append([s.subjid, vname, _fmt_site3(d), *["是" if p else "否" for p in it], pga, *s.bilag[v]])
+        completed = s.last_visit == 9
+        eos.append([s.subjid, "完成" if completed else "提前退出", _fmt_site3(s.visit_dates[s.last_visit]),
+                    "" if completed else SITE3_REASON[_withdrawal_reason(s)]])
+    if problems is not None and subs:
+        problems.append({"id": "P10", "site": "03", "sheet": "疾病活动度", "row": 2,
+                         "usubjid": f"{studyid}-03-{subs[0].subjid}", "problem": "PGA not assessed (未评估) at screening",
+                         "expect": "QSSTAT NOT DONE, QSORRES empty; no finding"})
+    _sheet(wb, "人口学资料", ["受试者编号", "姓名缩写", "出生日期", "性别", "民族", "知情同意日期"], dm)
+    _sheet(wb, "给药记录", ["受试者编号", "疗程", "注射日期", "剂量（万IU）", "注射部位"], ex)
+    _sheet(wb, "不良事件", ["受试者编号", "不良事件名称", "开始日期", "结束日期", "严重程度", "是否严重", "与研究药物关系",
+                        "采取措施", "转归"], ae)
+    _sheet(wb, "实验室检查", ["受试者编号", "访视", "采样日期", *[c[0] for c in SITE3_LAB_COLUMNS]], lb)
+    _sheet(wb, "疾病活动度", ["受试者编号", "访视", "评估日期", *SITE3_SLEDAI, "医生总体评估(PGA)", *SITE3_BILAG], da)
+    _sheet(wb, "研究结束", ["受试者编号", "完成状态", "结束日期", "退出原因"], eos)
+    save_workbook(wb, path, FILE_TIME)

@@ -252,8 +252,11 @@ def derive_dm(dm: pd.DataFrame, ex: pd.DataFrame) -> pd.DataFrame:
     first = ex.assign(_d=full_date(ex["EXSTDTC"])).groupby("USUBJID")["_d"].min()
     end = full_date(ex["EXENDTC"]).fillna(full_date(ex["EXSTDTC"]))
     last = ex.assign(_d=end).groupby("USUBJID")["_d"].max()
-    out["RFXSTDTC"] = out["USUBJID"].map(first).dt.strftime("%Y-%m-%d").astype("string")
-    out["RFXENDTC"] = out["USUBJID"].map(last).dt.strftime("%Y-%m-%d").astype("string")
+    # reindex, not map: a site without exposure records gives empty lookups
+    out["RFXSTDTC"] = pd.Series(first.reindex(out["USUBJID"]).to_numpy(), index=out.index,
+                                dtype="datetime64[ns]").dt.strftime("%Y-%m-%d").astype("string")
+    out["RFXENDTC"] = pd.Series(last.reindex(out["USUBJID"]).to_numpy(), index=out.index,
+                                dtype="datetime64[ns]").dt.strftime("%Y-%m-%d").astype("string")
     out["RFSTDTC"] = out["RFXSTDTC"]
     out["RFENDTC"] = out["RFXENDTC"]
     out["SITEID"] = out[SRC_SITE]
@@ -282,6 +285,9 @@ def derive_epoch(df: pd.DataFrame, domain: str, dm: pd.DataFrame) -> pd.DataFram
     out = df.copy()
     ep = load_study()["epochs"]
     dtc = DTC_VARS[domain][0][0]
+    if dtc not in out:                       # a site that does not collect the date: no EPOCH either
+        out["EPOCH"] = pd.Series(pd.NA, index=out.index, dtype="string")
+        return out
     d = full_date(out[dtc])
     first = full_date(out["USUBJID"].map(dm.set_index("USUBJID")["RFXSTDTC"]))
     last = full_date(out["USUBJID"].map(dm.set_index("USUBJID")["RFXENDTC"]))
@@ -302,7 +308,8 @@ def flag_last_before_exposure(df: pd.DataFrame, domain: str, by: list[str], dm: 
     first = full_date(out["USUBJID"].map(dm.set_index("USUBJID")["RFXSTDTC"]))
     has = out[f"{domain}STRESC"].notna() | out[f"{domain}ORRES"].notna()
     cand = out[has & d.notna() & first.notna() & (d <= first)].assign(_d=d)
-    cand = cand.sort_values([*by, "_d", "VISITNUM", SRC_FILE, SRC_ROW, SRC_COLUMN], kind="stable", na_position="first")
+    order = [c for c in [*by, "_d", "VISITNUM", SRC_FILE, SRC_ROW, SRC_COLUMN] if c in cand]
+    cand = cand.sort_values(order, kind="stable", na_position="first")
     last = cand.groupby(by, dropna=False).tail(1).index
     flag = pd.Series(pd.NA, index=out.index, dtype="string")
     flag.loc[last] = "Y"

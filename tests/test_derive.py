@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from cdisc_il2.derive import derive_adam
+from cdisc_il2.derive.datasets import analysis_config
 from cdisc_il2.derive.core import SAS_EPOCH, impute_partial_date
 from conftest import SAMPLES
 
@@ -177,6 +178,26 @@ def test_samples_sri4_matches_the_generator_intent(tmp_path):
     assert (sri.xs("WEEK 12", level="AVISIT") == "Y").sum() == week12 == 35
     isr = adam["ADAE"][adam["ADAE"]["ISRFL"] == "Y"]["USUBJID"].nunique()
     assert isr == sum(s["injection_site_reaction"] for s in truth) == 5
+    adsl = adam["ADSL"].set_index("USUBJID")
+    for s in truth:                                   # disposition as the generator meant it, every site
+        got = adsl.loc[s["USUBJID"], ["EOSSTT", "DCSREAS"]].tolist()
+        want = [s["disposition"]["EOSSTT"], s["disposition"]["DCSREAS"]]
+        assert [None if pd.isna(x) else x for x in got] == want, s["USUBJID"]
+    assert {s["site"] for s in truth} == set(adsl["SITEID"])
+    assert adsl["AGE"].notna().all()
+
+
+def test_primary_endpoint_is_marked_at_the_protocol_visit():
+    from cdisc_il2.convert import map_transfer
+    from cdisc_il2.derive.summary import sri_summary
+
+    cfg = analysis_config()
+    adrs = derive_adam(map_transfer(SAMPLES).domains)["ADRS"]
+    primary = adrs[adrs["ANL02FL"] == "Y"]
+    assert set(primary["PARAMCD"]) == {"SRI4"} and set(primary["AVISIT"]) == {cfg["sri"]["primary_visit"]}
+    assert primary["USUBJID"].is_unique and len(primary) == adrs.loc[adrs["PARAMCD"] == "SRI4", "USUBJID"].nunique()
+    summary = sri_summary(adrs)
+    assert summary.loc[summary["primary_endpoint"] == "Y", "AVISIT"].tolist() == [cfg["sri"]["primary_visit"]]
 
 
 def test_our_adam_passes_the_adam_rules(tmp_path):

@@ -210,8 +210,13 @@ def test_manifest_and_byte_identical_reruns(package, tmp_path):
     assert hashes(package) == hashes(tmp_path)
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest["transfer_time"] == "2015-06-30T12:00:00"
-    assert {i["file"] for i in manifest["inputs"]} == {"site01_IL2-SLE-01_transfer.xlsx", "site02_export.xlsx"}
-    assert {s["file"] for s in manifest["mapping_specs"]} == {"site01.yaml", "site02.yaml"}
+    from cdisc_il2.convert import spec_files
+    from cdisc_il2.mapping.spec import find_specs
+
+    specs = find_specs()                    # sites are found by data: every shipped spec and the files it matches
+    assert {i["file"] for i in manifest["inputs"]} == {p.name for s in specs for p in spec_files(SAMPLES, s)}
+    assert {s["file"] for s in manifest["mapping_specs"]} == {s.name for s in specs}
+    assert len(manifest["inputs"]) >= len(specs)
     outputs = {o["path"]: o for o in manifest["outputs"]}
     assert outputs["sdtm/dm.xpt"]["sha256"] == hashlib.sha256((package / "sdtm" / "dm.xpt").read_bytes()).hexdigest()
     assert outputs["sdtm/lb.json"]["records"] == len(read_folder(package / "sdtm", {"LB"})["LB"].frame)

@@ -44,20 +44,62 @@ def test_unknown_variable(tmp_path):
 
 
 def test_unknown_column(tmp_path):
-    folder = _specs_with(tmp_path, lambda d: d["blocks"][2]["variables"]["AETERM"].update({"column": "Event term"}))
+    def edit(doc):
+        i = next(i for i, b in enumerate(doc["blocks"]) if b["domain"] == "AE")
+        doc["blocks"][i]["variables"]["AETERM"].update({"column": "Event term"})
+        return i
+    holder = {}
+    folder = _specs_with(tmp_path, lambda d: holder.update(i=edit(d)))
     res = _run(folder, tmp_path)
     out = " ".join(res.output.split())
     assert res.exit_code == 3
-    assert "at blocks[2].variables.AETERM.column: no column 'Event term' in sheet 'AE log' of site02_export.xlsx" in out
+    assert (f"at blocks[{holder['i']}].variables.AETERM.column: no column 'Event term' in sheet 'AE log' of "
+            "site02_export.xlsx") in out
     assert "Onset" in out  # lists what the sheet has
 
 
 def test_schema_violation_names_the_path(tmp_path):
-    folder = _specs_with(tmp_path, lambda d: d["blocks"][1]["variables"]["EXDOSE"].update({"multiply": "a million"}))
+    def edit(doc):
+        i = next(i for i, b in enumerate(doc["blocks"]) if b["domain"] == "EX")
+        doc["blocks"][i]["variables"]["EXDOSE"].update({"multiply": "a million"})
+        return i
+    holder = {}
+    folder = _specs_with(tmp_path, lambda d: holder.update(i=edit(d)))
     with pytest.raises(SpecError) as err:
         load_spec(folder / "site02.yaml")
-    assert err.value.path == "blocks[1].variables.EXDOSE.multiply"
+    assert err.value.path == f"blocks[{holder['i']}].variables.EXDOSE.multiply"
     assert "is not of type 'number'" in str(err.value)
+
+
+@pytest.mark.parametrize("patterns,message", [
+    (["DD/MM", "iso"], "'DD/MM': no year token (YYYY or YY)"),
+    (["YYYY-MM[-DD"], "'YYYY-MM[-DD': '[' at position 8 is never closed by ']'"),
+])
+def test_bad_date_pattern_names_its_entry(tmp_path, patterns, message):
+    folder = _specs_with(tmp_path, lambda d: d.update({"date_patterns": patterns}))
+    with pytest.raises(SpecError) as err:
+        load_spec(folder / "site02.yaml")
+    assert err.value.path == "date_patterns[0]"
+    assert f"site02.yaml: at date_patterns[0]: {message}" in str(err.value)
+
+
+def test_bad_date_pattern_lists_the_tokens(tmp_path):
+    folder = _specs_with(tmp_path, lambda d: d.update({"date_patterns": ["iso", "dd.mm.yyyy"]}))
+    with pytest.raises(SpecError) as err:
+        load_spec(folder / "site02.yaml")
+    assert err.value.path == "date_patterns[1]"
+    assert "write YYYY, not yyyy" in str(err.value) and "YYYY YY MM M DD D MON MONTH UNK hh h mm ss f" in str(err.value)
+
+
+def test_old_date_styles_key_is_refused(tmp_path):
+    folder = _specs_with(tmp_path, lambda d: d.update({"date_styles": d.pop("date_patterns")}))
+    with pytest.raises(SpecError, match="'date_styles' was unexpected"):
+        load_spec(folder / "site02.yaml")
+
+
+def test_date_patterns_mixing_groups_and_patterns_load(tmp_path):
+    folder = _specs_with(tmp_path, lambda d: d.update({"date_patterns": ["YYYY年M月D日", "dmy_mon", "EXCEL1904"]}))
+    assert load_spec(folder / "site02.yaml").doc["date_patterns"][1] == "dmy_mon"
 
 
 def test_unknown_codelist_and_bad_synonym(tmp_path):

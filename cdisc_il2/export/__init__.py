@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import IncompleteOutput, InputError
 from ..formats import ColumnMeta, Dataset, read_folder
 from ..formats.datasetjson import write_dataset_json
-from ..formats.xpt import XptValueError, write_xpt
+from ..formats.xpt import XptValueError, unfit_values, write_xpt
 from ..metadata import adam_variables, sdtm_dataset_label, sdtm_variables
 from ..resources import load_study
 from .define import build_define, define_config, write_define
@@ -54,12 +54,14 @@ def describe(ds: Dataset) -> Dataset:
 
 
 def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS, when: dt.datetime | None = None,
-                  specs=None, define: Path | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv")
-                  ) -> list[Path]:
+                  specs=None, define: Path | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv"),
+                  unwritable: list[str] | None = None) -> list[Path]:
     """Write every dataset of a folder as XPT / Dataset-JSON / NDJSON plus define.xml into `out`.
 
     With `define` (an existing Define-XML), Dataset-JSON item metadata and study OIDs come from it and no
-    define.xml is written; otherwise our own define.xml is built from the same metadata."""
+    define.xml is written; otherwise our own define.xml is built from the same metadata. A dataset whose
+    text XPT v5 cannot hold gets no .xpt (an old one is removed) but every other file; the problem, with the
+    records, goes to `unwritable`, or IncompleteOutput is raised once everything else is written."""
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise InputError(f"unknown export format '{bad[0]}' (valid: {', '.join(FORMATS)})")
@@ -81,14 +83,21 @@ def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS,
         data = {k: Dataset(v.name, d["labels"].get(k) or v.label, v.frame, v.columns, v.source) for k, v in data.items()}
     out = Path(out)
     written = []
+    problems: list[str] = []
     for name, ds in data.items():
         base = out / name.lower()
         if "xpt" in formats:
-            try:
-                write_xpt(ds, base.with_suffix(".xpt"), when)
-            except XptValueError as exc:
-                raise InputError(f"cannot write {name}.xpt: {exc}") from None
-            written.append(base.with_suffix(".xpt"))
+            unfit = unfit_values(ds)
+            if len(unfit):
+                base.with_suffix(".xpt").unlink(missing_ok=True)
+                problems.append(_unfit_message(name, unfit))
+            else:
+                try:
+                    write_xpt(ds, base.with_suffix(".xpt"), when)
+                    written.append(base.with_suffix(".xpt"))
+                except XptValueError as exc:
+                    base.with_suffix(".xpt").unlink(missing_ok=True)
+                    problems.append(f"{name.lower()}.xpt: {exc}")
         if "json" in formats:
             write_dataset_json(ds, base.with_suffix(".json"), header, items.get(name))
             written.append(base.with_suffix(".json"))
@@ -99,4 +108,18 @@ def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS,
         xml = build_define(data, standard, specs, stamp, ".xpt" if "xpt" in formats else ".json")
         write_define(out / "define.xml", xml)
         written.append(out / "define.xml")
+    if problems:
+        if unwritable is None:
+            raise IncompleteOutput(problems)
+        unwritable.extend(problems)
     return written
+
+
+def _unfit_message(name: str, unfit: pd.DataFrame) -> str:
+    """One line naming the XPT file not written and the records that prevent it."""
+    shown = unfit.head(5)
+    records = "; ".join(f"{r.variable} record {r.record}" + (f" ({r.USUBJID})" if isinstance(r.USUBJID, str) else "")
+                        + f" '{r.value}' ({r.reason})" for r in shown.itertuples())
+    more = f" and {len(unfit) - len(shown)} more" if len(unfit) > len(shown) else ""
+    return (f"{name.lower()}.xpt not written: SAS XPT v5 cannot hold {records}{more} "
+            "(the Dataset-JSON files have every record)")

@@ -253,6 +253,35 @@ def write_xpt(ds: Dataset, path: Path, when, numeric_formats: dict[str, str] | N
     write_bytes(path, bytes(out))
 
 
+def unfit_values(ds: Dataset, limit: int = 20) -> pd.DataFrame:
+    """Records whose text SAS XPT v5 cannot hold (characters outside Latin-1, over 200 bytes), column-wise:
+    variable, record (1-based), USUBJID and value; at most `limit` per variable."""
+    parts = []
+    frame = ds.frame
+    for var in frame.columns:
+        col = frame[var]
+        if pd.api.types.is_numeric_dtype(col):
+            continue
+        text = col.astype("string")
+        wide = text.str.contains(r"[^\x00-\xff]", regex=True).fillna(False)
+        longish = (text.str.len() > 50).fillna(False)
+        too_long = pd.Series(False, index=text.index)
+        if longish.any():
+            too_long[longish] = text[longish].str.encode("latin-1", errors="replace").str.len() > 200
+        bad = wide | too_long
+        if not bad.any():
+            continue
+        pos = np.flatnonzero(bad.to_numpy())[:limit]
+        parts.append(pd.DataFrame({
+            "variable": var, "record": pos + 1,
+            "USUBJID": frame["USUBJID"].iloc[pos].to_numpy() if "USUBJID" in frame else pd.NA,
+            "value": text.iloc[pos].to_numpy(),
+            "reason": np.where(wide.iloc[pos].to_numpy(), "characters outside Latin-1", "longer than 200 bytes")}))
+    if not parts:
+        return pd.DataFrame(columns=["variable", "record", "USUBJID", "value", "reason"])
+    return pd.concat(parts, ignore_index=True)
+
+
 def _char_block(name: str, var: str, text: pd.Series) -> np.ndarray:
     """A character column as an (n, length) blank-padded byte matrix; length = the longest value (max 200)."""
     fast = text_to_fixed(text)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..dates import DEFAULT_STYLES, parse_dates
+from ..dates import DEFAULT_PATTERNS, parse_dates
 from ..errors import SpecError
 from ..ingest import ROW, RawSheet, normalize_heading
 from ..metadata import codelist, dictionary, normalize, normalize_series
@@ -115,7 +115,7 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
     out = pd.DataFrame(index=frame.index)
     reject = pd.Series(False, index=frame.index)
     synonyms = spec.doc.get("synonyms", {})
-    styles = spec.doc.get("date_styles", list(DEFAULT_STYLES))
+    styles = spec.doc.get("date_patterns", list(DEFAULT_PATTERNS))
     for section in ("variables", "supp"):
         for var, rule in block.get(section, {}).items():
             where = f"{bpath}.{section}.{var}"

@@ -1,6 +1,6 @@
 """Blocks that add variables to records other blocks made (e.g. an end-of-study sheet adding RFPENDTC to DM).
 
-Records are matched on the block's `merge.on` variables; a row matching no record is rejected and listed;
+Records are matched on the block's `merge.by` variables; a row matching no record is rejected and listed;
 two different values for one variable of one record are an input error naming both places."""
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _text(values: pd.Series) -> pd.Series:
 
 def merge_block(base: pd.DataFrame | None, res: BlockResult, block: dict, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Add the variables of a merge block's records to `base`; return the new base and the rows rejected."""
-    on = block["merge"]["on"]
+    on = block["merge"]["by"]
     name = block.get("name", block["sheet"])
     add = res.records
     issues = Issues(spec.name, name, res.domain)

@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from ..dates import DatePatternError, compile_pattern, expand_patterns
 from ..errors import SpecError
 from ..metadata import codelist, dictionary, sdtm_variables
 from ..resources import data_dir, load_json
@@ -65,7 +66,13 @@ def load_spec(path: Path) -> Spec:
 
 
 def _check_semantics(name: str, doc: dict) -> None:
-    """Checks the JSON Schema cannot express: variables, codelists, dictionaries, templates."""
+    """Checks the JSON Schema cannot express: date patterns, variables, codelists, dictionaries, templates."""
+    for i, entry in enumerate(doc.get("date_patterns", [])):
+        try:
+            for pattern in expand_patterns([entry]):
+                compile_pattern(pattern)
+        except DatePatternError as exc:
+            raise SpecError(name, f"date_patterns[{i}]", f"'{entry}': {exc}") from None
     for codelist_name in doc.get("synonyms", {}):
         try:
             cl = codelist(codelist_name)
@@ -96,9 +103,9 @@ def _check_semantics(name: str, doc: dict) -> None:
                 if pivot and "column" in rule and rule["column"] in pivot["columns"]:
                     raise SpecError(name, f"{where}.column", f"'{rule['column']}' is unpivoted: use its attributes")
                 assigned.add(var)
-        for j, key in enumerate(block.get("merge", {}).get("on", [])):
+        for j, key in enumerate(block.get("merge", {}).get("by", [])):
             if key not in assigned:
-                raise SpecError(name, f"blocks[{i}].merge.on[{j}]", f"'{key}' is not a variable this block assigns")
+                raise SpecError(name, f"blocks[{i}].merge.by[{j}]", f"'{key}' is not a variable this block assigns")
 
 
 def _check_rule(name: str, doc: dict, domain: str, var: str, rule: dict, where: str, known: set[str]) -> None:
