@@ -62,7 +62,7 @@ def _render_convert(result) -> None:
     for col in ("dataset", "records", "subjects"):
         table.add_column(col, justify="right" if col != "dataset" else "left")
     for name, df in result.domains.items():
-        table.add_row(name, str(len(df)), str(df["USUBJID"].nunique()))
+        table.add_row(name, str(len(df)), str(df["USUBJID"].nunique()) if "USUBJID" in df else "-")
     out_console.print(table)
     acc = result.accountability
     read = acc["block"].fillna("").astype(str) != ""          # unread sheets and files are warned about below
@@ -212,7 +212,7 @@ def _render_derive(adam, out: Path) -> None:
     for col in ("dataset", "records", "subjects"):
         table.add_column(col, justify="right" if col != "dataset" else "left")
     for name, df in adam.items():
-        table.add_row(name, str(len(df)), str(df["USUBJID"].nunique()))
+        table.add_row(name, str(len(df)), str(df["USUBJID"].nunique()) if "USUBJID" in df else "-")
     out_console.print(table)
     excluded = pd.read_csv(out / "adam" / "excluded.csv")
     if len(excluded):

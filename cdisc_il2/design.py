@@ -13,7 +13,8 @@ import string
 import numpy as np
 import pandas as pd
 
-from . import sdtm as _sdtm   # module, not names: sdtm may import this module while it is initialising
+# the module, not its names: sdtm may import this module while it is itself initialising
+from . import sdtm as _sdtm
 from .dates import full_date, is_iso8601, study_day
 from .metadata import codelist, ct_versions, sdtm_variables, visit_table
 from .resources import load_study
@@ -31,6 +32,11 @@ def _design() -> dict:
 
 def _text(values, index=None) -> pd.Series:
     return pd.Series(values, index=index, dtype="string")
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    """A column as text, or all missing when the frame lacks it (a DM without RFPENDTC, ...)."""
+    return df[name].astype("string") if name in df else pd.Series(pd.NA, index=df.index, dtype="string")
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -148,9 +154,9 @@ def _span_days(dy: pd.Series) -> int:
 
 # Values of TS parameters marked `from: data` in study.yaml: rule name -> function of DM giving the text.
 TS_RULES = {
-    "first_informed_consent": lambda dm: _dates(pd.Series([full_date(dm["RFICDTC"]).min()])).iloc[0],
-    "last_participation": lambda dm: _dates(pd.Series([full_date(dm["RFPENDTC"]).max()])).iloc[0],
-    "treated_subjects": lambda dm: str(int(dm["USUBJID"][dm["RFXSTDTC"].notna()].nunique())),
+    "first_informed_consent": lambda dm: _dates(pd.Series([full_date(_col(dm, "RFICDTC")).min()])).iloc[0],
+    "last_participation": lambda dm: _dates(pd.Series([full_date(_col(dm, "RFPENDTC")).max()])).iloc[0],
+    "treated_subjects": lambda dm: str(int(dm["USUBJID"][_col(dm, "RFXSTDTC").notna()].nunique())),
     "schedule_length": lambda dm: f"P{_span_days(visit_table()['VISITDY'])}D",
 }
 
@@ -164,21 +170,12 @@ def _lookup(path: str):
 
 
 def _ct_code(param: dict, value: str) -> tuple[str | None, str | None]:
-    """(TSVALCD, CT version) of a value from its codelist: from schemas/ct.json when the codelist ships there,
-    else the TSVALCD study.yaml gives (checked against the official CT by the tests)."""
+    """(TSVALCD, CT version) of a value from its CDISC codelist in schemas/ct.json."""
     version = re.sub(r"^SDTM CT ", "", ct_versions()[0])
-    try:
-        cl = codelist(param["codelist"])
-    except KeyError:
-        if not param.get("TSVALCD"):
-            raise ValueError(f"TS {param['TSPARMCD']}: codelist {param['codelist']} is not in schemas/ct.json; "
-                             "give TSVALCD in study.yaml") from None
-        return param["TSVALCD"], version
+    cl = codelist(param["codelist"])
     code = cl.nci_codes.get(value)
     if code is None:
         raise ValueError(f"TS {param['TSPARMCD']}: '{value}' is not a term of codelist {cl.name}")
-    if param.get("TSVALCD") not in (None, code):
-        raise ValueError(f"TS {param['TSPARMCD']}: TSVALCD {param['TSVALCD']} in study.yaml, CT says {code}")
     return code, version
 
 
@@ -264,12 +261,12 @@ def build_se(dm: pd.DataFrame, ex: pd.DataFrame) -> pd.DataFrame:
     else:
         course_start = pd.DataFrame({"USUBJID": pd.Series(dtype="string"), "course": pd.Series(dtype=float),
                                      "_start": pd.Series(dtype="datetime64[ns]")})
-    end_part = full_date(subj["RFPENDTC"]) if "RFPENDTC" in subj else pd.Series(pd.NaT, index=subj.index)
-    after = full_date(subj["RFXENDTC"]) + pd.Timedelta(days=int(study["epochs"]["treatment_extends_days"]) + 1)
+    end_part = full_date(_col(subj, "RFPENDTC"))
+    after = full_date(_col(subj, "RFXENDTC")) + pd.Timedelta(days=int(study["epochs"]["treatment_extends_days"]) + 1)
     parts = []
     for e in el.itertuples():          # one pass per planned element of study.yaml
         if e.start == "informed_consent":
-            starts = pd.DataFrame({"USUBJID": subj.index, "_start": full_date(subj["RFICDTC"]).to_numpy()})
+            starts = pd.DataFrame({"USUBJID": subj.index, "_start": full_date(_col(subj, "RFICDTC")).to_numpy()})
         elif e.start == "course":
             starts = course_start.loc[course_start["course"].eq(e.course), ["USUBJID", "_start"]]
         else:
@@ -281,7 +278,7 @@ def build_se(dm: pd.DataFrame, ex: pd.DataFrame) -> pd.DataFrame:
     se = se.sort_values(["USUBJID", "TAETORD", "_start"], kind="stable").reset_index(drop=True)
     nxt = se.groupby("USUBJID")["_start"].shift(-1)
     end = nxt.fillna(se["USUBJID"].map(end_part))
-    ref = se["USUBJID"].map(subj["RFSTDTC"])
+    ref = se["USUBJID"].map(_col(subj, "RFSTDTC"))
     se["SESTDTC"] = _dates(se["_start"])
     se["SEENDTC"] = _dates(end)
     se["SESTDY"] = study_day(se["SESTDTC"], ref)
@@ -339,7 +336,7 @@ def _unplanned(rec: pd.DataFrame, planned: pd.DataFrame, dm: pd.DataFrame) -> pd
     seen = seen.sort_values("_pdate", kind="stable")[["USUBJID", "_pdate", "VISITNUM"]]
     anchor = pd.merge_asof(visits, seen.rename(columns={"VISITNUM": "_after"}), left_on="_date", right_on="_pdate",
                            by="USUBJID", direction="backward")["_after"].set_axis(visits.index)
-    ref = visits["USUBJID"].map(dm.drop_duplicates("USUBJID").set_index("USUBJID")["RFSTDTC"])
+    ref = visits["USUBJID"].map(_col(dm.drop_duplicates("USUBJID").set_index("USUBJID"), "RFSTDTC"))
     day = study_day(_dates(visits["_date"]), ref)
     sched = visit_table().sort_values("VISITDY")[["VISITDY", "VISITNUM"]].rename(columns={"VISITNUM": "_sched"})
     known = day.notna()
@@ -379,7 +376,7 @@ def build_sv(domains: dict[str, pd.DataFrame], dm: pd.DataFrame) -> pd.DataFrame
     planned, unplanned = _sv_parts(domains, dm)
     unplanned = unplanned.assign(SVSTDTC=_dates(unplanned["_date"]), SVENDTC=_dates(unplanned["_date"]))
     sv = pd.concat([planned, unplanned.drop(columns="_date")], ignore_index=True)
-    ref = sv["USUBJID"].map(dm.drop_duplicates("USUBJID").set_index("USUBJID")["RFSTDTC"])
+    ref = sv["USUBJID"].map(_col(dm.drop_duplicates("USUBJID").set_index("USUBJID"), "RFSTDTC"))
     for col in ("SVSTDTC", "SVENDTC", "VISIT", "SVPRESP", "SVOCCUR", "SVUPDES"):
         sv[col] = sv[col].astype("string") if col in sv else _text(pd.NA, sv.index)
     sv["SVSTDY"] = study_day(sv["SVSTDTC"], ref)

@@ -372,7 +372,10 @@ def trace(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
 
 def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, tuple[str, str]]],
              issues: Issues) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Build the SDTM domains (and SUPPxx) and the trace table from mapped records per domain."""
+    """Build the SDTM domains (and SUPPxx), the trial design and subject visit/element datasets (design.py),
+    and the trace table from mapped records per domain."""
+    from .design import add_design_domains
+
     study = load_study()
     prepared = {d: derive_visitnum(add_identifiers(f, d)) for d, f in records.items()}
     ex = prepared.get("EX", pd.DataFrame(columns=["USUBJID", "EXSTDTC", "EXENDTC"]))
@@ -403,4 +406,5 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
         if not supp.empty:
             out[f"SUPP{domain}"] = order_variables(supp, "SUPPQUAL")
             traces.append(trace(supp, f"SUPP{domain}", "IDVARVAL"))
+    out = add_design_domains(out)
     return out, pd.concat(traces, ignore_index=True)

@@ -21,7 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Codelists used by the study but not attached to an SDTMIG variable in Variables.csv.
 EXTRA_CODELISTS = ["C66742", "C66781", "C71620", "C65047", "C67154", "C78734", "C66728", "C66734", "C99079",
-                   "C71113", "C66726", "C66729", "C78736", "C66789", "C100129", "C66767", "C66768", "C66769"]
+                   "C71113", "C66726", "C66729", "C78736", "C66789", "C100129", "C66767", "C66768", "C66769",
+                   # trial summary value codelists (TS: TPHASE, STYPE, TTYPE, INTMODEL, TBLIND, TCNTRL, SEXPOP, INTTYPE,
+                   # TINDTP)
+                   "C66737", "C99077", "C66739", "C99076", "C66735", "C66785", "C66732", "C99078", "C66736"]
 CT_VERSION = "SDTM CT 2025-03-27"
 ADAM_CT_VERSION = "ADaM CT 2025-03-28"
 

@@ -6,13 +6,13 @@ import re
 
 import pandas as pd
 import pytest
+from conftest import REFERENCE, needs_reference
 
 from cdisc_il2 import design
 from cdisc_il2.io import write_csv
 from cdisc_il2.metadata import codelist, ct_versions, sdtm_variables
 from cdisc_il2.resources import data_dir, load_study
 from cdisc_il2.validate import validate_folder
-from conftest import REFERENCE, needs_reference
 
 STUDY = load_study()
 TD = STUDY["trial_design"]
@@ -206,10 +206,7 @@ def test_ts_names_codes_and_derived_values(dm):
     for row in shipped.itertuples():      # codes of shipped codelists are the codelist's own
         p = next(p for p in TD["ts_parameters"] if p["TSPARMCD"] == row.TSPARMCD and
                  str(p.get("TSVAL", row.TSVAL)) == row.TSVAL)
-        try:
-            assert codelist(p["codelist"]).nci_codes[row.TSVAL] == row.TSVALCD
-        except KeyError:
-            assert p["TSVALCD"] == row.TSVALCD
+        assert codelist(p["codelist"]).nci_codes[row.TSVAL] == row.TSVALCD
     val = ts.set_index("TSPARMCD")["TSVAL"]
     assert val["SSTDTC"] == "2014-01-02"            # earliest informed consent
     assert val["SENDTC"] == val["DCUTDTC"] == "2014-05-20"   # latest end of participation
@@ -225,8 +222,8 @@ def test_ts_names_codes_and_derived_values(dm):
 
 @needs_reference
 def test_ts_codes_are_official_ct():
-    """Every CDISC CT code in TS (looked up, or given in study.yaml for codelists schemas/ct.json lacks) is the
-    official code of the value in the value's codelist, and every TSPARM the official name."""
+    """Every CDISC CT code in TS (looked up in schemas/ct.json) is the official code of the value in the value's
+    codelist, and every TSPARM the official name."""
     terms = {}
     with open(REFERENCE / "ct" / "sdtm-terminology-2025-03.txt", newline="", encoding="utf-8") as fh:
         for r in csv.DictReader(fh, delimiter="\t"):
@@ -314,3 +311,13 @@ def test_add_design_domains_on_the_sample_validates(converted, tmp_path):
     assert set(warn["value"]) <= {"ISO 8601", "ISO 3166-1 alpha-3", "ClinicalTrials.gov"}
     dm = out["DM"]
     assert set(out["SE"]["USUBJID"]) == set(dm["USUBJID"]) and set(out["SV"]["USUBJID"]) <= set(dm["USUBJID"])
+
+
+def test_define_yaml_has_keys_and_methods_of_the_design_datasets():
+    import yaml
+    cfg = yaml.safe_load((data_dir("mappings") / "define.yaml").read_text("utf-8"))
+    for name in design.DESIGN_DOMAINS:
+        assert set(cfg["keys"][name]) <= set(sdtm_variables(name)["name"]), name
+    start = cfg["methods"]["SE.SESTDTC"]        # the numbers in the text are those of study.yaml
+    assert f"+ {EXTENDS + 1} days" in start and f"{STUDY['treatment']['course_days']}-day" in start
+    assert {"SE.SEENDTC", "SV.VISITNUM", "SV.SVSTDTC", "TS.TSPARM", "TS.TSVAL"} <= set(cfg["methods"])

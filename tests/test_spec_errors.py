@@ -126,8 +126,12 @@ def test_missing_transfer_folder_is_a_usage_error(tmp_path):
 
 
 def test_no_partial_output_on_error(tmp_path):
-    folder = _specs_with(tmp_path, lambda d: d["blocks"][2]["variables"]["AETERM"].update({"column": "Nope"}))
-    _run(folder, tmp_path)
+    def edit(doc):
+        ae = next(b for b in doc["blocks"] if b["domain"] == "AE")
+        ae["variables"]["AETERM"].update({"column": "Nope"})
+    folder = _specs_with(tmp_path, edit)
+    res = _run(folder, tmp_path)
+    assert res.exit_code == 3 and "'Nope'" in res.output
     assert not (tmp_path / "out").exists()
 
 
