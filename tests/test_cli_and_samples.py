@@ -52,7 +52,9 @@ def test_generator_intent_matches_the_published_trial():
     assert len(subs) == 40
     assert sum(s["intended_sri4"]["WEEK 6"] == "Y" for s in subs) == 36
     assert sum(s["injection_site_reaction"] for s in subs) == 5
-    assert 1 <= sum(s["last_visit"] != "FOLLOW-UP" for s in subs) <= 2
+    assert 1 <= sum(s["last_visit"] != "FOLLOW-UP" for s in subs) <= 3
+    assert sum(s["disposition"]["EOSSTT"] == "DISCONTINUED" for s in subs) == sum(s["last_visit"] != "FOLLOW-UP"
+                                                                               for s in subs)
 
 
 def test_injection_site_reactions_reach_ae(converted):
