@@ -24,6 +24,25 @@ def _subject(n: int) -> str:
     return f"T-01-{n:03d}"
 
 
+def _weights() -> dict[str, float]:
+    from cdisc_il2.metadata import qs_tests
+
+    t = qs_tests()
+    return dict(zip(t.loc[t["kind"] == "weighted", "QSTESTCD"], t.loc[t["kind"] == "weighted", "weight"]))
+
+
+def _sledai_items(base: dict, total: int) -> list[dict]:
+    """24 descriptor records whose scores add up to `total` (heaviest descriptors first)."""
+    rows, left = [], total
+    for code, w in sorted(_weights().items(), key=lambda kv: -kv[1]):
+        score = w if left >= w else 0.0
+        left -= score
+        rows.append({**base, "QSCAT": "SLEDAI-2K", "QSTESTCD": code, "QSTEST": code, "QSSTRESC": f"{score:g}",
+                     "QSSTRESN": float(score)})
+    assert left == 0
+    return rows
+
+
 def _qs_rows(usubjid: str, visits: dict[int, tuple]) -> list[dict]:
     """visits: VISITNUM -> (date, SLEDAI total or None, PGA or None, 9 BILAG grades or None)."""
     names = {1: "SCREENING", 2: "BASELINE", 4: "WEEK 4", 8: "WEEK 12"}
@@ -33,6 +52,7 @@ def _qs_rows(usubjid: str, visits: dict[int, tuple]) -> list[dict]:
         if sled is not None:
             rows.append({**base, "QSCAT": "SLEDAI-2K", "QSTESTCD": "SLEDTOT", "QSTEST": "SLEDTOT-Total",
                          "QSSTRESC": str(sled), "QSSTRESN": float(sled)})
+            rows += _sledai_items(base, sled)
         if pga is not None:
             rows.append({**base, "QSCAT": "PHYSICIAN GLOBAL ASSESSMENT", "QSTESTCD": "PGA01", "QSTEST": "PGA01-PGA",
                          "QSSTRESC": str(pga), "QSSTRESN": float(pga)})
@@ -159,9 +179,19 @@ def test_impute_partial_date_rules():
 
 def test_traceability_to_sdtm(adam):
     q = adam["ADQS"]
-    rec = q[(q["USUBJID"] == _subject(1)) & (q["PARAMCD"] == "SLEDTOT") & (q["AVISIT"] == "WEEK 12")].iloc[0]
+    rec = q[(q["USUBJID"] == _subject(1)) & (q["PARAMCD"] == "PGA01") & (q["AVISIT"] == "WEEK 12")].iloc[0]
     assert rec["SRCDOM"] == "QS" and rec["SRCVAR"] == "QSSTRESN" and rec["SRCSEQ"] >= 1
-    assert (adam["ADRS"].loc[adam["ADRS"]["PARAMCD"] == "SRI4", "SRCDOM"] == "ADQS").all()
+    collected = q[(q["USUBJID"] == _subject(1)) & (q["PARAMCD"] == "SLEDTOTC")]
+    assert (collected["SRCDOM"] == "QS").all() and collected["SRCSEQ"].notna().all()
+    derived = q[q["PARAMCD"] == "SLEDTOT"]                   # summed from the descriptors in ADaM
+    assert (derived["PARAMTYP"] == "DERIVED").all() and derived["SRCSEQ"].isna().all()
+    r = adam["ADRS"]
+    for code, param in (("SRI4SLED", "SLEDTOT"), ("SRI4PGA", "PGA01"), ("SRI4BILG", "BILAGTOT")):
+        comp = r[(r["PARAMCD"] == code) & r["SRCSEQ"].notna()]
+        assert len(comp) and (comp["SRCDOM"] == "ADQS").all()
+        src = comp.merge(q, left_on=["USUBJID", "SRCSEQ"], right_on=["USUBJID", "ASEQ"], suffixes=("", "_q"))
+        assert len(src) == len(comp) and (src["PARAMCD_q"] == param).all()
+        assert (src["AVISIT_q"] == src["AVISIT"]).all()
 
 
 def test_samples_sri4_matches_the_generator_intent(tmp_path):

@@ -9,7 +9,7 @@ from ..errors import InputError
 from ..formats import read_folder
 from ..io import write_csv
 from .datasets import (add_baseline_summaries, analysis_config, build_adae, build_adlb, build_adqs, build_adrs,
-                       build_adsl)
+                       build_adsl, derivation_notes)
 from .summary import plot_sledai, plot_sri, sri_summary
 
 REQUIRED = ("DM", "EX", "AE", "LB", "QS")
@@ -55,7 +55,8 @@ def derive_folder(sdtm_dir: Path, out: Path, prefer: tuple[str, ...] = ("xpt", "
     for name, df in adam.items():
         write_csv(folder / f"{name.lower()}.csv", df)
     write_csv(folder / "excluded.csv", records_outside_dm(sdtm))
-    summary = sri_summary(adam["ADRS"])
+    write_csv(folder / "derivation_notes.csv", derivation_notes(adam["ADQS"], analysis_config()))
+    summary = sri_summary(adam["ADRS"], analysis_config()["sri"]["analysis_set"])
     write_csv(folder / "sri_summary.csv", summary)
     plot_sri(summary, folder / "sri_response.png")
     plot_sledai(adam["ADQS"], folder / "sledai_profiles.png")

@@ -4,12 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metadata import visit_table
+from ..metadata import qs_tests, visit_table
+from ..sdtm import number_text
 from ..resources import data_dir
 from .core import (derive_analysis_windows, derive_baseline, derive_change, derive_study_day, derive_treatment,
                    flag_analysis_records, flag_extreme, from_sas_date, impute_partial_date, merge_variables,
                    sas_date_from_dtc, to_sas_date)
 from .sri import COMPONENTS, sri_components, yes_no
+
+
+COLLECTED_SUFFIX = "C"      # SLEDTOTC: the SLEDAI-2K total as the site collected it
 
 
 def analysis_config() -> dict:
@@ -90,6 +94,7 @@ def add_baseline_summaries(adsl: pd.DataFrame, adqs: pd.DataFrame) -> pd.DataFra
         out[var] = out["USUBJID"].map(base[paramcd]) if paramcd in base else np.nan
     post = adqs[(adqs["PARAMCD"] == "SLEDTOT") & (adqs["ADY"] > 1) & adqs["AVAL"].notna()]["USUBJID"].unique()
     out["FASFL"] = np.where((out["SAFFL"] == "Y") & out["BSLEDAI"].notna() & out["USUBJID"].isin(post), "Y", "N")
+    out["MITTFL"] = np.where(out["SAFFL"] == "Y", "Y", "N")        # every treated subject: the SRI's analysis set
     return out
 
 
@@ -112,9 +117,17 @@ def build_adae(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> 
     adae["AREL"] = np.where(adae["AEREL"].isin(ae_cfg["related"]), "RELATED",
                             np.where(adae["AEREL"].notna(), "NOT RELATED", pd.NA))
     adae["ASEV"] = adae["AESEV"]
-    adae["ISRFL"] = np.where(adae["AEDECOD"].isin(ae_cfg["injection_site_reaction_terms"]), "Y", pd.NA)
+    adae["ISRFL"] = np.where(matches_terms(adae["AEDECOD"], ae_cfg["injection_site_reaction_terms"]), "Y", pd.NA)
     adae["SRCDOM"], adae["SRCVAR"], adae["SRCSEQ"] = "AE", "AESEQ", adae["AESEQ"]
     return adae.reset_index(drop=True)
+
+
+def matches_terms(values: pd.Series, patterns: list[str]) -> pd.Series:
+    """True where a value matches one of the declared terms (case ignored; '*' stands for any text)."""
+    import re
+
+    regex = "|".join("(?:" + re.escape(p).replace(r"\*", ".*") + ")" for p in patterns)
+    return values.astype("string").str.fullmatch(regex, case=False).fillna(False).astype(bool)
 
 
 def build_bds(findings: pd.DataFrame, domain: str, adsl: pd.DataFrame, cfg: dict, avalc: pd.Series | None = None,
@@ -152,16 +165,62 @@ def build_bds(findings: pd.DataFrame, domain: str, adsl: pd.DataFrame, cfg: dict
     bds = derive_change(bds, filter=post)
     bds = flag_analysis_records(bds, by=["USUBJID", "PARAMCD", "AVISITN"], filter=bds["AVISITN"] > 0)
     bds.loc[bds["ABLFL"] == "Y", "ANL01FL"] = "Y"
-    bds.loc[bds["ABLFL"] == "Y", ["AVISIT", "AVISITN"]] = ["BASELINE", 0]
+    bds = label_pre_baseline(bds, cfg)
     bds = bds.drop(columns="_target").sort_values(["USUBJID", "PARAMCD", "ADT", "SRCSEQ"], kind="stable")
     bds["ASEQ"] = bds.groupby("USUBJID").cumcount() + 1
     return bds.reset_index(drop=True)
+
+
+def label_pre_baseline(bds: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """Only the baseline record carries AVISIT BASELINE: the other records of the baseline window (screening)
+    get the pre-baseline analysis visit of analysis.yaml."""
+    out = bds.copy()
+    base_window = next(w for w in cfg["windows"] if w["from"] is None)
+    pre = out["AVISITN"].eq(base_window["AVISITN"]) & out["ABLFL"].ne("Y").fillna(True)
+    out.loc[pre, "AVISIT"] = cfg["pre_baseline"]["AVISIT"]
+    out.loc[pre, "AVISITN"] = cfg["pre_baseline"]["AVISITN"]
+    out.loc[pre, "ANL01FL"] = pd.NA
+    out.loc[out["ABLFL"] == "Y", ["AVISIT", "AVISITN"]] = [base_window["AVISIT"], base_window["AVISITN"]]
+    return out
 
 
 def build_adlb(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     """ADLB: one record per LB result with a numeric standard value."""
     lb = sdtm["LB"]
     return build_bds(lb[lb["LBSTRESN"].notna()], "LB", adsl, cfg)
+
+
+def sledai_total_records(qs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """QS as ADQS reads it: the SLEDAI-2K total derived from the 24 descriptor scores at every assessment
+    (QSTESTCD SLEDTOT, no QSSEQ: derived in ADaM) and the site's collected total kept as SLEDTOTC.
+
+    An assessment with a descriptor missing gets a total only with `sledai_missing_descriptor: absent` (the
+    missing descriptor scores 0); by default it has none (not assessable)."""
+    tests = qs_tests()
+    cat = tests.loc[tests["kind"].eq("total"), "QSCAT"].iloc[0]
+    total = tests.loc[tests["kind"].eq("total")].iloc[0]
+    items = set(tests.loc[tests["kind"].eq("weighted") & tests["QSCAT"].eq(cat), "QSTESTCD"])
+    sled = qs["QSCAT"].eq(cat)
+    is_total = sled & qs["QSTESTCD"].eq(total["QSTESTCD"])
+    sdtm_derived = is_total & qs.get("QSDRVFL", pd.Series(pd.NA, index=qs.index)).eq("Y").fillna(False)
+    out = qs[~sdtm_derived].copy()
+    collected = is_total[~sdtm_derived]
+    out.loc[collected, "QSTESTCD"] = total["QSTESTCD"] + COLLECTED_SUFFIX
+    out.loc[collected, "QSTEST"] = "SLEDAI-2K Total Score (as collected)"
+    item = qs[sled & qs["QSTESTCD"].isin(items)]
+    key = ["USUBJID", "QSDTC", "VISITNUM"]
+    score = pd.to_numeric(item["QSSTRESN"], errors="coerce")
+    grp = item.assign(_v=score, _n=score.notna()).groupby([item[k].astype("string").fillna("") for k in key])
+    agg = grp.agg(QSSTRESN=("_v", "sum"), n=("_n", "sum"), first=("QSSEQ", "idxmin"))
+    complete = agg["n"].eq(len(items)) if cfg["sri"]["sledai_missing_descriptor"] == "not_assessable" else agg["n"].gt(0)
+    agg = agg[complete]
+    derived = qs.loc[agg["first"].to_numpy()].copy()
+    derived["QSTESTCD"], derived["QSTEST"] = total["QSTESTCD"], total["QSTEST"]
+    derived["QSSTRESN"] = agg["QSSTRESN"].to_numpy()
+    derived["QSSTRESC"] = number_text(derived["QSSTRESN"])
+    derived["QSORRES"] = pd.NA
+    derived["QSSEQ"] = np.nan
+    return pd.concat([out, derived], ignore_index=True)
 
 
 def bilag_score_records(qs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
@@ -175,7 +234,7 @@ def bilag_score_records(qs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
 def build_adqs(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     """ADQS: SLEDAI-2K items and total, PGA, BILAG-2004 grades (AVALC, AVAL = grade code A=1..E=5), their
     scores (AVAL = A=12 B=8 C=1 D=E=0, PARAMTYP DERIVED) and the total of the scores (BILAGTOT)."""
-    qs = sdtm["QS"]
+    qs = sledai_total_records(sdtm["QS"], cfg)
     scores = bilag_score_records(qs, cfg)
     src = pd.concat([qs, scores], ignore_index=True)
     is_score = pd.Series(np.arange(len(src)) >= len(qs), index=src.index)
@@ -191,7 +250,11 @@ def build_adqs(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> 
     score_params = adqs["PARAMCD"].isin(scores["QSTESTCD"].unique())
     grade_params = adqs["PARCAT1"].eq("BILAG-2004") & ~score_params
     adqs.loc[grade_params, ["CHG", "PCHG"]] = np.nan       # a grade code is ordinal: no change from baseline
-    adqs["PARAMTYP"] = pd.Series(np.where(score_params, "DERIVED", pd.NA), index=adqs.index, dtype="string")
+    derived_total = adqs["SRCSEQ"].isna()                   # SLEDAI-2K totals summed from the descriptors
+    adqs.loc[derived_total, "PARCAT1"] = "SLEDAI-2K"
+    adqs.loc[derived_total, ["SRCDOM", "SRCVAR"]] = pd.NA
+    adqs["PARAMTYP"] = pd.Series(np.where(score_params | derived_total, "DERIVED", pd.NA), index=adqs.index,
+                                 dtype="string")
     totals = _bilag_total(adqs[score_params])
     out = pd.concat([adqs, totals], ignore_index=True)
     out = out.sort_values(["USUBJID", "PARAMCD", "ADT", "SRCSEQ"], kind="stable")
@@ -216,57 +279,180 @@ def _bilag_total(scores: pd.DataFrame) -> pd.DataFrame:
     return derive_change(tot, filter=tot["ADT"] > tot["TRTSDT"])
 
 
-def build_adrs(adqs: pd.DataFrame, adsl: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """ADRS: SRI-4 components and overall response per subject and analysis visit (full analysis set)."""
+def sri_visit_values(adqs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """Per subject and SRI visit, the values the SRI is decided on, each from the ADQS analysis record
+    (ANL01FL) of the window: SLEDAI-2K and PGA (visit, baseline, ASEQ, date), new BILAG A/B counts, the
+    domains graded at the visit and at baseline, and the BILAG total's ASEQ."""
     sri_cfg = cfg["sri"]
     anl = adqs[(adqs["ANL01FL"] == "Y") & adqs["AVISIT"].isin(sri_cfg["visits"])]
     key = ["USUBJID", "AVISIT", "AVISITN"]
 
-    def param(code: str, cols: dict) -> pd.DataFrame:
+    def param(code: str, prefix: str) -> pd.DataFrame:
         sel = anl[anl["PARAMCD"] == code]
-        return sel[key + list(cols)].rename(columns=cols)
+        return sel[key + ["AVAL", "BASE", "ASEQ", "ADT"]].rename(
+            columns={"AVAL": f"{prefix}_AVAL", "BASE": f"{prefix}_BASE", "ASEQ": f"{prefix}_SEQ", "ADT": f"{prefix}_ADT"})
 
-    sled = param("SLEDTOT", {"AVAL": "SLED_AVAL", "BASE": "SLED_BASE", "ADT": "ADT", "ASEQ": "SLED_SEQ"})
-    pga = param("PGA01", {"AVAL": "PGA_AVAL", "BASE": "PGA_BASE", "ASEQ": "PGA_SEQ"})
+    sled = param("SLEDTOT", "SLED")
+    if sri_cfg["sledai_total"] == "collected":          # the site's own total where it has one
+        collected = param("SLEDTOT" + COLLECTED_SUFFIX, "SLED")
+        sled = pd.concat([collected, sled]).drop_duplicates(key, keep="first")
+    pga = param("PGA01", "PGA")
     b = anl[anl["PARCAT1"].eq("BILAG-2004") & anl["AVALC"].notna()]
     bil = b.assign(NEW_A=(b["AVALC"] == "A") & (b["BASEC"] != "A"),
-                   NEW_B=(b["AVALC"] == "B") & b["BASEC"].isin(["C", "D", "E"]))
-    bil = bil.groupby(key).agg(NEW_A=("NEW_A", "sum"), NEW_B=("NEW_B", "sum"), BILAG_N=("AVALC", "count")).reset_index()
-    fas = adsl.loc[adsl["FASFL"] == "Y", ["STUDYID", "USUBJID"]]
+                   NEW_B=(b["AVALC"] == "B") & b["BASEC"].isin(["C", "D", "E"]), BASE_N=b["BASEC"].notna())
+    bil = bil.groupby(key).agg(NEW_A=("NEW_A", "sum"), NEW_B=("NEW_B", "sum"), BILAG_N=("AVALC", "count"),
+                               BILAG_BASE_N=("BASE_N", "sum"), BILAG_ADT=("ADT", "max")).reset_index()
+    tot = anl[anl["PARAMCD"] == "BILAGTOT"][key + ["ASEQ"]].rename(columns={"ASEQ": "BILAG_SEQ"})
+    return sled.merge(pga, on=key, how="outer").merge(bil, on=key, how="outer").merge(tot, on=key, how="left")
+
+
+def not_assessable_reasons(v: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """Why each component could not be assessed (text), and whether BILAG counts as assessed under the
+    configured rule for missing organ domains."""
+    out = v.copy()
+    sri_cfg = cfg["sri"]
+    tests = qs_tests()
+    n_domains = int((tests["QSCAT"].eq("BILAG-2004") & tests["kind"].eq("grade")).sum())
+    all_nine = (out["BILAG_N"] >= n_domains) & (out["BILAG_BASE_N"] >= n_domains)
+    out["BILAG_OK"] = all_nine if sri_cfg["bilag_missing_domain"] == "not_assessable" else out["BILAG_N"] > 0
+    none = pd.Series(pd.NA, index=out.index, dtype="string")
+    sled = none.mask(out["SLED_AVAL"].isna(), "no SLEDAI-2K total at the visit")
+    sled = sled.mask(out["SLED_AVAL"].notna() & out["SLED_BASE"].isna(), "no baseline SLEDAI-2K total")
+    pga = none.mask(out["PGA_AVAL"].isna(), "no PGA at the visit")
+    pga = pga.mask(out["PGA_AVAL"].notna() & out["PGA_BASE"].isna(), "no baseline PGA")
+    graded = out["BILAG_N"].astype("Int64").astype("string")
+    based = out["BILAG_BASE_N"].astype("Int64").astype("string")
+    bilg = none.mask(~out["BILAG_OK"], "BILAG-2004 graded in " + graded + " of " + str(n_domains) + " domains at the "
+                     "visit, " + based + " of them with a baseline grade")
+    bilg = bilg.mask(out["BILAG_N"].eq(0), "no BILAG-2004 at the visit")
+    out["NRI_SLED"], out["NRI_PGA"] = sled, pga
+    out["NRI_BILG"] = bilg if sri_cfg["bilag_required"] else none
+    nothing = out["SLED_AVAL"].isna() & out["PGA_AVAL"].isna() & out["BILAG_N"].eq(0)
+    parts = out[["NRI_SLED", "NRI_PGA", "NRI_BILG"]]
+    reasons = parts.fillna("").agg("; ".join, axis=1).str.replace(r"^(; )+|(; )+$", "", regex=True)
+    reasons = reasons.str.replace(r"(; ){2,}", "; ", regex=True).mask(nothing, "no assessment in the visit window")
+    out["NRIREAS"] = reasons.str.rstrip("; ").replace("", pd.NA)
+    return out
+
+
+def apply_rescue(v: pd.DataFrame, rescue: pd.DataFrame | None, adsl: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """Subject-visits on or after the date a rescue-therapy rule is met are non-responses (RESCREAS)."""
+    out = v.copy()
+    out["RESCREAS"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    if rescue is None or rescue.empty:
+        return out
+    target = {w["AVISIT"]: w["target"] for w in cfg["windows"]}
+    trtsdt = out["USUBJID"].map(adsl.set_index("USUBJID")["TRTSDT"])
+    visit_date = out["SLED_ADT"].fillna(out["PGA_ADT"]).fillna(trtsdt + out["AVISIT"].map(target) - 1)
+    first = rescue.sort_values("RESCDT").drop_duplicates("USUBJID").set_index("USUBJID")
+    hit = visit_date >= out["USUBJID"].map(first["RESCDT"])
+    out.loc[hit, "RESCREAS"] = out.loc[hit, "USUBJID"].map(first["RESCREAS"]).astype("string")
+    return out
+
+
+def build_adrs(adqs: pd.DataFrame, adsl: pd.DataFrame, cfg: dict, rescue: pd.DataFrame | None = None) -> pd.DataFrame:
+    """ADRS: SRI-4 components and overall response per subject of the SRI analysis set and analysis visit,
+    with the values each Y/N was decided on and links to the ADQS records (SRCDOM/SRCVAR/SRCSEQ)."""
+    sri_cfg = cfg["sri"]
+    key = ["USUBJID", "AVISIT", "AVISITN"]
+    flag = sri_cfg["analysis_set"]
+    subjects = adsl.loc[adsl[flag] == "Y", ["STUDYID", "USUBJID"]]
     windows = pd.DataFrame([w for w in cfg["windows"] if w["AVISIT"] in sri_cfg["visits"]])[["AVISIT", "AVISITN"]]
-    grid = fas.merge(windows, how="cross")
-    v = grid.merge(sled, on=key, how="left").merge(pga, on=key, how="left").merge(bil, on=key, how="left")
-    v["BILAG_N"] = v["BILAG_N"].fillna(0)
-    v = sri_components(v, sri_cfg)
-    assessed = v[["SLED_AVAL", "PGA_AVAL"]].notna().any(axis=1) | (v["BILAG_N"] > 0)
-    incomplete = v[["SRI4SLED", "SRI4PGA"] + (["SRI4BILG"] if sri_cfg["bilag_required"] else [])].isna().any(axis=1)
+    grid = subjects.merge(windows, how="cross")
+    v = grid.merge(sri_visit_values(adqs, cfg), on=key, how="left")
+    for c in ("BILAG_N", "BILAG_BASE_N"):
+        v[c] = v[c].fillna(0)
+    v = not_assessable_reasons(v, cfg)
+    v = apply_rescue(v, rescue, adsl, cfg)
+    v["BILAG_N_USED"] = v["BILAG_N"].where(v["BILAG_OK"], 0)
+    v = sri_components(v.assign(BILAG_N=v["BILAG_N_USED"]), sri_cfg)
+    rescued = v["RESCREAS"].notna()
     params = dict(COMPONENTS)
-    label = "SLE Responder Index-4" if sri_cfg["bilag_required"] else "Modified SLE Responder Index-4 (no BILAG)"
-    params["SRI4"] = label
+    params["SRI4"] = "SLE Responder Index-4" if sri_cfg["bilag_required"] else "Modified SLE Responder Index-4 (no BILAG)"
+    source = {"SRI4SLED": ("SLED_SEQ", "SLED_ADT"), "SRI4PGA": ("PGA_SEQ", "PGA_ADT"),
+              "SRI4BILG": ("BILAG_SEQ", "BILAG_ADT"), "SRI4": (None, "SLED_ADT")}
+    support = {"BSLEDAI": "SLED_BASE", "ASLEDAI": "SLED_AVAL", "BPGA": "PGA_BASE", "APGA": "PGA_AVAL",
+               "NBILAGA": "NEW_A", "NBILAGB": "NEW_B", "NBILAGD": "BILAG_N"}
     parts = []
     for code, name in params.items():
         if code == "SRI4BILG" and not sri_cfg["bilag_required"]:
             continue
-        value = v[code]
+        value = v[code].astype("boolean").mask(rescued, False)
+        seq, adt = source[code]
         rec = pd.DataFrame({"STUDYID": v["STUDYID"], "USUBJID": v["USUBJID"], "PARAMCD": code, "PARAM": name,
-                            "AVALC": yes_no(value), "AVISIT": v["AVISIT"], "AVISITN": v["AVISITN"], "ADT": v["ADT"]})
+                            "AVALC": yes_no(value), "AVISIT": v["AVISIT"], "AVISITN": v["AVISITN"],
+                            "ADT": v[adt].fillna(v["SLED_ADT"]).fillna(v["PGA_ADT"])})
         rec["AVAL"] = (rec["AVALC"] == "Y").astype("float64")
-        missing = value.isna() if code != "SRI4" else incomplete
-        rec["DTYPE"] = np.where(missing, "WC", pd.NA)
-        rec["SRCDOM"] = "ADQS"
-        rec["SRCVAR"] = "AVAL"
-        rec["SRCSEQ"] = v["PGA_SEQ"] if code == "SRI4PGA" else (v["SLED_SEQ"] if code in ("SRI4", "SRI4SLED") else np.nan)
-        rec["ASSESSED"] = assessed.to_numpy()
+        for var, col in support.items():
+            rec[var] = v[col]
+        rec["PGACHG"] = (v["PGA_AVAL"] - v["PGA_BASE"]).round(6)
+        reason = v[{"SRI4SLED": "NRI_SLED", "SRI4PGA": "NRI_PGA", "SRI4BILG": "NRI_BILG", "SRI4": "NRIREAS"}[code]]
+        reason = reason.mask(v["NRIREAS"].eq("no assessment in the visit window"), v["NRIREAS"])
+        missing = reason.notna()
+        rec["DTYPE"] = pd.Series(np.where(missing | rescued, "WC", pd.NA), index=rec.index, dtype="string")
+        rec["NRIREAS"] = reason
+        rec["RESCREAS"] = v["RESCREAS"]
+        rec["SRCDOM"] = pd.Series(np.where(v[seq].notna(), "ADQS", pd.NA) if seq else pd.NA, index=rec.index,
+                                  dtype="string")
+        rec["SRCVAR"] = rec["SRCDOM"].map({"ADQS": "AVAL"}).astype("string")
+        rec["SRCSEQ"] = v[seq] if seq else np.nan
         parts.append(rec)
     adrs = pd.concat(parts, ignore_index=True)
     adrs = derive_treatment(adrs, adsl, by=["USUBJID"])
-    adrs = merge_variables(adrs, adsl, ["USUBJID"], ["TRTSDT", "FASFL", "TRT01P", "TRT01A"])
+    adrs = merge_variables(adrs, adsl, ["USUBJID"], ["TRTSDT", flag, "TRT01P", "TRT01A"])
     adrs["ADY"] = derive_study_day(adrs, "ADT", "TRTSDT", "ADY")
     adrs["ANL01FL"] = "Y"
     adrs = flag_primary_endpoint(adrs, sri_cfg)
-    adrs = adrs.drop(columns="ASSESSED").sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable")
+    adrs = adrs.sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable")
     adrs["ASEQ"] = adrs.groupby("USUBJID").cumcount() + 1
     return adrs.reset_index(drop=True)
+
+
+def _iso(sas_dates: pd.Series) -> pd.Series:
+    """SAS numeric dates as ISO 8601 text ('-' when missing), for notes."""
+    return from_sas_date(sas_dates).dt.strftime("%Y-%m-%d").fillna("-").astype("string")
+
+
+def derivation_notes(adqs: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """What a reviewer should know about the SRI inputs, as values: SRI components of one visit taken from
+    different assessment dates, different values for one parameter on one day, and collected SLEDAI-2K totals
+    that differ from the sum of their descriptors."""
+    cols = ["dataset", "USUBJID", "PARAMCD", "AVISIT", "note", "values"]
+    sri_cfg = cfg["sri"]
+    v = sri_visit_values(adqs, cfg)
+    dates = v[["SLED_ADT", "PGA_ADT", "BILAG_ADT"]]
+    mixed = dates.nunique(axis=1) > 1
+    parts = [pd.DataFrame({"dataset": "ADRS", "USUBJID": v.loc[mixed, "USUBJID"], "PARAMCD": "SRI4",
+                           "AVISIT": v.loc[mixed, "AVISIT"],
+                           "note": "SRI components of this visit come from different assessment dates",
+                           "values": ("SLEDAI-2K " + _iso(v.loc[mixed, "SLED_ADT"]) + ", PGA " + _iso(v.loc[mixed, "PGA_ADT"])
+                                      + ", BILAG-2004 " + _iso(v.loc[mixed, "BILAG_ADT"]))})]
+    rec = adqs[adqs["AVAL"].notna() & adqs["ADT"].notna() & adqs["PARAMTYP"].isna()]
+    n = rec.groupby(["USUBJID", "PARAMCD", "ADT"])["AVAL"].transform("nunique")
+    clash = rec[n > 1]
+    if len(clash):
+        vals = clash.groupby(["USUBJID", "PARAMCD", "ADT"]).agg(
+            AVISIT=("AVISIT", "first"), low=("AVAL", "min"), high=("AVAL", "max")).reset_index()
+        vals["values"] = number_text(vals["low"]) + " and " + number_text(vals["high"])
+        parts.append(pd.DataFrame({"dataset": "ADQS", "USUBJID": vals["USUBJID"], "PARAMCD": vals["PARAMCD"],
+                                   "AVISIT": vals["AVISIT"],
+                                   "note": "different values on the same day: ANL01FL took the one of the later record "
+                                           "(" + _iso(vals["ADT"]) + ")", "values": vals["values"]}))
+    total = adqs[adqs["PARAMCD"].isin(["SLEDTOT", "SLEDTOT" + COLLECTED_SUFFIX])]
+    wide = total.pivot_table(index=["USUBJID", "ADT"], columns="PARAMCD", values="AVAL", aggfunc="first")
+    if "SLEDTOT" + COLLECTED_SUFFIX in wide and "SLEDTOT" in wide:
+        diff = wide[wide["SLEDTOT" + COLLECTED_SUFFIX].notna() & wide["SLEDTOT"].notna()
+                    & (wide["SLEDTOT" + COLLECTED_SUFFIX] != wide["SLEDTOT"])].reset_index()
+        visits = total.drop_duplicates(["USUBJID", "ADT"]).set_index(["USUBJID", "ADT"])["AVISIT"]
+        parts.append(pd.DataFrame({
+            "dataset": "ADQS", "USUBJID": diff["USUBJID"], "PARAMCD": "SLEDTOT" + COLLECTED_SUFFIX,
+            "AVISIT": pd.MultiIndex.from_frame(diff[["USUBJID", "ADT"]]).map(visits),
+            "note": f"collected SLEDAI-2K total differs from the sum of its descriptors (the SRI uses the "
+                    f"{sri_cfg['sledai_total']} one)",
+            "values": "collected " + number_text(diff["SLEDTOT" + COLLECTED_SUFFIX]) + ", derived "
+                      + number_text(diff["SLEDTOT"])}))
+    out = pd.concat(parts, ignore_index=True)
+    return out[cols].sort_values(["USUBJID", "dataset", "PARAMCD"], kind="stable").reset_index(drop=True)
 
 
 def flag_primary_endpoint(adrs: pd.DataFrame, sri_cfg: dict) -> pd.DataFrame:

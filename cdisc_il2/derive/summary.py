@@ -21,15 +21,18 @@ def wilson_interval(responders: pd.Series, n: pd.Series, z: float = Z95) -> tupl
     return (centre - half).clip(lower=0), (centre + half).clip(upper=1)
 
 
-def sri_summary(adrs: pd.DataFrame) -> pd.DataFrame:
-    """Per analysis visit: subjects in the full analysis set, SRI-4 responders, rate and Wilson 95% CI."""
-    sri = adrs[(adrs["PARAMCD"] == "SRI4") & (adrs["FASFL"] == "Y")]
+def sri_summary(adrs: pd.DataFrame, analysis_set: str = "MITTFL") -> pd.DataFrame:
+    """Per analysis visit: subjects in the SRI's analysis set (N), SRI-4 responders, how many subjects were
+    imputed as non-responders, the rate and its Wilson 95% CI, and which row is the primary endpoint."""
+    flag = analysis_set if analysis_set in adrs else "FASFL"
+    sri = adrs[(adrs["PARAMCD"] == "SRI4") & (adrs[flag] == "Y")]
     g = sri.groupby(["AVISITN", "AVISIT"], sort=True)
     out = g.agg(N=("USUBJID", "nunique"), responders=("AVALC", lambda s: int((s == "Y").sum())),
                 imputed_nonresponders=("DTYPE", lambda s: int(s.notna().sum()))).reset_index()
     out["rate"] = (out["responders"] / out["N"]).round(4)
     lo, hi = wilson_interval(out["responders"].astype(float), out["N"].astype(float))
     out["ci95_low"], out["ci95_high"] = lo.round(4), hi.round(4)
+    out["analysis_set"] = flag
     out["method"] = "Wilson score interval; non-responder imputation (DTYPE=WC)"
     primary = set(sri.loc[sri.get("ANL02FL", pd.Series(dtype="string")).eq("Y"), "AVISIT"]) if "ANL02FL" in sri else set()
     out["primary_endpoint"] = np.where(out["AVISIT"].isin(primary), "Y", "N")
@@ -66,7 +69,7 @@ def plot_sri(summary: pd.DataFrame, path: Path) -> None:
     ax.set_xticks(x, summary["AVISIT"], rotation=0, fontsize=8)
     ax.set_ylim(0, 105)
     ax.set_ylabel("SRI-4 responders (%)")
-    ax.set_title("SRI-4 response by analysis visit (full analysis set, 95% Wilson CI)")
+    ax.set_title("SRI-4 response by analysis visit (all treated subjects, NRI; 95% Wilson CI)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     write_bytes(path, _png(fig))

@@ -46,8 +46,11 @@ def define_config() -> dict:
     """mappings/define.yaml: study description, dataset keys, derivation methods."""
     cfg = yaml.safe_load((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
     cfg["methods"] = {k: _fill_analysis(v) for k, v in cfg["methods"].items()}
-    cfg["methods"]["ADRS.AVALC"] = " ".join(sri.__doc__.split())
-    cfg["methods"]["ADRS.AVAL"] = "1 when AVALC is Y, 0 when N. " + " ".join(sri.__doc__.split())
+    from ..derive.datasets import analysis_config
+
+    text = sri.method_text(analysis_config())
+    cfg["methods"]["ADRS.AVALC"] = text
+    cfg["methods"]["ADRS.AVAL"] = "1 when AVALC is Y, 0 when N. " + text
     return cfg
 
 

@@ -13,7 +13,7 @@ from .model import ColumnMeta, Dataset
 from .xpt import read_xpt
 
 SUFFIXES = {".xpt": "xpt", ".json": "json", ".ndjson": "json", ".dsjc": "json", ".csv": "csv"}
-NOT_DATASETS = {"variables.csv", "sri_summary.csv", "excluded.csv", "findings.json", "manifest.json"}
+NOT_DATASETS = {"variables.csv", "sri_summary.csv", "excluded.csv", "derivation_notes.csv", "findings.json", "manifest.json"}
 # ADaM naming conventions for numeric variables: *DT, *DTM, *TM, *DY, *N (numeric codes), *SEQ, durations.
 ADAM_NUMERIC = r"(?:.*(?:DT|DTM|TM|DY|SEQ|DURD|N)|AVAL|BASE|CHG|PCHG|AGE|NDOSE|NCOURSE|BSLEDAI|BPGA|BBILAG)"
 
