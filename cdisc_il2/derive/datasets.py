@@ -364,6 +364,7 @@ def build_adrs(adqs: pd.DataFrame, adsl: pd.DataFrame, cfg: dict, rescue: pd.Dat
         v[c] = v[c].fillna(0)
     v = not_assessable_reasons(v, cfg)
     v = apply_rescue(v, rescue, adsl, cfg)
+    v["BILAG_GRADED"] = v["BILAG_N"]
     v["BILAG_N_USED"] = v["BILAG_N"].where(v["BILAG_OK"], 0)
     v = sri_components(v.assign(BILAG_N=v["BILAG_N_USED"]), sri_cfg)
     rescued = v["RESCREAS"].notna()
@@ -372,7 +373,7 @@ def build_adrs(adqs: pd.DataFrame, adsl: pd.DataFrame, cfg: dict, rescue: pd.Dat
     source = {"SRI4SLED": ("SLED_SEQ", "SLED_ADT"), "SRI4PGA": ("PGA_SEQ", "PGA_ADT"),
               "SRI4BILG": ("BILAG_SEQ", "BILAG_ADT"), "SRI4": (None, "SLED_ADT")}
     support = {"BSLEDAI": "SLED_BASE", "ASLEDAI": "SLED_AVAL", "BPGA": "PGA_BASE", "APGA": "PGA_AVAL",
-               "NBILAGA": "NEW_A", "NBILAGB": "NEW_B", "NBILAGD": "BILAG_N"}
+               "NBILAGA": "NEW_A", "NBILAGB": "NEW_B", "NBILAGD": "BILAG_GRADED"}
     parts = []
     for code, name in params.items():
         if code == "SRI4BILG" and not sri_cfg["bilag_required"]:
