@@ -20,7 +20,6 @@ from . import __version__
 from .errors import CdiscIl2Error, IncompleteOutput, UsageError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL, EXIT_INCOMPLETE = 0, 1, 2, 3, 4, 5
-CSV_FIRST = ("csv",)  # run reads back only the CSVs it has just written, never older XPT/JSON beside them
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Convert, validate, derive and export the low-dose IL-2 SLE trial's data (CDISC SDTM/ADaM).\n\n"
@@ -225,58 +224,120 @@ def _render_derive(adam, out: Path) -> None:
                           f"(95% CI {r.ci95_low:.1%}-{r.ci95_high:.1%}){mark}", highlight=False)
 
 
+def _step_reporter(quiet: bool):
+    """Show each long step as a spinner in a terminal; plain lines when not a terminal; nothing with --quiet."""
+    import contextlib
+    import time
+
+    @contextlib.contextmanager
+    def step(name: str):
+        if quiet:
+            yield
+            return
+        t0 = time.perf_counter()
+        if out_console.is_terminal:
+            with out_console.status(f"{name} ...", spinner="dots"):
+                yield
+        else:
+            yield
+        out_console.print(f"[dim]{name}: {time.perf_counter() - t0:.1f} s[/]", highlight=False)
+    return step
+
+
+def _render_comparison(comp, previous: Path) -> None:
+    """What changed since the previous transfer; deleted records and vanished subjects always called out."""
+    s = comp.summary()
+    out_console.print(f"compared with {previous}: {s['records_added']} records added, {s['records_changed']} changed "
+                      f"({s['values_changed']} values), {s['records_deleted']} deleted; subjects +{s['subjects_added']} "
+                      f"-{s['subjects_gone']}; findings {s['findings_new']} new, {s['findings_resolved']} resolved; "
+                      f"{s['sri_changed']} SRI-4 responses changed (comparison/)", highlight=False)
+    for r in comp.subjects[comp.subjects["change"] == "gone"].itertuples():
+        out_console.print(f"[bold red]subject gone since the previous transfer:[/] {r.usubjid}", highlight=False)
+    deleted = comp.changes[comp.changes["change"] == "deleted"]
+    for r in deleted.head(50).itertuples():
+        out_console.print(f"[bold red]record deleted:[/] {r.dataset} {r.usubjid} {r.key}", highlight=False)
+    if len(deleted) > 50:
+        out_console.print(f"[bold red]... and {len(deleted) - 50} more deleted records[/] (comparison/changes.csv)")
+
+
 @app.command()
 @_guarded
 def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transfer's site spreadsheets"),
         out: Path = typer.Option(..., "--out", help="output folder for the whole package"),
         mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs"),
         fail_on: FailOn = typer.Option(FailOn.never, "--fail-on", help="exit 1 when validation finds issues at or "
-                                       "above this severity (default never: the report is the result)"),
-        allow_missing_site: bool = ALLOW_MISSING) -> None:
-    """Run the whole pipeline on one transfer: convert to SDTM, validate it, derive ADaM, validate that.
+                                       "above this severity, justified ones not counted (default never: the report "
+                                       "is the result)"),
+        allow_missing_site: bool = ALLOW_MISSING,
+        previous: Optional[str] = typer.Option(None, "--previous", help="compare with an earlier run: its output "
+                                               "folder, or its id in the run history ('last' for the latest)"),
+        history: Optional[Path] = typer.Option(None, "--history", help="the study's run history (SQLite); default "
+                                               "OUT/../history.sqlite"),
+        justifications: Optional[Path] = typer.Option(None, "--justifications", help="explained findings (YAML); "
+                                                      "default mappings/justifications.yaml beside the site specs"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress lines (for scheduled jobs)")) -> None:
+    """Run the whole pipeline on one transfer: convert to SDTM, validate it, derive ADaM, validate that,
+    export, compare with the previous transfer, write report.html and record the run in the history.
 
-    Writes OUT/sdtm/, OUT/rejects.csv, OUT/accountability.csv, OUT/trace.csv,
-    OUT/validation/report.xlsx + findings.json (SDTM, mapping rejects included), OUT/adam/ (ADaM,
-    sri_summary.csv, plots) and OUT/validation/adam-report.xlsx + adam-findings.json.
+    Everything is written to a staging folder and put in place as a whole: a run killed at any moment leaves
+    the previous complete package. Writes OUT/sdtm/, OUT/adam/, OUT/validation/, OUT/comparison/ (with
+    --previous), OUT/report.html, OUT/manifest.json, rejects/accountability/trace.csv.
 
-    Example: cdisc-il2 run samples/transfer-01 --out build/transfer-01
+    Example: cdisc-il2 run samples/transfer-02 --out build/transfer-02 --previous build/transfer-01
     """
-    from .convert import map_transfer, write_outputs
+    from .pipeline import run_transfer
+    from .validate.report import render_terminal
 
-    result = map_transfer(transfer_dir, mappings, allow_missing_site)
-    write_outputs(result, out)
-    _render_convert(result)
-    checked = _validate_and_report(out / "sdtm", out / "validation" / "report.xlsx",
-                                   out / "validation" / "findings.json", result.rejects, prefer=CSV_FIRST)
-    from .derive import derive_folder
-    from .formats import read_folder
-    from .validate import validate_datasets
-    from .validate.report import write_excel, write_json
+    outcome = run_transfer(transfer_dir, out, mappings, allow_missing_site, previous, history, justifications,
+                           step=_step_reporter(quiet))
+    _render_convert(outcome.converted)
+    render_terminal(outcome.sdtm, out_console)
+    _render_derive(outcome.adam, out)
+    c = outcome.adam_checked.counts()
+    out_console.print(f"ADaM validation: {c['errors']} errors, {c['findings']} findings (validation/adam-report.xlsx)")
+    if outcome.comparison is not None:
+        _render_comparison(outcome.comparison, outcome.previous)
+    out_console.print(f"submission files (XPT, Dataset-JSON, NDJSON, define.xml), report.html and manifest.json in {out}; "
+                      f"run {outcome.run_id} recorded in {outcome.history}", highlight=False)
+    if outcome.unwritable:
+        raise IncompleteOutput(outcome.unwritable)
+    _exit_for(outcome.sdtm, fail_on)
 
-    adam = derive_folder(out / "sdtm", out, prefer=CSV_FIRST)
-    _render_derive(adam, out)
-    adam_data = read_folder(out / "adam", prefer=CSV_FIRST)
-    # the SDTM the ADaM derives from is there for cross-dataset rules (AD0253, AD1024-AD1026), not checked again
-    adam_checked = validate_datasets(adam_data, reference=read_folder(out / "sdtm", prefer=CSV_FIRST))
-    write_excel(adam_checked, out / "validation" / "adam-report.xlsx")
-    write_json(adam_checked, out / "validation" / "adam-findings.json")
-    out_console.print(f"ADaM validation: {adam_checked.count_at_or_above('Error')} errors, "
-                      f"{len(adam_checked.findings)} findings (validation/adam-report.xlsx)")
-    from .export import export_folder
-    from .export.manifest import build_manifest, write_manifest
 
-    unwritable: list[str] = []
-    export_folder(out / "sdtm", out / "sdtm", when=result.transfer_time, specs=result.specs, prefer=CSV_FIRST,
-                  unwritable=unwritable)
-    export_folder(out / "adam", out / "adam", when=result.transfer_time, prefer=CSV_FIRST, unwritable=unwritable)
-    summary = {"sdtm": checked.counts(), "adam": adam_checked.counts()}
-    manifest = build_manifest(out, result.inputs, result.specs, result.transfer_time.isoformat(), summary)
-    manifest["incomplete"] = unwritable
-    write_manifest(out, manifest)
-    out_console.print(f"submission files (XPT, Dataset-JSON, NDJSON, define.xml) and manifest.json in {out}")
-    if unwritable:
-        raise IncompleteOutput(unwritable)
-    _exit_for(checked, fail_on)
+@app.command()
+@_guarded
+def compare(previous: Path = typer.Argument(..., help="the earlier run's output folder"),
+            current: Path = typer.Argument(..., help="the later run's output folder"),
+            out: Optional[Path] = typer.Option(None, "--out", help="write changes.csv, findings.csv ... here "
+                                               "(default CURRENT/comparison)")) -> None:
+    """Compare two runs record by record by each dataset's natural keys, and their findings and SRI-4.
+
+    Example: cdisc-il2 compare build/transfer-01 build/transfer-02
+    """
+    from .transfers.compare import compare_runs, write_comparison
+
+    comp = compare_runs(previous, current)
+    write_comparison(comp, out or Path(current) / "comparison")
+    _render_comparison(comp, previous)
+
+
+@app.command("history")
+@_guarded
+def history_(history: Path = typer.Argument(Path("build/history.sqlite"), help="the study's run history file")) -> None:
+    """List past runs: when, status, transfer, output folder, errors, justified findings, SRI-4 at the primary visit.
+
+    Example: cdisc-il2 history build/history.sqlite
+    """
+    from .transfers.history import list_runs
+
+    runs = list_runs(history)
+    table = Table(title=f"Runs in {history}")
+    for col in ("id", "started", "status", "transfer", "out", "errors", "justified", "sri4_primary"):
+        table.add_column(col, overflow="fold")
+    for r in runs.itertuples():
+        table.add_row(str(r.id), r.started, r.status, r.transfer, r.out, str(r.errors), str(r.justified),
+                      str(r.sri4_primary or ""))
+    out_console.print(table)
 
 
 @app.command()

@@ -41,3 +41,16 @@ def raw_sheet(name: str, sheet: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows[1:], columns=rows[0])
     frame.index = range(2, len(rows) + 1)  # spreadsheet row numbers
     return frame
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """The complete package of the sample transfer, written once by `cdisc-il2 run` (read-only for tests)."""
+    from typer.testing import CliRunner
+
+    from cdisc_il2.cli import app
+
+    out = tmp_path_factory.mktemp("sample-run") / "transfer-01"
+    res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    return out

@@ -1,6 +1,8 @@
 """One short program per ADaM dataset, composed from the generic derivations in core.py."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -17,7 +19,15 @@ COLLECTED_SUFFIX = "C"      # SLEDTOTC: the SLEDAI-2K total as the site collecte
 
 
 def analysis_config() -> dict:
-    """mappings/analysis.yaml: windows, AE conventions, BILAG scores, SRI settings."""
+    """mappings/analysis.yaml: windows, AE conventions, BILAG scores, SRI settings (a fresh copy each call)."""
+    import copy
+
+    return copy.deepcopy(_analysis_yaml())
+
+
+@lru_cache(maxsize=1)
+def _analysis_yaml() -> dict:
+    """mappings/analysis.yaml parsed once per process."""
     import yaml
 
     return yaml.safe_load((data_dir("mappings") / "analysis.yaml").read_text(encoding="utf-8"))

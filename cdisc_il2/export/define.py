@@ -3,6 +3,7 @@ the mapping specs, mappings/define.yaml and the data actually written)."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,15 @@ def _text(parent, tag: str, text: str):
 
 
 def define_config() -> dict:
-    """mappings/define.yaml: study description, dataset keys, derivation methods."""
+    """mappings/define.yaml: study description, dataset keys, derivation methods (a fresh copy each call)."""
+    import copy
+
+    return copy.deepcopy(_define_yaml())
+
+
+@lru_cache(maxsize=1)
+def _define_yaml() -> dict:
+    """mappings/define.yaml with the method texts filled in, built once per process."""
     cfg = yaml.safe_load((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
     cfg["methods"] = {k: _fill_analysis(v) for k, v in cfg["methods"].items()}
     from ..derive.datasets import analysis_config

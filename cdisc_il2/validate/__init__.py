@@ -1,6 +1,7 @@
 """Validation: every rule of the catalogue over every dataset, findings collected lazily as one frame."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +28,19 @@ class ValidationResult:
     standard: str = f"SDTMIG {DEFAULT_IG}"
     study_rules: bool = True
     unreadable: dict[str, str] = field(default_factory=dict)     # dataset -> why its file could not be read
+    stale: pd.DataFrame = field(default_factory=pd.DataFrame)    # justifications that match no finding
+
+    def with_triage(self, justifications: pd.DataFrame) -> "ValidationResult":
+        """The same result with each finding's triage status from the study's justifications."""
+        from ..transfers.triage import apply_triage
+
+        findings, stale = apply_triage(self.findings, justifications)
+        return dataclasses.replace(self, findings=findings, stale=stale)
 
     def counts(self) -> dict:
         """Totals: findings by severity, rules checked, rules that fired and rules that could not run."""
-        return {**_severity_counts(self.findings, total="findings"),
+        justified = int(self.findings["triage"].eq("justified").sum()) if "triage" in self.findings else 0
+        return {**_severity_counts(self.findings, total="findings"), "justified": justified,
                 "rules_checked": int((self.rules["checked_in"] != "").sum()),
                 "rules_in_catalogue": int(len(self.rules)),
                 "rules_fired": int((self.rules["fired"] == "Y").sum()),
@@ -39,7 +49,8 @@ class ValidationResult:
     def count_at_or_above(self, severity: str) -> int:
         """Number of findings at or above a severity (Error > Warning > Notice)."""
         level = SEVERITY_ORDER[severity]
-        return int(self.findings["severity"].map(SEVERITY_ORDER).ge(level).sum())
+        open_ = ~self.findings["triage"].eq("justified") if "triage" in self.findings else True
+        return int((self.findings["severity"].map(SEVERITY_ORDER).ge(level) & open_).sum())
 
 
 def _severity_counts(findings: pd.DataFrame, total: str | None = None) -> dict:
@@ -103,7 +114,7 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
                                     kind="stable", na_position="first").drop(columns="_sev").reset_index(drop=True)
     errs = pd.DataFrame(errors, columns=RULE_ERROR_COLUMNS)
     summary = []
-    for name in [*checked, *sorted(set(findings["dataset"]) - set(checked))]:
+    for name in [*[n for n in datasets if n in checked], *sorted(set(findings["dataset"]) - set(checked))]:
         ds = datasets.get(name)
         summary.append({"dataset": name, "label": (ds.label or "") if ds else "(missing)",
                         "source": ds.source.name if ds and ds.source else "",

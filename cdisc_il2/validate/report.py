@@ -86,6 +86,8 @@ def write_excel(result: ValidationResult, path: Path) -> None:
     _sheet(wb, "Rules", result.rules, {"description": 90, "core_id": 22, "publisher_ids": 26, "applies_to": 22,
                                        "checked_in": 30}, "severity")
     _sheet(wb, "Rules Not Run", result.errors, {"error": 100, "dataset": 12})
+    if len(result.stale):
+        _sheet(wb, "Stale Justifications", result.stale, {"justification": 60, "status": 28})
     c = result.counts()
     meta = pd.DataFrame({"item": ["tool", "version", "standard", "controlled terminology", "study rules", "findings",
                                   "rules checked", "rules in catalogue", "rules that could not run",
@@ -113,7 +115,8 @@ def to_json(result: ValidationResult) -> dict:
             "summary": result.counts(),
             "datasets": records(result.datasets), "rules": records(result.rules),
             "rule_errors": records(result.errors),
-            "findings": records(result.findings)}
+            "findings": records(result.findings),
+            "stale_justifications": records(result.stale) if len(result.stale) else []}
 
 
 def write_json(result: ValidationResult, path: Path) -> None:
@@ -150,4 +153,13 @@ def render_terminal(result: ValidationResult, console, limit: int = 25) -> None:
                   f"{c['rules_checked']} rules checked on {len(present) if len(present) else len(result.datasets)} "
                   "datasets: "
                   f"{c['errors']} errors, {c['warnings']} warnings, {c['notices']} notices"
+                  + (f" ({c['justified']} justified)" if c.get("justified") else "")
                   + (f"; {c['rule_errors']} rule/dataset pairs could not run" if c["rule_errors"] else ""))
+    if "triage" in result.findings:
+        again = result.findings[result.findings["triage"].eq("value changed since justified")]
+        for r in again.head(limit).itertuples():
+            console.print(f"[yellow]justified before, value changed:[/] {r.rule_id} {r.dataset} {r.usubjid} "
+                          f"{r.variable} '{r.value}' ({r.justification})", highlight=False)
+    for r in result.stale.head(limit).itertuples() if len(result.stale) else []:
+        console.print(f"[yellow]stale justification:[/] {r.rule} {r.dataset} {r.usubjid or ''} {r.variable or ''} "
+                      f"'{r.value or ''}' matches no finding any more", highlight=False)

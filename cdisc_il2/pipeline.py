@@ -1,0 +1,170 @@
+"""The whole run on one transfer, in memory where it can be, written to a staging folder and put in place as a
+whole: convert -> validate SDTM -> derive -> validate ADaM -> export -> compare -> report, then the run history.
+
+A run killed at any moment leaves the previous complete package (and the history as it was) or the new one."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ContextManager
+
+import pandas as pd
+
+from .errors import UsageError
+from .resources import data_dir
+
+CSV_FIRST = ("csv",)     # read back only the CSVs just written, never older XPT/JSON beside them
+Step = Callable[[str], ContextManager]
+
+
+@dataclass
+class RunOutcome:
+    """Everything the CLI renders after a run."""
+
+    converted: object
+    sdtm: object
+    adam: dict[str, pd.DataFrame]
+    adam_checked: object
+    unwritable: list[str] = field(default_factory=list)
+    comparison: object | None = None
+    previous: Path | None = None
+    run_id: int | None = None
+    history: Path | None = None
+
+
+def staging_folder(out: Path) -> Path:
+    """Where a run writes before its package is put in place: beside OUT, hidden."""
+    out = Path(out).resolve()
+    return out.parent / f".{out.name}.staging"
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Put the staged package in place of OUT: two renames, the old package removed after."""
+    out = Path(out).resolve()
+    old = out.parent / f".{out.name}.previous"
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def default_justifications(mappings: Path | None) -> Path:
+    """The study's justifications file kept with its specs: mappings/justifications.yaml."""
+    sites = Path(mappings) if mappings else data_dir("mappings") / "sites"
+    return sites.parent / "justifications.yaml"
+
+
+def resolve_previous(previous: str | None, history: Path) -> Path | None:
+    """--previous: a run folder, or a run of the history by id ('last' for the latest complete one)."""
+    if previous is None:
+        return None
+    p = Path(previous)
+    if (p / "sdtm").is_dir():
+        return p.resolve()
+    if previous == "last" or previous.isdigit():
+        from .transfers.history import find_run
+
+        return find_run(history, previous)
+    raise UsageError(f"--previous '{previous}' is neither a run folder (with sdtm/) nor a run id of the history")
+
+
+def _nothing(_: str) -> ContextManager:
+    return contextlib.nullcontext()
+
+
+def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_missing_site: bool = False,
+                 previous: str | None = None, history: Path | None = None, justifications: Path | None = None,
+                 step: Step = _nothing) -> RunOutcome:
+    """Convert, validate, derive, validate, export, compare and report one transfer into OUT, atomically."""
+    from .convert import map_transfer, write_outputs
+    from .derive import derive_folder
+    from .export import export_folder
+    from .export.manifest import build_manifest, write_manifest
+    from .formats import read_folder
+    from .transfers.triage import load_justifications
+    from .validate import validate_datasets, validate_folder
+    from .validate.report import write_excel, write_json
+
+    started = dt.datetime.now().isoformat(timespec="seconds")
+    out = Path(out)
+    history = Path(history) if history else out.resolve().parent / "history.sqlite"
+    prev = resolve_previous(previous, history)
+    justified = load_justifications(justifications or default_justifications(mappings))
+    stage = staging_folder(out)
+    if stage.exists():
+        shutil.rmtree(stage)                    # left by a run that was killed
+    stage.mkdir(parents=True)
+    with step("convert"):
+        converted = map_transfer(transfer, mappings, allow_missing_site)
+        write_outputs(converted, stage)
+    with step("validate SDTM"):
+        sdtm = validate_folder(stage / "sdtm", converted.rejects, CSV_FIRST).with_triage(justified)
+        write_excel(sdtm, stage / "validation" / "report.xlsx")
+        write_json(sdtm, stage / "validation" / "findings.json")
+    with step("derive ADaM"):
+        adam = derive_folder(stage / "sdtm", stage, prefer=CSV_FIRST)
+    with step("validate ADaM"):
+        adam_data = read_folder(stage / "adam", prefer=CSV_FIRST)
+        adam_checked = validate_datasets(adam_data, reference=read_folder(stage / "sdtm", prefer=CSV_FIRST))
+        adam_checked = adam_checked.with_triage(justified)
+        write_excel(adam_checked, stage / "validation" / "adam-report.xlsx")
+        write_json(adam_checked, stage / "validation" / "adam-findings.json")
+    unwritable: list[str] = []
+    with step("export XPT, Dataset-JSON, Define-XML"):
+        export_folder(stage / "sdtm", stage / "sdtm", when=converted.transfer_time, specs=converted.specs,
+                      prefer=CSV_FIRST, unwritable=unwritable)
+        export_folder(stage / "adam", stage / "adam", when=converted.transfer_time, prefer=CSV_FIRST,
+                      unwritable=unwritable)
+    comparison = None
+    if prev is not None:
+        from .transfers.compare import compare_runs, write_comparison
+
+        with step("compare with the previous transfer"):
+            comparison = compare_runs(prev, stage)
+            write_comparison(comparison, stage / "comparison")
+    with step("manifest and report"):
+        summary = {"sdtm": sdtm.counts(), "adam": adam_checked.counts()}
+        manifest = build_manifest(stage, converted.inputs, converted.specs, converted.transfer_time.isoformat(), summary)
+        manifest["incomplete"] = unwritable
+        write_manifest(stage, manifest)
+        from .reports.html import write_report
+
+        write_report(stage)
+        manifest = build_manifest(stage, converted.inputs, converted.specs, converted.transfer_time.isoformat(), summary)
+        manifest["incomplete"] = unwritable
+        write_manifest(stage, manifest)
+    publish(stage, out)
+    outcome = RunOutcome(converted, sdtm, adam, adam_checked, unwritable, comparison, prev, history=history)
+    with step("run history"):
+        outcome.run_id = _record(history, started, transfer, out, manifest, sdtm, adam_checked, unwritable,
+                                 comparison, prev)
+    return outcome
+
+
+def _record(history: Path, started: str, transfer: Path, out: Path, manifest: dict, sdtm, adam_checked,
+            unwritable: list[str], comparison, prev: Path | None) -> int:
+    """One history row for the run, with its findings by rule and its SRI-4 summary."""
+    from .transfers.history import list_runs, record_run
+
+    findings = pd.concat([sdtm.findings.assign(package="SDTM"), adam_checked.findings.assign(package="ADaM")],
+                         ignore_index=True)
+    sri_path = Path(out) / "adam" / "sri_summary.csv"
+    sri = pd.read_csv(sri_path) if sri_path.is_file() else None
+    previous_id = None
+    if prev is not None and Path(history).is_file():
+        runs = list_runs(history)
+        same = runs[runs["out"] == str(prev)]
+        previous_id = int(same["id"].iloc[-1]) if len(same) else None
+    return record_run(history, started=started, finished=dt.datetime.now().isoformat(timespec="seconds"),
+                      status="incomplete" if unwritable else "complete", transfer=transfer, out=out,
+                      manifest=manifest, findings=findings, sri=sri, previous_run=previous_id,
+                      summary={"sdtm": sdtm.counts(), "adam": adam_checked.counts(),
+                               "comparison": comparison.summary() if comparison is not None else None})

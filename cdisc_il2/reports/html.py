@@ -1,0 +1,305 @@
+"""OUT/report.html: one self-contained page per run (no network, no CDN): transfer summary, accountability,
+findings by dataset and rule with filtering and drill-down, triage, the comparison with the previous transfer,
+and plots as inline SVG. Every value from the data is escaped: no markup or script from a cell reaches the page."""
+from __future__ import annotations
+
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..io import write_text
+
+DETAIL_LIMIT = 200          # finding rows shown per rule (all are in validation/findings.json)
+CHANGE_LIMIT = 500          # changed values shown (all are in comparison/changes.csv)
+LAB_PLOTS = [("DDNAIGAB", "Anti-dsDNA"), ("C3", "Complement C3"), ("C4", "Complement C4"),
+             ("PROTEXR", "24-h urine protein"), ("TREGCD4", "Treg (% of CD4+)")]
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
+header{background:#1F4E78;color:#fff;padding:14px 24px}header h1{margin:0;font-size:22px}
+header p{margin:4px 0 0;font-size:13px;opacity:.9}
+nav{background:#e8eef5;padding:6px 24px;font-size:14px}nav a{margin-right:14px;color:#1F4E78}
+section{background:#fff;margin:14px 24px;padding:12px 18px;border:1px solid #ddd;border-radius:6px}
+h2{font-size:18px;margin:4px 0 10px;color:#1F4E78}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#1F4E78;color:#fff;position:sticky;top:0}
+td.num{text-align:right}.Error{background:#F8CBAD}.Warning{background:#FFE699}.Notice{background:#DDEBF7}
+.alert{color:#9c0006;font-weight:600}.ok{color:#006100}.muted{color:#666}
+.cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #ccd;border-radius:6px;padding:8px 12px;min-width:120px;background:#f5f8fc}
+.card b{display:block;font-size:20px}.plots{display:flex;flex-wrap:wrap;gap:12px}.plots figure{margin:0}
+details{margin:2px 0}summary{cursor:pointer}input[type=search]{padding:4px 8px;width:320px}
+tr.primary td{font-weight:700;background:#E2EFDA}
+"""
+
+SCRIPT = """
+function filterTable(inputId, tableId, selectId){
+  var q=document.getElementById(inputId).value.toLowerCase();
+  var sev=selectId?document.getElementById(selectId).value:'';
+  var rows=document.getElementById(tableId).tBodies[0].rows;var shown=0;
+  for(var i=0;i<rows.length;i++){var r=rows[i];var t=r.textContent.toLowerCase();
+    var ok=(!q||t.indexOf(q)>=0)&&(!sev||r.getAttribute('data-severity')===sev);
+    r.style.display=ok?'':'none';if(ok)shown++;}
+  var c=document.getElementById(tableId+'-count');if(c)c.textContent=shown;
+}
+"""
+
+
+def esc(value: object) -> str:
+    """Text from the data, escaped for HTML (quotes too): never markup."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def table(frame: pd.DataFrame, table_id: str | None = None, numeric: set[str] | None = None,
+          row_attrs: pd.Series | None = None, row_class: pd.Series | None = None) -> str:
+    """An HTML table of a frame, every cell escaped."""
+    numeric = numeric or set()
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+    cols = list(frame.columns)
+    body = []
+    values = frame.astype(object).where(frame.notna(), None).to_numpy()
+    attrs = row_attrs.tolist() if row_attrs is not None else [""] * len(frame)
+    classes = row_class.tolist() if row_class is not None else [""] * len(frame)
+    for row, attr, cls in zip(values, attrs, classes):
+        cells = "".join(f'<td class="num">{esc(v)}</td>' if c in numeric else f"<td>{esc(v)}</td>"
+                        for c, v in zip(cols, row))
+        body.append(f'<tr{attr}{f" class={chr(34)}{esc(cls)}{chr(34)}" if cls else ""}>{cells}</tr>')
+    tid = f' id="{esc(table_id)}"' if table_id else ""
+    return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path, dtype="string", keep_default_na=False) if path.is_file() else None
+
+
+def _json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _svg(fig) -> str:
+    """A matplotlib figure as inline SVG, deterministic (fixed hash salt, no date)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _plots(out: Path) -> str:
+    """SRI-4 by visit with CIs and the primary endpoint, SLEDAI-2K per subject, labs and Treg over time."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "cdisc-il2"
+    plt.rcParams["svg.fonttype"] = "none"
+    figs = []
+    summary = _read_csv(out / "adam" / "sri_summary.csv")
+    if summary is not None and len(summary):
+        s = summary.copy()
+        for c in ("AVISITN", "rate", "ci95_low", "ci95_high", "N", "responders"):
+            s[c] = pd.to_numeric(s[c])
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+        ax.errorbar(s["AVISITN"], s["rate"] * 100, yerr=[(s["rate"] - s["ci95_low"]) * 100,
+                                                        (s["ci95_high"] - s["rate"]) * 100],
+                    fmt="o-", capsize=4, color="#1F4E78")
+        prim = s[s.get("primary_endpoint", pd.Series("N", index=s.index)) == "Y"]
+        if len(prim):
+            ax.plot(prim["AVISITN"], prim["rate"] * 100, marker="*", markersize=15, color="#C00000", linestyle="",
+                    label=f"primary endpoint ({prim['AVISIT'].iloc[0]})")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_xticks(s["AVISITN"], s["AVISIT"], fontsize=7)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("SRI-4 responders (%)")
+        ax.set_title("SRI-4 response by visit (95% Wilson CI)", fontsize=10)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        figs.append(("SRI-4 response rate", _svg(fig)))
+    adqs = _read_csv(out / "adam" / "adqs.csv")
+    if adqs is not None and len(adqs):
+        q = adqs[(adqs["PARAMCD"] == "SLEDTOT") & (adqs["ANL01FL"] == "Y")].copy()
+        q["AVISITN"], q["AVAL"] = pd.to_numeric(q["AVISITN"]), pd.to_numeric(q["AVAL"])
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+        for _, g in q.sort_values("AVISITN").groupby("USUBJID"):
+            ax.plot(g["AVISITN"], g["AVAL"], color="grey", alpha=0.35, linewidth=0.8)
+        med = q.groupby("AVISITN")["AVAL"].median()
+        ax.plot(med.index, med.values, color="#C00000", linewidth=2.2, marker="o", label="median")
+        ax.set_xlabel("analysis visit (week)")
+        ax.set_ylabel("SLEDAI-2K total")
+        ax.set_title("SLEDAI-2K per subject", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        figs.append(("SLEDAI-2K per subject", _svg(fig)))
+    adlb = _read_csv(out / "adam" / "adlb.csv")
+    if adlb is not None and len(adlb):
+        lb = adlb[adlb["ANL01FL"] == "Y"].copy()
+        lb["AVISITN"], lb["AVAL"] = pd.to_numeric(lb["AVISITN"]), pd.to_numeric(lb["AVAL"])
+        for code, title in LAB_PLOTS:
+            sel = lb[lb["PARAMCD"] == code]
+            if sel.empty:
+                continue
+            stats = sel.groupby("AVISITN")["AVAL"].quantile([0.25, 0.5, 0.75]).unstack()
+            fig, ax = plt.subplots(figsize=(4.2, 2.9))
+            ax.fill_between(stats.index, stats[0.25], stats[0.75], color="#9DC3E6", alpha=0.6, label="quartiles")
+            ax.plot(stats.index, stats[0.5], color="#1F4E78", marker="o", label="median")
+            ax.set_title(f"{title} ({sel['PARAM'].iloc[0].split('(')[-1].rstrip(')') if '(' in sel['PARAM'].iloc[0] else ''})",
+                         fontsize=9)
+            ax.set_xlabel("analysis visit (week)", fontsize=8)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            figs.append((title, _svg(fig)))
+    if not figs:
+        return "<p class='muted'>No ADaM datasets in this run: no plots.</p>"
+    return "<div class='plots'>" + "".join(f"<figure aria-label='{esc(t)}'>{svg}</figure>" for t, svg in figs) + "</div>"
+
+
+def _findings_section(out: Path) -> tuple[str, dict]:
+    """Findings by dataset and rule, filterable, each rule's records in a drill-down; triage status."""
+    parts, totals = [], {}
+    for label, name in (("SDTM", "findings.json"), ("ADaM", "adam-findings.json")):
+        doc = _json(out / "validation" / name)
+        if doc is None:
+            continue
+        f = pd.DataFrame(doc.get("findings", []))
+        totals[label] = doc.get("summary", {})
+        if f.empty:
+            parts.append(f"<h3>{label}</h3><p class='ok'>No findings.</p>")
+            continue
+        if "triage" not in f:
+            f["triage"] = ""
+        f["triage"] = f["triage"].fillna("")
+        g = f.groupby(["dataset", "rule_id", "severity"], sort=False).agg(
+            count=("rule_id", "size"), justified=("triage", lambda t: int((t == "justified").sum())),
+            message=("message", "first")).reset_index()
+        order = {"Error": 0, "Warning": 1, "Notice": 2}
+        g = g.sort_values(["severity", "dataset", "rule_id"], key=lambda c: c.map(order) if c.name == "severity" else c)
+        tid = f"findings-{label.lower()}"
+        rows = []
+        for r in g.itertuples():
+            sel = f[(f["dataset"] == r.dataset) & (f["rule_id"] == r.rule_id)]
+            cols = [c for c in ("usubjid", "variable", "value", "row", "seq", "triage", "justification", "message")
+                    if c in sel]
+            detail = table(sel[cols].head(DETAIL_LIMIT))
+            more = f"<p class='muted'>first {DETAIL_LIMIT} of {len(sel)}</p>" if len(sel) > DETAIL_LIMIT else ""
+            rows.append(f"<tr data-severity='{esc(r.severity)}' class='{esc(r.severity)}'><td>{esc(r.dataset)}</td>"
+                        f"<td>{esc(r.rule_id)}</td><td>{esc(r.severity)}</td><td class='num'>{r.count}</td>"
+                        f"<td class='num'>{r.justified}</td><td><details><summary>{esc(r.message)}</summary>"
+                        f"{detail}{more}</details></td></tr>")
+        controls = (f"<p><input type='search' id='{tid}-q' placeholder='filter: dataset, rule, subject, text' "
+                    f"oninput=\"filterTable('{tid}-q','{tid}','{tid}-s')\"> <select id='{tid}-s' "
+                    f"onchange=\"filterTable('{tid}-q','{tid}','{tid}-s')\"><option value=''>all severities</option>"
+                    "<option>Error</option><option>Warning</option><option>Notice</option></select> "
+                    f"<span id='{tid}-count'>{len(g)}</span> rule lines shown</p>")
+        head = "<tr><th>dataset</th><th>rule</th><th>severity</th><th>findings</th><th>justified</th><th>message (click for records)</th></tr>"
+        parts.append(f"<h3>{label}: {len(f)} findings in {len(g)} rule lines</h3>{controls}"
+                     f"<table id='{tid}'><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
+        stale = doc.get("stale_justifications") or []
+        if stale:
+            parts.append(f"<p class='alert'>{len(stale)} justification(s) match no finding any more:</p>"
+                         + table(pd.DataFrame(stale)))
+    return "".join(parts) or "<p class='muted'>No validation in this run.</p>", totals
+
+
+def _comparison_section(out: Path) -> str:
+    """The comparison with the previous transfer; deleted records and vanished subjects first, in red."""
+    folder = out / "comparison"
+    summary = _json(folder / "summary.json")
+    if summary is None:
+        return "<p class='muted'>No previous transfer given (run with --previous to compare).</p>"
+    changes = _read_csv(folder / "changes.csv")
+    subjects = _read_csv(folder / "subjects.csv")
+    sri = _read_csv(folder / "sri.csv")
+    findings = _read_csv(folder / "findings.csv")
+    cards = "".join(f"<div class='card'>{esc(k.replace('_', ' '))}<b>{esc(v)}</b></div>" for k, v in summary.items())
+    html_parts = [f"<div class='cards' id='comparison-summary'>{cards}</div>"]
+    gone = subjects[subjects["change"] == "gone"] if subjects is not None else pd.DataFrame()
+    deleted = changes[changes["change"] == "deleted"] if changes is not None else pd.DataFrame()
+    if len(gone):
+        html_parts.append(f"<p class='alert'>{len(gone)} subject(s) in the previous transfer are gone:</p>" + table(gone))
+    if len(deleted):
+        html_parts.append(f"<p class='alert'>{len(deleted)} record(s) deleted since the previous transfer:</p>"
+                          + table(deleted[["dataset", "usubjid", "key"]], table_id="deleted-records"))
+    if changes is not None and len(changes):
+        shown = changes[changes["change"] != "deleted"].head(CHANGE_LIMIT)
+        html_parts.append(f"<h3>Records added and values changed ({len(changes)} rows; all in comparison/changes.csv)</h3>"
+                          + table(shown, table_id="changes"))
+    if sri is not None and len(sri):
+        html_parts.append("<h3>SRI-4 responses that changed</h3>" + table(sri, table_id="sri-changes"))
+    if findings is not None and len(findings):
+        new = findings[findings["status"] != "persisting"]
+        html_parts.append(f"<h3>Findings new and resolved ({len(new)})</h3>" + table(new.head(CHANGE_LIMIT)))
+    return "".join(html_parts)
+
+
+def build_report(out: Path) -> str:
+    """The HTML text of the report of a run folder."""
+    out = Path(out)
+    manifest = _json(out / "manifest.json") or {}
+    acc = _read_csv(out / "accountability.csv")
+    summary = _read_csv(out / "adam" / "sri_summary.csv")
+    findings_html, totals = _findings_section(out)
+    datasets = pd.DataFrame([{"dataset": o["path"], "records": o.get("records")} for o in manifest.get("outputs", [])
+                             if o["path"].endswith(".csv") and o["path"].split("/")[0] in ("sdtm", "adam")
+                             and o.get("records") is not None])
+    cards = []
+    for label, t in totals.items():
+        cards.append(f"<div class='card'>{esc(label)} errors<b>{esc(t.get('errors', 0))}</b></div>")
+        cards.append(f"<div class='card'>{esc(label)} warnings<b>{esc(t.get('warnings', 0))}</b></div>")
+    if summary is not None and len(summary) and "primary_endpoint" in summary:
+        p = summary[summary["primary_endpoint"] == "Y"]
+        if len(p):
+            cards.append(f"<div class='card'>SRI-4 {esc(p['AVISIT'].iloc[0])} (primary)<b>"
+                         f"{esc(p['responders'].iloc[0])}/{esc(p['N'].iloc[0])}</b></div>")
+    if manifest.get("incomplete"):
+        cards.append(f"<div class='card alert'>files not written<b>{len(manifest['incomplete'])}</b></div>")
+    sri_table = ""
+    if summary is not None and len(summary):
+        cols = [c for c in ("AVISIT", "N", "responders", "imputed_nonresponders", "rate", "ci95_low", "ci95_high",
+                            "primary_endpoint") if c in summary]
+        sri_table = "<h3>SRI-4 by visit</h3>" + table(summary[cols], table_id="sri-summary",
+                                                       numeric={"N", "responders", "rate"},
+                                                       row_class=summary.get("primary_endpoint").map({"Y": "primary"}).fillna("")
+                                                       if "primary_endpoint" in summary else None)
+    acc_html = "<p class='muted'>No accountability (not a run folder).</p>"
+    if acc is not None:
+        unread = acc["note"].fillna("").str.contains("not read|no mapping spec|sent nothing")
+        acc_html = ((f"<p class='alert'>{int(unread.sum())} sheet(s) or file(s) not read: see the notes.</p>" if unread.any() else
+                     "<p class='ok'>Every sheet of every workbook was read by a spec block.</p>")
+                    + table(acc, table_id="accountability",
+                            numeric={"rows_read", "rows_mapped", "rows_rejected", "records_out"}))
+    incomplete = "".join(f"<li class='alert'>{esc(p)}</li>" for p in manifest.get("incomplete", []))
+    body = f"""
+<header><h1>cdisc-il2 run report: {esc(manifest.get('tool', 'cdisc-il2'))} {esc(manifest.get('version', __version__))}</h1>
+<p>transfer time {esc(manifest.get('transfer_time', ''))}; inputs: {esc(', '.join(i['file'] for i in manifest.get('inputs', [])))}</p></header>
+<nav><a href="#summary">Summary</a><a href="#comparison">Comparison</a><a href="#findings">Findings</a>
+<a href="#accountability">Accountability</a><a href="#plots">Plots</a></nav>
+<section id="summary"><h2>Transfer summary</h2><div class="cards">{''.join(cards)}</div>
+{f'<ul>{incomplete}</ul>' if incomplete else ''}{sri_table}
+<details><summary>Datasets written ({len(datasets)})</summary>{table(datasets, numeric={'records'})}</details></section>
+<section id="comparison"><h2>Comparison with the previous transfer</h2>{_comparison_section(out)}</section>
+<section id="findings"><h2>Validation findings</h2>{findings_html}</section>
+<section id="accountability"><h2>Accountability of the raw data</h2>{acc_html}</section>
+<section id="plots"><h2>Plots</h2>{_plots(out)}</section>
+"""
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
+            f"script-src 'unsafe-inline'; img-src data:\">"
+            f"<title>cdisc-il2 report</title><style>{CSS}</style><script>{SCRIPT}</script></head>"
+            f"<body>{body}</body></html>\n")
+
+
+def write_report(out: Path) -> Path:
+    """Write OUT/report.html atomically."""
+    path = Path(out) / "report.html"
+    write_text(path, build_report(out))
+    return path

@@ -1,0 +1,215 @@
+"""Compare two runs record by record, by each dataset's natural keys (Define-XML keys without --SEQ, which is
+renumbered), and their findings and SRI-4 responses. Everything works on whole frames."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UsageError
+from ..export.define import define_config
+from ..formats import read_folder
+
+CHANGE_COLUMNS = ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
+FINDING_KEY = ["scope", "dataset", "rule_id", "severity", "variable", "usubjid", "value"]
+OCCURRENCE = "__occurrence__"
+
+
+@dataclass
+class Comparison:
+    """What changed between a previous run and this one, as frames."""
+
+    changes: pd.DataFrame          # CHANGE_COLUMNS
+    subjects: pd.DataFrame         # usubjid, change (added|gone)
+    findings: pd.DataFrame         # FINDING_KEY + status (new|persisting|resolved), count
+    sri: pd.DataFrame              # usubjid, avisit, old, new
+    raw: pd.DataFrame              # dataset, change, usubjid, key, file, sheet, row, column
+
+    def summary(self) -> dict:
+        """Counts a person reads first: records added/deleted/changed, subjects, findings, SRI changes."""
+        ch = self.changes
+        records = ch.drop_duplicates(["dataset", "change", "key"])
+        return {"records_added": int((records["change"] == "added").sum()),
+                "records_deleted": int((records["change"] == "deleted").sum()),
+                "records_changed": int((records["change"] == "changed").sum()),
+                "values_changed": int((ch["change"] == "changed").sum()),
+                "subjects_added": int((self.subjects["change"] == "added").sum()),
+                "subjects_gone": int((self.subjects["change"] == "gone").sum()),
+                "findings_new": int((self.findings["status"] == "new").sum()),
+                "findings_resolved": int((self.findings["status"] == "resolved").sum()),
+                "findings_persisting": int((self.findings["status"] == "persisting").sum()),
+                "sri_changed": int(len(self.sri))}
+
+
+def natural_keys(name: str) -> list[str]:
+    """The dataset's Define-XML keys without --SEQ (renumbered between runs): what identifies a record."""
+    keys = define_config()["keys"]
+    base = "SUPP" if name.startswith("SUPP") else name
+    key = keys.get(base, ["STUDYID", "USUBJID"])
+    return [k for k in key if not k.endswith("SEQ") and k != "IDVARVAL"]
+
+
+def _with_key(frame: pd.DataFrame, name: str, parents: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """A text key per record (natural key, and an occurrence number where the natural key repeats)."""
+    df = frame.copy()
+    cols = [c for c in natural_keys(name) if c in df]
+    if name.startswith("SUPP") and {"IDVAR", "IDVARVAL", "RDOMAIN"} <= set(df.columns):
+        parent = parents.get(str(df["RDOMAIN"].iloc[0]) if len(df) else "")
+        seq = f"{df['RDOMAIN'].iloc[0]}SEQ" if len(df) else ""
+        if parent is not None and seq in parent:
+            pkey = [c for c in natural_keys(str(df["RDOMAIN"].iloc[0])) if c in parent and c != "USUBJID"]
+            lookup = parent[["USUBJID", seq, *pkey]].astype("string").rename(columns={seq: "IDVARVAL"})
+            df = df.astype({"IDVARVAL": "string", "USUBJID": "string"}).merge(lookup, on=["USUBJID", "IDVARVAL"],
+                                                                              how="left", suffixes=("", "_parent"))
+            cols = cols + [c if c not in df.columns or c in pkey else c for c in pkey]
+    key = pd.Series("", index=df.index, dtype="string")
+    for i, c in enumerate(cols):
+        key = key + ("|" if i else "") + df[c].astype("string").fillna("")
+    df[OCCURRENCE] = key.groupby(key).cumcount() + 1
+    suffix = ("#" + df[OCCURRENCE].astype("string")).where(df[OCCURRENCE] > 1, "")
+    df["__key__"] = key + suffix
+    return df
+
+
+def compare_frames(name: str, a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Records added, deleted and changed (one row per changed variable) between two keyed versions of a
+    dataset (frames from `_with_key`)."""
+    seq = [c for c in set(a.columns) | set(b.columns) if c.endswith("SEQ") or c == "IDVARVAL"]
+    m = a.merge(b, on="__key__", how="outer", suffixes=("__old", "__new"), indicator=True)
+    usubjid = m.get("USUBJID__new", pd.Series(pd.NA, index=m.index)).fillna(
+        m.get("USUBJID__old", pd.Series(pd.NA, index=m.index))) if "USUBJID__new" in m or "USUBJID__old" in m \
+        else pd.Series(pd.NA, index=m.index)
+    parts = []
+    for change, side in (("added", "right_only"), ("deleted", "left_only")):
+        sel = m["_merge"] == side
+        if sel.any():
+            parts.append(pd.DataFrame({"dataset": name, "change": change, "usubjid": usubjid[sel],
+                                       "key": m.loc[sel, "__key__"], "variable": "", "old": "", "new": ""}))
+    both = m[m["_merge"] == "both"]
+    variables = [c for c in dict.fromkeys([*a.columns, *b.columns])
+                 if c not in seq and not c.startswith("__") and c not in (OCCURRENCE,)]
+    for var in variables:
+        o = both[f"{var}__old"] if f"{var}__old" in both else (both[var] if var in a.columns else pd.Series(pd.NA, index=both.index))
+        n = both[f"{var}__new"] if f"{var}__new" in both else (both[var] if var in b.columns else pd.Series(pd.NA, index=both.index))
+        ot, nt = _text(o), _text(n)
+        diff = ot.fillna("\x00") != nt.fillna("\x00")
+        if diff.any():
+            parts.append(pd.DataFrame({"dataset": name, "change": "changed", "usubjid": usubjid[both.index][diff],
+                                       "key": both.loc[diff, "__key__"], "variable": var,
+                                       "old": ot[diff].fillna(""), "new": nt[diff].fillna("")}))
+    if not parts:
+        return pd.DataFrame(columns=CHANGE_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[CHANGE_COLUMNS]
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Values compared as text: numbers without a trailing '.0', empty text as missing."""
+    t = values.astype("string").str.strip().str.replace(r"\.0+$", "", regex=True)
+    return t.mask(t == "")
+
+
+def _findings(out: Path) -> pd.DataFrame:
+    """The SDTM and ADaM findings of a run, counted per finding key."""
+    frames = []
+    for name in ("findings.json", "adam-findings.json"):
+        p = out / "validation" / name
+        if p.is_file():
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            f = pd.DataFrame(doc.get("findings", []))
+            if len(f):
+                f["scope"] = f.get("scope", "standard")
+                frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=[*FINDING_KEY, "count"])
+    f = pd.concat(frames, ignore_index=True).reindex(columns=FINDING_KEY).astype("string").fillna("")
+    return f.groupby(FINDING_KEY).size().rename("count").reset_index()
+
+
+def compare_findings(old: Path, new: Path) -> pd.DataFrame:
+    """Each finding (rule, dataset, variable, subject, value) as new, persisting or resolved."""
+    a, b = _findings(old), _findings(new)
+    m = a.merge(b, on=FINDING_KEY, how="outer", suffixes=("_old", "_new"), indicator=True)
+    m["status"] = m["_merge"].map({"left_only": "resolved", "right_only": "new", "both": "persisting"}).astype("string")
+    m["count"] = m["count_new"].fillna(m["count_old"]).astype(int)
+    return m[[*FINDING_KEY, "status", "count"]].sort_values(["status", "dataset", "rule_id"], kind="stable").reset_index(drop=True)
+
+
+def compare_sri(old: Path, new: Path) -> pd.DataFrame:
+    """SRI-4 responses (ADRS PARAMCD SRI4) that changed at any visit, subjects added or gone included."""
+    def load(out: Path) -> pd.DataFrame:
+        p = out / "adam" / "adrs.csv"
+        if not p.is_file():
+            return pd.DataFrame(columns=["USUBJID", "AVISIT", "AVALC"])
+        r = pd.read_csv(p, dtype="string")
+        return r.loc[r["PARAMCD"] == "SRI4", ["USUBJID", "AVISIT", "AVALC"]]
+    m = load(old).merge(load(new), on=["USUBJID", "AVISIT"], how="outer", suffixes=("_old", "_new"))
+    diff = m["AVALC_old"].fillna("") != m["AVALC_new"].fillna("")
+    out = m[diff].rename(columns={"USUBJID": "usubjid", "AVISIT": "avisit", "AVALC_old": "old", "AVALC_new": "new"})
+    return out[["usubjid", "avisit", "old", "new"]].fillna("").reset_index(drop=True)
+
+
+def _raw_rows(changes: pd.DataFrame, old_out: Path, new_out: Path, old_keyed: dict, new_keyed: dict) -> pd.DataFrame:
+    """Raw file, sheet, row and column of every SDTM record added, deleted or changed (trace.csv)."""
+    cols = ["dataset", "change", "usubjid", "key", "file", "sheet", "row", "column"]
+    parts = []
+    for side, out, keyed_sets, which in (("new", new_out, new_keyed, ("added", "changed")),
+                                          ("old", old_out, old_keyed, ("deleted",))):
+        trace_path = out / "trace.csv"
+        if not trace_path.is_file():
+            continue
+        trace = pd.read_csv(trace_path, dtype="string")
+        for name, keyed in keyed_sets.items():
+            if name.startswith("SUPP") or "USUBJID" not in keyed or (f"{name}SEQ" not in keyed and name != "DM"):
+                continue
+            seq = keyed["USUBJID"].astype("string") if name == "DM" else keyed[f"{name}SEQ"].astype("string").str.replace(r"\.0$", "", regex=True)
+            ids = pd.DataFrame({"key": keyed["__key__"], "USUBJID": keyed["USUBJID"].astype("string"), "SEQ": seq})
+            sel = changes[(changes["dataset"] == name) & changes["change"].isin(which)].drop_duplicates(["key", "change"])
+            if sel.empty:
+                continue
+            t = trace[(trace["DOMAIN"] == name) & trace["QNAM"].isna()]
+            t = t.assign(SEQ=t["USUBJID"] if name == "DM" else t["SEQ"].str.replace(r"\.0$", "", regex=True))
+            hit = sel.merge(ids, on="key").merge(t, on=["USUBJID", "SEQ"])
+            if len(hit):
+                parts.append(hit.rename(columns={"usubjid": "usubjid"})[["dataset", "change", "usubjid", "key", "file",
+                                                                           "sheet", "row", "column"]])
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+def compare_runs(old: Path, new: Path) -> Comparison:
+    """Compare the SDTM, findings and SRI-4 of two run folders."""
+    old, new = Path(old), Path(new)
+    for p in (old, new):
+        if not (p / "sdtm").is_dir():
+            raise UsageError(f"'{p}' is not a run folder (no sdtm/ in it)")
+    a = {k: v.frame for k, v in read_folder(old / "sdtm", prefer=("csv",)).items()}
+    b = {k: v.frame for k, v in read_folder(new / "sdtm", prefer=("csv",)).items()}
+    names = sorted(set(a) | set(b))
+    ka = {n: _with_key(a.get(n, pd.DataFrame(columns=["USUBJID"])), n, a) for n in names}
+    kb = {n: _with_key(b.get(n, pd.DataFrame(columns=["USUBJID"])), n, b) for n in names}
+    parts = [compare_frames(n, ka[n], kb[n]) for n in names]
+    changes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CHANGE_COLUMNS)
+    changes = changes.sort_values(["dataset", "change", "usubjid", "key", "variable"], kind="stable").reset_index(drop=True)
+    subj_a = set(a["DM"]["USUBJID"]) if "DM" in a else set()
+    subj_b = set(b["DM"]["USUBJID"]) if "DM" in b else set()
+    subjects = pd.DataFrame([{"usubjid": s, "change": "added"} for s in sorted(subj_b - subj_a)] +
+                            [{"usubjid": s, "change": "gone"} for s in sorted(subj_a - subj_b)],
+                            columns=["usubjid", "change"])
+    return Comparison(changes, subjects, compare_findings(old, new), compare_sri(old, new),
+                      _raw_rows(changes, old, new, ka, kb))
+
+
+def write_comparison(comp: Comparison, folder: Path) -> list[Path]:
+    """OUT/comparison/: changes.csv, findings.csv, subjects.csv, sri.csv, raw_rows.csv and summary.json."""
+    from ..io import write_csv, write_text
+
+    folder = Path(folder)
+    files = {"changes.csv": comp.changes, "findings.csv": comp.findings, "subjects.csv": comp.subjects,
+             "sri.csv": comp.sri, "raw_rows.csv": comp.raw}
+    for name, frame in files.items():
+        write_csv(folder / name, frame)
+    write_text(folder / "summary.json", json.dumps(comp.summary(), indent=1) + "\n")
+    return [folder / n for n in [*files, "summary.json"]]

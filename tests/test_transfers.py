@@ -1,0 +1,201 @@
+"""Transfers: comparison of two runs by natural keys, the run history (transactions), findings triage, the
+staged package (a killed run leaves the previous one), and the HTML report (escaped, rendered in Chromium)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cdisc_il2.cli import app
+from cdisc_il2.transfers.compare import compare_runs
+from cdisc_il2.transfers.history import list_runs, record_run
+from cdisc_il2.transfers.triage import apply_triage, load_justifications
+from conftest import ROOT, SAMPLES
+
+
+def _copy(run: Path, tmp_path: Path, name: str) -> Path:
+    dst = tmp_path / name
+    shutil.copytree(run, dst)
+    return dst
+
+
+def test_comparison_finds_exactly_the_edits(sample_run, tmp_path):
+    new = _copy(sample_run, tmp_path, "edited")
+    lb = pd.read_csv(new / "sdtm" / "lb.csv", dtype="string", keep_default_na=False)
+    target = lb.index[(lb["LBTESTCD"] == "C3") & (lb["VISIT"] == "WEEK 4")][0]
+    old_value = lb.at[target, "LBORRES"]
+    lb.at[target, "LBORRES"] = "9.99"                               # a corrected lab value
+    lb.to_csv(new / "sdtm" / "lb.csv", index=False)
+    ae = pd.read_csv(new / "sdtm" / "ae.csv", dtype="string", keep_default_na=False)
+    gone = ae.iloc[0]
+    ae.iloc[1:].to_csv(new / "sdtm" / "ae.csv", index=False)          # a deleted AE
+    adrs = pd.read_csv(new / "adam" / "adrs.csv", dtype="string", keep_default_na=False)
+    flip = adrs.index[(adrs["PARAMCD"] == "SRI4") & (adrs["AVISIT"] == "WEEK 10") & (adrs["AVALC"] == "Y")][0]
+    adrs.at[flip, "AVALC"] = "N"
+    adrs.to_csv(new / "adam" / "adrs.csv", index=False)
+    comp = compare_runs(sample_run, new)
+    ch = comp.changes
+    changed = ch[ch["change"] == "changed"]
+    assert changed[["dataset", "usubjid", "variable", "old", "new"]].values.tolist() == [
+        ["LB", lb.at[target, "USUBJID"], "LBORRES", old_value, "9.99"]]
+    deleted = ch[ch["change"] == "deleted"]
+    assert deleted[["dataset", "usubjid"]].values.tolist() == [["AE", gone["USUBJID"]]]
+    assert gone["AEDECOD"] in deleted["key"].iloc[0]
+    assert (ch["change"] == "added").sum() == 0
+    assert comp.sri[["usubjid", "avisit", "old", "new"]].values.tolist() == [
+        [adrs.at[flip, "USUBJID"], "WEEK 10", "Y", "N"]]
+    raw = comp.raw
+    assert set(raw["change"]) == {"changed", "deleted"} and raw["file"].str.endswith(".xlsx").all()
+    assert comp.summary()["records_deleted"] == 1
+
+
+def test_compare_command_writes_the_comparison_and_calls_out_deletions(sample_run, tmp_path):
+    new = _copy(sample_run, tmp_path, "edited")
+    dm = pd.read_csv(new / "sdtm" / "dm.csv", dtype="string", keep_default_na=False)
+    dm.iloc[1:].to_csv(new / "sdtm" / "dm.csv", index=False)          # a subject vanished
+    res = CliRunner().invoke(app, ["compare", str(sample_run), str(new)])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    assert f"subject gone since the previous transfer: {dm.at[0, 'USUBJID']}" in out
+    changes = pd.read_csv(new / "comparison" / "changes.csv", dtype="string")
+    assert list(changes.columns) == ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
+    findings = pd.read_csv(new / "comparison" / "findings.csv", dtype="string")
+    assert set(findings["status"]) <= {"new", "persisting", "resolved"}
+
+
+def test_history_write_is_one_transaction(tmp_path, monkeypatch):
+    db = tmp_path / "history.sqlite"
+    manifest = {"version": "x", "inputs": [{"file": "a.xlsx", "sha256": "0" * 64}], "mapping_specs": [], "outputs": []}
+    findings = pd.DataFrame({"package": ["SDTM"], "rule_id": ["SD0001"], "severity": ["Error"]})
+    record_run(db, started="s", finished="f", status="complete", transfer=tmp_path, out=tmp_path,
+               manifest=manifest, findings=findings, sri=None)
+    assert len(list_runs(db)) == 1
+    broken_sri = pd.DataFrame({"AVISIT": ["WEEK 2"]})       # fails after the run and its inputs were inserted
+    with pytest.raises(AttributeError):
+        record_run(db, started="s", finished="f", status="complete", transfer=tmp_path, out=tmp_path,
+                   manifest=manifest, findings=findings, sri=broken_sri)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+        assert con.execute("SELECT COUNT(*) FROM inputs").fetchone()[0] == 1
+
+
+def test_triage_justified_changed_and_stale(tmp_path):
+    findings = pd.DataFrame({"rule_id": ["SD0003", "SD0003", "CT2001"], "dataset": ["LB", "LB", "AE"],
+                             "usubjid": ["S-1", "S-2", "S-3"], "variable": ["LBDTC", "LBDTC", "AESEV"],
+                             "value": ["2014/02/30", "2014/02/31", "Moderate-severe"], "severity": "Error"})
+    path = tmp_path / "justifications.yaml"
+    path.write_text(yaml.safe_dump({"justifications": [
+        {"rule": "SD0003", "dataset": "LB", "usubjid": "S-1", "variable": "LBDTC", "value": "2014/02/30",
+         "justification": "site confirmed the date cannot be recovered", "who": "DM", "when": "2015-07-01"},
+        {"rule": "SD0003", "dataset": "LB", "usubjid": "S-2", "variable": "LBDTC", "value": "2014/02/29",
+         "justification": "as collected", "who": "DM", "when": "2015-07-01"},
+        {"rule": "SD0064", "dataset": "AE", "usubjid": "S-9", "justification": "old", "who": "DM", "when": "2015-01-01"},
+    ]}), encoding="utf-8")
+    out, stale = apply_triage(findings, load_justifications(path))
+    assert out["triage"].tolist() == ["justified", "value changed since justified", ""]
+    assert "2014/02/29" in out.at[1, "justification"]
+    assert stale["rule"].tolist() == ["SD0064"]
+
+
+def test_justified_errors_do_not_fail_the_run(sample_run, tmp_path):
+    doc = json.loads((sample_run / "validation" / "findings.json").read_text())
+    errors = pd.DataFrame(doc["findings"])
+    errors = errors[errors["severity"] == "Error"].drop_duplicates(["rule_id", "dataset"])
+    entries = [{"rule": r.rule_id, "dataset": r.dataset, "justification": "accepted for this transfer",
+                "who": "data manager", "when": "2015-07-01"} for r in errors.itertuples()]
+    path = tmp_path / "justifications.yaml"
+    path.write_text(yaml.safe_dump({"justifications": entries}), encoding="utf-8")
+    args = ["run", str(SAMPLES), "--out", str(tmp_path / "out"), "--fail-on", "error", "--quiet"]
+    assert CliRunner().invoke(app, args).exit_code == 1
+    res = CliRunner().invoke(app, [*args, "--justifications", str(path)])
+    assert res.exit_code == 0, res.output
+    found = json.loads((tmp_path / "out" / "validation" / "findings.json").read_text())
+    assert found["summary"]["justified"] == found["summary"]["errors"] > 0
+    assert found["stale_justifications"] == []
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("kill_after", [2.0, 9.0, 18.0])
+def test_a_killed_run_leaves_the_previous_package_and_history(sample_run, tmp_path, kill_after):
+    out = _copy(sample_run, tmp_path / "study", "transfer")
+    (out / "sdtm" / "suppdm.csv").write_text("an older run's file\n")     # a different earlier run in the folder
+    before = _tree(out)
+    history = tmp_path / "study" / "history.sqlite"
+    record_run(history, started="s", finished="f", status="complete", transfer=SAMPLES, out=out,
+               manifest={"version": "x"}, findings=pd.DataFrame(), sri=None)
+    proc = subprocess.Popen([sys.executable, "-m", "cdisc_il2.cli", "run", str(SAMPLES), "--out", str(out), "--quiet"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(kill_after)
+    finished = proc.poll() is not None
+    if not finished:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    after = _tree(out)
+    runs = list_runs(history)
+    if finished or after != before:                     # the new package went in place whole
+        assert "manifest.json" in after and "sdtm/suppdm.csv" not in after
+        manifest = json.loads(after["manifest.json"])
+        assert {o["path"] for o in manifest["outputs"]} | {"manifest.json"} == set(after)
+    else:
+        assert len(runs) == 1                           # the history as it was
+    assert not [p for p in after if p.endswith(".tmp") or "/." in "/" + p]
+
+
+def test_report_is_self_contained_and_escapes_cell_text(sample_run, tmp_path):
+    from cdisc_il2.reports.html import build_report
+
+    run = _copy(sample_run, tmp_path, "run")
+    doc = json.loads((run / "validation" / "findings.json").read_text())
+    doc["findings"][0]["value"] = "<script>alert(1)</script>"
+    doc["findings"][0]["message"] = "<img src=x onerror=alert(2)>"
+    (run / "validation" / "findings.json").write_text(json.dumps(doc))
+    page = build_report(run)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+    import re
+
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page) and not re.search(r"url\((?!#)", page)
+    assert page.count("<svg") >= 3
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs the Debian package)")
+def test_report_renders_in_headless_chromium(sample_run, tmp_path):
+    run = _copy(sample_run, tmp_path, "run")
+    res = CliRunner().invoke(app, ["compare", str(sample_run), str(run)])
+    assert res.exit_code == 0
+    from cdisc_il2.reports.html import write_report
+
+    page = write_report(run)
+    shot = tmp_path / "report.png"
+    base = [CHROMIUM, *CHROME_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,3000"]
+    subprocess.run([*base, f"--screenshot={shot}", page.as_uri()], check=True, timeout=120, capture_output=True)
+    assert shot.is_file() and shot.stat().st_size > 50_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], check=True, timeout=120, capture_output=True,
+                         text=True).stdout
+    doc = json.loads((run / "validation" / "findings.json").read_text())
+    rule_lines = pd.DataFrame(doc["findings"]).drop_duplicates(["dataset", "rule_id"])
+    assert f"SDTM: {len(doc['findings'])} findings in {len(rule_lines)} rule lines" in dom
+    assert dom.count("<tr data-severity=") >= len(rule_lines)
+    assert 'id="comparison-summary"' in dom and 'id="sri-summary"' in dom and 'id="accountability"' in dom
+    summary = pd.read_csv(run / "adam" / "sri_summary.csv")
+    prim = summary[summary["primary_endpoint"] == "Y"].iloc[0]
+    assert f"{prim['responders']}/{prim['N']}" in dom
