@@ -36,15 +36,29 @@ def sdtm_variables(domain: str) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=None)
-def adam_variables(dataset: str) -> pd.DataFrame:
-    """ADaMIG 1.3 variable metadata for an ADaM dataset: ADSL, or the BDS structure for other AD* names."""
-    structures = load_json("adam-metadata.json")["structures"]
+@lru_cache(maxsize=1)
+def adam_datasets() -> dict[str, dict]:
+    """The study's ADaM datasets (mappings/define.yaml adam_datasets): structure, predecessor, label, records."""
+    import yaml
+
+    doc = yaml.safe_load((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
+    return doc.get("adam_datasets", {})
+
+
+def adam_structure(dataset: str) -> str:
+    """ADSL, OCCDS or BDS for an ADaM dataset name (the study's declaration, else BDS for other AD* names)."""
     if dataset == "ADSL":
-        key = "ADSL"
-    elif dataset.startswith("AD") and dataset not in ("ADAE",):
-        key = "BDS"
-    else:
+        return "ADSL"
+    return adam_datasets().get(dataset, {}).get("structure", "BDS")
+
+
+def adam_variables(dataset: str) -> pd.DataFrame:
+    """ADaMIG 1.3 variable metadata for an ADaM dataset: ADSL, or the BDS structure for BDS datasets (OCCDS
+    datasets have no ADaMIG 1.3 table here: KeyError)."""
+    structures = load_json("adam-metadata.json")["structures"]
+    if not dataset.startswith("AD") or adam_structure(dataset) == "OCCDS":
         raise KeyError(dataset)
+    key = adam_structure(dataset)
     frame = pd.DataFrame(structures[key]["variables"])
     frame["codelist"] = frame["codelists"].map(lambda c: c[0] if c else None)
     return frame

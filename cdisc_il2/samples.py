@@ -5,6 +5,10 @@ decided first (intended SRI-4 responders, dropouts, injection-site reactions) an
 built to match it; the intent is written to `generator-truth.json` so that tests of the
 derivations compare with what was meant, not with what our own code computes. Deliberate data
 problems are injected and listed in `generator-truth.json` under "problems".
+
+Concomitant medications (glucocorticoids, hydroxychloroquine, immunosuppressants) are drawn from a second
+random generator seeded from the same seed, so the other sheets stay as they were; three subjects meet a
+rescue-therapy rule, recorded per subject under "rescue" in the truth file.
 """
 from __future__ import annotations
 
@@ -86,6 +90,51 @@ SITE3_AES = {"Upper respiratory tract infection": "上呼吸道感染", "Headach
 SITE3_ISR = ISR_VERBATIM["03"]
 SITE3_NOT_DONE = "未评估"
 
+# Concomitant medications: how each site writes a drug (variants by site), its regimen, route and indication.
+CM_NAMES = {
+    "prednisone": {"01": ["Prednisone"], "02": ["Prednisone acetate tab", "PREDNISONE"], "03": ["泼尼松", "醋酸泼尼松片"]},
+    "methylprednisolone": {"01": ["Methylprednisolone", "Medrol"], "02": ["Medrol", "Methylprednisolone"],
+                           "03": ["甲泼尼龙", "美卓乐"]},
+    "hydroxychloroquine": {"01": ["Hydroxychloroquine", "Plaquenil"], "02": ["HCQ", "Plaquenil"],
+                           "03": ["羟氯喹", "硫酸羟氯喹片"]},
+    "mycophenolate": {"01": ["Mycophenolate mofetil"], "02": ["MMF", "CellCept"], "03": ["吗替麦考酚酯", "骁悉"]},
+    "azathioprine": {"01": ["Azathioprine"], "02": ["Imuran", "AZA"], "03": ["硫唑嘌呤"]},
+    "methotrexate": {"01": ["Methotrexate"], "02": ["MTX"], "03": ["甲氨蝶呤"]},
+    "tacrolimus": {"01": ["Tacrolimus"], "02": ["Prograf"], "03": ["他克莫司"]},
+    "leflunomide": {"01": ["Leflunomide"], "02": ["Arava"], "03": ["来氟米特"]},
+    "cyclophosphamide": {"01": ["Cyclophosphamide"], "02": ["Endoxan", "CTX"], "03": ["环磷酰胺"]},
+    "calcium": {"01": ["Calcium carbonate/vitamin D3"], "02": ["Caltrate D"], "03": ["碳酸钙D3片", "钙尔奇D"]},
+}
+# Prednisone-equivalent factor (published equivalences: 5 mg prednisone = 4 mg methylprednisolone) and dose steps.
+GC_FACTOR = {"prednisone": 1.0, "methylprednisolone": 1.25}
+GC_STEPS = {"prednisone": [5.0, 7.5, 10.0, 15.0, 20.0], "methylprednisolone": [4.0, 8.0, 12.0, 16.0]}
+# Immunosuppressants taken before the study: (drug, dose mg, frequency).
+IS_REGIMENS = [("mycophenolate", 750.0, "BID"), ("mycophenolate", 500.0, "BID"), ("azathioprine", 50.0, "BID"),
+               ("methotrexate", 10.0, "EVERY WEEK"), ("tacrolimus", 1.0, "BID"), ("leflunomide", 20.0, "QD")]
+CM_FREQ = {"QD": {"01": "Once daily", "02": "qd", "03": "每日一次"},
+           "BID": {"01": "Twice daily", "02": "bid", "03": "每日两次"},
+           "EVERY WEEK": {"01": "Once weekly", "02": "qw", "03": "每周一次"},
+           "EVERY 2 WEEKS": {"01": "Every 2 weeks", "02": "q2w", "03": "每2周一次"},
+           "EVERY 4 WEEKS": {"01": "Every 4 weeks", "02": "q4w", "03": "每4周一次"}}
+CM_ROUTE = {"ORAL": {"01": "Oral", "02": "p.o.", "03": "口服"}, "INTRAVENOUS": {"01": "IV", "02": "i.v.", "03": "静脉滴注"}}
+CM_INDICATION = {"SLE": {"01": "SLE", "03": "系统性红斑狼疮"}, "LN": {"01": "Lupus nephritis", "03": "狼疮性肾炎"},
+                 "OP": {"01": "Osteoporosis prophylaxis", "03": "预防骨质疏松"}}
+
+
+@dataclass
+class Medication:
+    """One concomitant medication record: a drug at one dose from start to end (None: ongoing)."""
+
+    drug: str
+    dose: float
+    freq: str
+    route: str
+    indication: str
+    start: dt.date
+    end: dt.date | None
+    partial_start: bool = False      # the site knows the start month only
+    variant: int = 0                 # which of the site's spellings of the drug
+
 
 @dataclass
 class Subject:
@@ -106,6 +155,8 @@ class Subject:
     pga: dict[int, float] = field(default_factory=dict)
     labs: dict[int, dict[str, float]] = field(default_factory=dict)  # standard units
     dose_dates: list[tuple[int, dt.date]] = field(default_factory=list)
+    meds: list[Medication] = field(default_factory=list)
+    rescue: dict | None = None                                        # the rescue rule the subject meets
 
 
 def _weights() -> np.ndarray:
@@ -315,6 +366,115 @@ def _aes(s: Subject, rng: np.random.Generator) -> list[dict]:
     return out
 
 
+def _rescue_roles(subs: list[Subject], first_resp: Subject | None) -> dict[tuple[str, str], str]:
+    """Which subjects meet a rescue rule (and whose short steroid burst stays within the rules), by (site, ID)."""
+    # A non-responder (the new-BILAG-A flare, else the first completer) raises prednisone above baseline + 10
+    # mg/day for 3-4 weeks after week 4; another non-responder completer starts cyclophosphamide after week 6; one
+    # responder completer (site 03 if possible) starts a new immunosuppressant between the week-10 and 12 visits.
+    roles: dict[tuple[str, str], str] = {}
+    nr = [s for s in subs if s.kind != "responder" and s.last_visit == 9]
+    nr = sorted(nr, key=lambda s: s.kind != "nr_bilag_a")
+    for s, role in zip(nr, ["gc_increase", "new_cyclophosphamide"]):
+        roles[(s.site, s.subjid)] = role
+    resp = [s for s in subs if s.kind == "responder" and s.last_visit == 9 and s is not first_resp]
+    for site in ("03", "02", "01"):
+        pick = [s for s in resp if s.site == site]
+        if pick:
+            roles[(site, pick[-1].subjid)] = "new_immunosuppressant"
+            break
+    burst = [s for s in resp if s.site == "01" and (s.site, s.subjid) not in roles]
+    if burst:
+        roles[("01", burst[0].subjid)] = "gc_burst"
+    return roles
+
+
+def _days(d: dt.date, n: int) -> dt.date:
+    return d + dt.timedelta(days=int(n))
+
+
+def _glucocorticoid(s: Subject, rng: np.random.Generator, role: str | None) -> list[Medication]:
+    """Glucocorticoid records: an earlier higher dose, the dose at first dose, then tapers or increases."""
+    # a dose change ends one record the day before the next starts
+    drug = "prednisone" if role == "gc_increase" or rng.random() < (0.4 if s.site == "03" else 0.8) \
+        else "methylprednisolone"
+    steps, factor = GC_STEPS[drug], GC_FACTOR[drug]
+    i = int(rng.integers(1, len(steps)))
+    since = _days(s.first_dose, -int(rng.integers(20, 180)))
+    segments = [(since, steps[i])]
+    if rng.random() < 0.5:                                         # tapered to the current dose before the study
+        earlier = _days(since, -int(rng.integers(60, 500)))
+        segments.insert(0, (earlier, 2 * steps[i]))
+    if role == "gc_increase":                                      # flare: +20 mg/day for 3-4 weeks after week 4
+        up = _days(s.visit_dates[4], int(rng.integers(3, 8)))
+        segments += [(up, steps[i] + 20 / factor), (_days(up, int(rng.integers(21, 29))), steps[i] + 5 / factor)]
+    elif role == "gc_burst":                                       # +15 mg/day for 10 days: within the rules
+        up = _days(s.visit_dates[3], int(rng.integers(2, 6)))
+        segments += [(up, steps[i] + 15 / factor), (_days(up, 10), steps[i])]
+    elif s.kind == "responder" and rng.random() < 0.5:             # a responder's taper at week 4 or week 6
+        v = int(rng.choice([4, 5]))
+        if v <= s.last_visit:
+            segments.append((s.visit_dates[v], steps[i - 1]))
+    variant = int(rng.integers(0, 2))
+    partial = (s.first_dose - segments[0][0]).days > 365 and rng.random() < 0.6
+    out = []
+    for k, (start, dose) in enumerate(segments):
+        end = _days(segments[k + 1][0], -1) if k + 1 < len(segments) else None
+        out.append(Medication(drug, round(dose, 2), "QD", "ORAL", "SLE", start, end,
+                              partial_start=partial and k == 0, variant=variant))
+    return out
+
+
+def _medications(s: Subject, rng: np.random.Generator, role: str | None) -> list[Medication]:
+    """Concomitant medications of a subject, including the new drug of a rescue role."""
+    out: list[Medication] = []
+    if role in ("gc_increase", "gc_burst") or rng.random() < 0.9:
+        out += _glucocorticoid(s, rng, role)
+    if rng.random() < 0.8:
+        start = _days(s.first_dose, -int(rng.integers(90, 1500)))
+        out.append(Medication("hydroxychloroquine", 200.0, "BID" if rng.random() < 0.7 else "QD", "ORAL", "SLE", start,
+                              None, partial_start=(s.first_dose - start).days > 365 and rng.random() < 0.5,
+                              variant=int(rng.integers(0, 2))))
+    if rng.random() < 0.15:                                        # an induction course finished before the study
+        start = _days(s.first_dose, -int(rng.integers(300, 700)))
+        out.append(Medication("cyclophosphamide", 500.0, "EVERY 2 WEEKS", "INTRAVENOUS", "LN", start,
+                              _days(start, 70), variant=int(rng.integers(0, 2))))
+    if rng.random() < 0.45:
+        drug, dose, freq = IS_REGIMENS[int(rng.integers(0, len(IS_REGIMENS)))]
+        start = _days(s.first_dose, -int(rng.integers(60, 900)))
+        out.append(Medication(drug, dose, freq, "ORAL", "LN" if rng.random() < 0.3 else "SLE", start, None,
+                              variant=int(rng.integers(0, 2))))
+    if any(m.drug in GC_FACTOR for m in out) and rng.random() < 0.5:
+        out.append(Medication("calcium", 600.0, "QD", "ORAL", "OP", _days(s.first_dose, -int(rng.integers(30, 400))),
+                              None, variant=int(rng.integers(0, 2))))
+    if role == "new_cyclophosphamide":                             # rescue: cyclophosphamide after week 6
+        start = _days(s.visit_dates[5], int(rng.integers(3, 8)))
+        out.append(Medication("cyclophosphamide", 500.0, "EVERY 2 WEEKS", "INTRAVENOUS", "SLE", start, None))
+    if role == "new_immunosuppressant":                            # rescue: after week 10, before week 12
+        taken = {m.drug for m in out}
+        drug = next(d for d in ("tacrolimus", "mycophenolate", "azathioprine") if d not in taken)
+        dose, freq = {"tacrolimus": (1.0, "BID"), "mycophenolate": (500.0, "BID"), "azathioprine": (50.0, "BID")}[drug]
+        out.append(Medication(drug, dose, freq, "ORAL", "SLE", _days(s.visit_dates[7], int(rng.integers(3, 8))), None))
+    return out
+
+
+def _rescue_intent(s: Subject, role: str | None) -> dict | None:
+    """The rescue rule a subject meets, its date (first day of the raised dose or new drug) and first SRI visit."""
+    if role not in ("gc_increase", "new_cyclophosphamide", "new_immunosuppressant"):
+        return None
+    if role == "gc_increase":
+        m = max((m for m in s.meds if m.drug in GC_FACTOR and m.start > s.first_dose), key=lambda m: m.dose)
+        rule = "glucocorticoid_increase"
+        reason = (f"{m.drug} {m.dose:g} mg/day from {m.start.isoformat()} to {m.end.isoformat()}: above baseline "
+                  f"+ 10 mg/day prednisone equivalent for more than 14 days")
+    else:
+        m = s.meds[-1]
+        rule = "prohibited_new"
+        reason = f"new immunosuppressant after the first dose: {m.drug} from {m.start.isoformat()}"
+    visit_names = {v["VISITNUM"]: v["VISIT"] for v in load_study()["visits"]}
+    first = min((v for v, d in s.visit_dates.items() if 3 <= v <= 8 and d >= m.start), default=None)
+    return {"rule": rule, "date": m.start.isoformat(), "visit_from": visit_names.get(first), "reason": reason}
+
+
 def generate(subjects: int, seed: int, out: Path, problems: bool = True) -> dict:
     """Write raw site workbooks for `subjects` subjects into `out`; return the generator truth.
 
@@ -332,6 +492,11 @@ def generate(subjects: int, seed: int, out: Path, problems: bool = True) -> dict
         _decide_items(s, rng, weights)
         _decide_bilag_pga(s, rng, s is first_resp)
         _draw_labs(s, rng)
+    cm_rng = np.random.default_rng(seed + 1)       # medications: a generator of their own, the other sheets unchanged
+    roles = _rescue_roles(subs, first_resp)
+    for s in subs:
+        s.meds = _medications(s, cm_rng, roles.get((s.site, s.subjid)))
+        s.rescue = _rescue_intent(s, roles.get((s.site, s.subjid)))
     out.mkdir(parents=True, exist_ok=True)
     site1 = [s for s in subs if s.site == "01"]
     site2 = [s for s in subs if s.site == "02"]
@@ -348,22 +513,26 @@ def generate(subjects: int, seed: int, out: Path, problems: bool = True) -> dict
 
 
 def _truth(subs: list[Subject], seed: int, problems: list[dict]) -> dict:
-    """The generator's intent: per subject the SRI-4 outcome meant at weeks 6-12, dropouts, ISRs."""
+    """The generator's intent: per subject SRI-4 at weeks 6-12 (N from a rescue date on), dropouts, ISRs, rescue."""
     studyid = load_study()["studyid"]
     visit_names = {v["VISITNUM"]: v["VISIT"] for v in load_study()["visits"]}
     rows = []
     for s in subs:
         sri = {}
+        rescued = {visit_names[v] for v, d in s.visit_dates.items()
+                   if s.rescue and d >= dt.date.fromisoformat(s.rescue["date"])}
         for v in (5, 6, 7, 8):
-            sri[visit_names[v]] = "Y" if s.kind == "responder" and v <= s.last_visit else "N"
+            responder = s.kind == "responder" and v <= s.last_visit and visit_names[v] not in rescued
+            sri[visit_names[v]] = "Y" if responder else "N"
         completed = s.last_visit == 9
         rows.append({"USUBJID": f"{studyid}-{s.site}-{s.subjid}", "site": s.site, "kind": s.kind,
                      "last_visit": visit_names[s.last_visit], "injection_site_reaction": s.isr,
-                     "intended_sri4": sri,
+                     "intended_sri4": sri, "rescue": s.rescue,
                      "disposition": {"EOSSTT": "COMPLETED" if completed else "DISCONTINUED",
                                      "DCSREAS": None if completed else _withdrawal_reason(s)}})
     return {"seed": seed, "subjects": rows, "problems": problems,
-            "note": "SRI-4 with non-responder imputation for discontinued subjects"}
+            "note": "SRI-4 with non-responder imputation for discontinued subjects and from the date a rescue "
+                    "rule is met (rescue.date, the first day of the increased glucocorticoid dose or the new drug)"}
 
 
 def _write_site1(subs: list[Subject], rng: np.random.Generator, path: Path, problems: list[dict],
@@ -417,6 +586,9 @@ def _write_site1(subs: list[Subject], rng: np.random.Generator, path: Path, prob
                              *[f"{h} ({int(w)})" for h, w in zip(SLEDAI_HEADINGS, weights)], "Total score"], sled)
     _sheet(wb, "PGA", ["Subject ID", "Visit", "Assessment date", "PGA (0-3)"], pga)
     _sheet(wb, "BILAG-2004", ["Subject ID", "Visit", "Assessment date", *BILAG_DOMAINS], bil)
+    _sheet(wb, "Concomitant medications", ["Subject ID", "CM no.", "Medication", "Indication", "Dose", "Unit",
+                                           "Frequency", "Route", "Start date", "Stop date", "Ongoing"],
+           _cm_site1(subs))
     save_workbook(wb, path, FILE_TIME)
 
 
@@ -503,6 +675,9 @@ def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, prob
     _sheet(wb, "Lab results", ["Pt ID", "Visit", "Date", *[c[0] for c in SITE2_LAB_COLUMNS]], lb)
     _sheet(wb, "Disease activity", ["Pt ID", "Visit", "Date", *SLEDAI_HEADINGS, "PGA",
                                     *[f"BILAG {d[:5]}" for d in BILAG_DOMAINS]], da)
+    _sheet(wb, "Medication list", ["Pt ID", "Drug", "Dose", "Dose unit", "Freq", "Route", "Start", "Stop",
+                                   "Continuing"],
+           _cm_site2(subs))
     save_workbook(wb, path, FILE_TIME)
 
 
@@ -581,4 +756,51 @@ def _write_site3(subs: list[Subject], rng: np.random.Generator, path: Path, prob
     _sheet(wb, "实验室检查", ["受试者编号", "访视", "采样日期", *[c[0] for c in SITE3_LAB_COLUMNS]], lb)
     _sheet(wb, "疾病活动度", ["受试者编号", "访视", "评估日期", *SITE3_SLEDAI, "医生总体评估(PGA)", *SITE3_BILAG], da)
     _sheet(wb, "研究结束", ["受试者编号", "完成状态", "结束日期", "退出原因"], eos)
+    _sheet(wb, "合并用药", ["受试者编号", "药物名称", "用药原因", "单次剂量", "剂量单位", "频次", "给药途径", "开始日期",
+                        "结束日期", "持续用药"], _cm_site3(subs))
     save_workbook(wb, path, FILE_TIME)
+
+
+def _dose(x: float) -> float | int:
+    """A dose as the site writes it: 10, not 10.0."""
+    return int(x) if float(x).is_integer() else x
+
+
+def _cm_name(m: Medication, site: str) -> str:
+    names = CM_NAMES[m.drug][site]
+    return names[m.variant % len(names)]
+
+
+def _cm_site1(subs: list[Subject]) -> list[list[object]]:
+    """Site 01 CRF form: English names, Excel dates (a start month as text 2012-06), an Ongoing tick Y."""
+    rows = []
+    for s in subs:
+        for n, m in enumerate(s.meds, start=1):
+            start = f"{m.start.year}-{m.start.month:02d}" if m.partial_start else m.start
+            rows.append([s.subjid, n, _cm_name(m, "01"), CM_INDICATION[m.indication]["01"], _dose(m.dose), "mg",
+                         CM_FREQ[m.freq]["01"], CM_ROUTE[m.route]["01"], start, m.end, "Y" if m.end is None else ""])
+    return rows
+
+
+def _cm_site2(subs: list[Subject]) -> list[list[object]]:
+    """Site 02 pharmacy export: brand or short names, 05MAR2014 / UNK-JUN-2012, no indication, Continuing yes."""
+    rows = []
+    for s in subs:
+        for m in s.meds:
+            start = f"UNK-{MONTHS[m.start.month - 1]}-{m.start.year}" if m.partial_start else _fmt_site2(m.start, 0)
+            rows.append([int(s.subjid), _cm_name(m, "02"), _dose(m.dose), "mg", CM_FREQ[m.freq]["02"],
+                         CM_ROUTE[m.route]["02"], start, _fmt_site2(m.end, 0) if m.end else "",
+                         "yes" if m.end is None else ""])
+    return rows
+
+
+def _cm_site3(subs: list[Subject]) -> list[list[object]]:
+    """Site 03 合并用药: Chinese names, reasons and frequencies, 毫克, 2014.03.18 / 2012年6月, 持续用药 是."""
+    rows = []
+    for s in subs:
+        for m in s.meds:
+            start = _fmt_site3(m.start, "month") if m.partial_start else _fmt_site3(m.start)
+            rows.append([s.subjid, _cm_name(m, "03"), CM_INDICATION[m.indication]["03"], _dose(m.dose), "毫克",
+                         CM_FREQ[m.freq]["03"], CM_ROUTE[m.route]["03"], start,
+                         _fmt_site3(m.end) if m.end else "", "是" if m.end is None else ""])
+    return rows

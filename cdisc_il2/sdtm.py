@@ -15,11 +15,12 @@ from .resources import load_study
 SRC_SITE = "__site__"
 PROVENANCE = [SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN]
 DTC_VARS = {"EX": [("EXSTDTC", "EXSTDY"), ("EXENDTC", "EXENDY")], "AE": [("AESTDTC", "AESTDY"), ("AEENDTC", "AEENDY")],
-            "LB": [("LBDTC", "LBDY")], "QS": [("QSDTC", "QSDY")], "DS": [("DSSTDTC", "DSSTDY")]}
+            "LB": [("LBDTC", "LBDY")], "QS": [("QSDTC", "QSDY")], "DS": [("DSSTDTC", "DSSTDY")],
+            "CM": [("CMSTDTC", "CMSTDY"), ("CMENDTC", "CMENDY")]}
 SEQ_ORDER = {"EX": ["EXSTDTC"], "AE": ["AESTDTC", "AETERM"], "LB": ["LBCAT", "LBTESTCD", "VISITNUM", "LBDTC"],
-             "QS": ["QSCAT", "QSTESTCD", "VISITNUM", "QSDTC"], "DS": ["DSSTDTC", "DSCAT"]}
+             "QS": ["QSCAT", "QSTESTCD", "VISITNUM", "QSDTC"], "DS": ["DSSTDTC", "DSCAT"], "CM": ["CMSTDTC", "CMTRT"]}
 # the order domains are assembled in: DM first (reference dates), then the others
-DOMAIN_ORDER = ["DM", "DS", "EX", "AE", "LB", "QS"]
+DOMAIN_ORDER = ["DM", "DS", "EX", "AE", "LB", "QS", "CM"]
 DERIVE_AGE = DERIVE_COL + "AGE"
 
 

@@ -10,9 +10,8 @@ from cdisc_il2.ingest import Workbook as RawWorkbook
 from conftest import SAMPLES
 
 
-def test_run_writes_sdtm_rejects_accountability(tmp_path):
-    res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(tmp_path)])
-    assert res.exit_code == 0, res.output
+def test_run_writes_sdtm_rejects_accountability(sample_run):
+    tmp_path = sample_run
     for name in ("dm", "ex", "ae", "lb", "qs", "suppdm", "suppae", "variables"):
         assert (tmp_path / "sdtm" / f"{name}.csv").is_file()
     acc = pd.read_csv(tmp_path / "accountability.csv")
@@ -24,7 +23,7 @@ def test_run_writes_sdtm_rejects_accountability(tmp_path):
 
 def test_help_has_an_example_for_every_command():
     runner = CliRunner()
-    for cmd in ("convert", "run", "samples", "validate", "derive", "export", "version"):
+    for cmd in ("convert", "run", "samples", "validate", "derive", "export", "compare", "history", "version"):
         res = runner.invoke(app, [cmd, "--help"])
         assert res.exit_code == 0 and "Example: cdisc-il2" in res.output
 
@@ -51,6 +50,13 @@ def test_generator_intent_matches_the_published_trial():
     subs = truth["subjects"]
     assert len(subs) == 40
     assert sum(s["intended_sri4"]["WEEK 6"] == "Y" for s in subs) == 36
+    assert sum(s["intended_sri4"]["WEEK 10"] == "Y" for s in subs) == 35          # the primary endpoint
+    # rescue therapy: two non-responders and one responder, who becomes a non-responder at week 12 only
+    rescued = [s for s in subs if s["rescue"]]
+    assert len(rescued) == 3 and [s["kind"] for s in rescued].count("responder") == 1
+    responder = next(s for s in rescued if s["kind"] == "responder")
+    assert responder["rescue"]["visit_from"] == "WEEK 12" and responder["intended_sri4"]["WEEK 12"] == "N"
+    assert sum(s["intended_sri4"]["WEEK 12"] == "Y" for s in subs) == 34
     assert sum(s["injection_site_reaction"] for s in subs) == 5
     assert 1 <= sum(s["last_visit"] != "FOLLOW-UP" for s in subs) <= 3
     assert sum(s["disposition"]["EOSSTT"] == "DISCONTINUED" for s in subs) == sum(s["last_visit"] != "FOLLOW-UP"

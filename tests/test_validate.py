@@ -99,9 +99,8 @@ def test_data_that_looks_like_a_formula_is_written_as_text(tmp_path):
     assert values and all(c.data_type == "s" for c in values)
 
 
-def test_every_deliberate_sample_problem_is_found(tmp_path):
-    res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(tmp_path)])
-    assert res.exit_code == 0, res.output
+def test_every_deliberate_sample_problem_is_found(sample_run):
+    tmp_path = sample_run
     doc = json.loads((tmp_path / "validation" / "findings.json").read_text())
     found = {(f["rule_id"], f["dataset"], f["usubjid"]) for f in doc["findings"]}
     rules = {f["rule_id"] for f in doc["findings"]}

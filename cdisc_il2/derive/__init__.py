@@ -10,6 +10,7 @@ from ..formats import read_folder
 from ..io import write_csv
 from .datasets import (add_baseline_summaries, analysis_config, build_adae, build_adlb, build_adqs, build_adrs,
                        build_adsl, derivation_notes)
+from .adcm import add_rescue_flags, build_adcm, rescue_events
 from .summary import plot_sledai, plot_sri, sri_summary
 
 REQUIRED = ("DM", "EX", "AE", "LB", "QS")
@@ -28,8 +29,12 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cfg: dict | None = None) -> dict[
     adsl = add_baseline_summaries(adsl, adqs)
     adae = build_adae(sdtm, adsl, cfg)
     adlb = build_adlb(sdtm, adsl, cfg)
-    adrs = build_adrs(adqs, adsl, cfg)
-    return {"ADSL": adsl, "ADAE": adae, "ADLB": adlb, "ADQS": adqs, "ADRS": adrs}
+    adcm = build_adcm(sdtm, adsl, cfg)
+    rescue = rescue_events(adcm, adsl, cfg)
+    adsl = add_rescue_flags(adsl, rescue)
+    adrs = build_adrs(adqs, adsl, cfg, rescue=rescue)
+    out = {"ADSL": adsl, "ADAE": adae, "ADCM": adcm, "ADLB": adlb, "ADQS": adqs, "ADRS": adrs}
+    return {k: v for k, v in out.items() if k != "ADCM" or "CM" in sdtm}
 
 
 def records_outside_dm(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -11,21 +11,18 @@ from ..errors import IncompleteOutput, InputError
 from ..formats import ColumnMeta, Dataset, read_folder
 from ..formats.datasetjson import write_dataset_json
 from ..formats.xpt import XptValueError, unfit_values, write_xpt
-from ..metadata import adam_variables, sdtm_dataset_label, sdtm_variables
+from ..metadata import adam_datasets, adam_variables, sdtm_dataset_label, sdtm_variables
 from ..resources import load_study
 from .define import build_define, define_config, write_define
 
 FORMATS = ("xpt", "json", "ndjson")
-ADAM_LABELS = {"ADSL": "Subject-Level Analysis Dataset", "ADAE": "Adverse Events Analysis Dataset",
-               "ADLB": "Laboratory Analysis Dataset", "ADQS": "Questionnaire Analysis Dataset",
-               "ADRS": "SLE Responder Index Analysis Dataset"}
-PREDECESSOR = {"ADAE": "AE", "ADLB": "LB", "ADQS": "QS"}
 
 
 def _label_sources(name: str) -> list[pd.DataFrame]:
     out = []
     for fn, key in ((sdtm_variables, "SUPPQUAL" if name.startswith("SUPP") else name),
-                    (sdtm_variables, PREDECESSOR.get(name, "")), (adam_variables, name), (adam_variables, "ADSL")):
+                    (sdtm_variables, adam_datasets().get(name, {}).get("predecessor", "")), (adam_variables, name),
+                    (adam_variables, "ADSL")):
         try:
             out.append(fn(key))
         except KeyError:
@@ -49,7 +46,7 @@ def describe(ds: Dataset) -> Dataset:
     try:
         label = sdtm_dataset_label(ds.name)
     except KeyError:
-        label = ADAM_LABELS.get(ds.name, ds.label or ds.name)
+        label = adam_datasets().get(ds.name, {}).get("label", ds.label or ds.name)
     return Dataset(ds.name, label, ds.frame, cols, ds.source)
 
 

@@ -16,7 +16,7 @@ from ..derive import sri
 from ..formats.model import Dataset
 from ..frames import byte_lengths
 from ..io import write_bytes
-from ..metadata import codelist, ct_versions, dataset_variables, load_json
+from ..metadata import adam_datasets, adam_structure, codelist, ct_versions, dataset_variables, load_json
 from ..resources import data_dir, load_study
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
@@ -78,14 +78,11 @@ def _fill_analysis(text: str) -> str:
 
 
 def _kind(name: str) -> str:
+    """SUPP, SDTM, or the ADaM structure (ADSL, OCCDS, BDS) of a dataset."""
     if name.startswith("SUPP"):
         return "SUPP"
-    if name == "ADSL":
-        return "ADSL"
-    if name == "ADAE":
-        return "ADAE"
     if name.startswith("AD"):
-        return "BDS"
+        return adam_structure(name)
     return "SDTM"
 
 
@@ -202,9 +199,8 @@ def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: 
         if kind in ("SDTM", "SUPP"):
             ig.set("Domain", name[4:] if kind == "SUPP" else name)
         ds_meta = load_json("sdtm-metadata.json")["datasets"].get("SUPPQUAL" if kind == "SUPP" else name, {})
-        structure = ds_meta.get("structure") or {"ADSL": "One record per subject", "ADAE": "One record per adverse event",
-                                                 "BDS": "One record per subject, parameter and analysis visit"}[
-            kind if kind != "SDTM" else "BDS"]
+        structure = ds_meta.get("structure") or adam_datasets().get(name, {}).get(
+            "records", "One record per subject, parameter and analysis visit")
         ig.set(_d("Structure"), structure)
         ig.set(_d("StandardOID"), "STD.IG")
         ig.set(_d("ArchiveLocationID"), f"LF.{name}")
@@ -239,8 +235,8 @@ def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: 
                 items[-len(vitems) - 1].append(etree.Element(_d("ValueListRef"), ValueListOID=f"VL.{name}.{col}"))
         cls_el = etree.SubElement(ig, _d("Class"))
         cls_el.set("Name", _class_name(name, kind, ds_meta))
-        if kind == "ADAE":
-            etree.SubElement(cls_el, _d("SubClass"), Name="ADVERSE EVENT")
+        if adam_datasets().get(name, {}).get("subclass"):
+            etree.SubElement(cls_el, _d("SubClass"), Name=adam_datasets()[name]["subclass"])
         leaf = etree.SubElement(ig, _d("leaf"), ID=f"LF.{name}")
         leaf.set(f"{{{XLINK}}}href", f"{name.lower()}{leaf_suffix}")
         etree.SubElement(leaf, _d("title")).text = f"{name.lower()}{leaf_suffix}"
@@ -273,7 +269,7 @@ def _class_name(name: str, kind: str, ds_meta: dict) -> str:
         return "RELATIONSHIP"
     if kind == "SDTM":
         return SDTM_CLASS.get(ds_meta.get("class", ""), "SPECIAL PURPOSE")
-    return {"ADSL": "SUBJECT LEVEL ANALYSIS DATASET", "ADAE": "OCCURRENCE DATA STRUCTURE"}.get(kind, "BASIC DATA STRUCTURE")
+    return {"ADSL": "SUBJECT LEVEL ANALYSIS DATASET", "OCCDS": "OCCURRENCE DATA STRUCTURE"}.get(kind, "BASIC DATA STRUCTURE")
 
 
 def _dataset_notes(specs, name: str) -> str:
@@ -297,7 +293,7 @@ def _origin(parent, standard: str, name: str, col: str, text: str | None, source
         _text(o, "Description", "Assigned: " + ", ".join(sorted({s[1:] for s in sources})))
     elif standard == "ADaM":
         o = etree.SubElement(parent, _d("Origin"), Type="Predecessor")
-        src = "DM" if name in ("ADSL",) else {"ADAE": "AE", "ADLB": "LB", "ADQS": "QS"}.get(name, "ADSL")
+        src = adam_datasets().get(name, {}).get("predecessor", "ADSL")
         _text(o, "Description", f"{src}.{col}")
     else:
         o = etree.SubElement(parent, _d("Origin"), Type="Assigned", Source="Sponsor")
