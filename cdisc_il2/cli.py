@@ -377,18 +377,27 @@ def export(data_dir: Path = typer.Argument(..., help="folder of SDTM or ADaM dat
 @_guarded
 def samples(subjects: int = typer.Option(40, "--subjects", min=1, help="number of subjects"),
             seed: int = typer.Option(20140303, "--seed", help="random seed (same seed, same files)"),
-            out: Path = typer.Option(..., "--out", help="folder to write the raw site workbooks into")) -> None:
-    """Generate realistic raw site spreadsheets for the trial (two site layouts).
+            out: Path = typer.Option(..., "--out", help="folder to write the raw site workbooks into"),
+            transfer_02: Optional[Path] = typer.Option(None, "--transfer-02", help="also write the next transfer "
+                                                       "(the same study weeks later) into this folder")) -> None:
+    """Generate realistic raw site spreadsheets for the trial (three site layouts).
 
-    Also writes generator-truth.json: intended SRI-4 responders, dropouts and the deliberate data problems.
+    Also writes generator-truth.json: intended SRI-4 responders, dropouts, rescue therapy and the deliberate
+    data problems; with --transfer-02, the next transfer and transfer-changes.json (every change made on purpose).
 
-    Example: cdisc-il2 samples --subjects 40 --seed 20140303 --out samples/transfer-01
+    Example: cdisc-il2 samples --subjects 40 --seed 20140303 --out samples/transfer-01 --transfer-02 samples/transfer-02
     """
     from .samples import generate
 
     truth = generate(subjects, seed, out)
     out_console.print(f"wrote {len(truth['subjects'])} subjects to {out} "
                       f"({len(truth['problems'])} deliberate data problems, see generator-truth.json)")
+    if transfer_02 is not None:
+        from .followup import make_transfer_02
+
+        doc = make_transfer_02(out, transfer_02)
+        out_console.print(f"wrote the next transfer to {transfer_02} ({len(doc['changes'])} changes, see "
+                          "transfer-changes.json)")
 
 
 @app.command()

@@ -332,7 +332,8 @@ def _unplanned(rec: pd.DataFrame, planned: pd.DataFrame, dm: pd.DataFrame) -> pd
         "collected": g["VISIT"].agg(lambda s: ", ".join(f"'{v}'" for v in sorted(set(s.dropna())))),
     }).reset_index().sort_values("_date", kind="stable")
     visits["collected"] = visits["collected"].mask(visits["collected"].eq(""), "(no visit name)")
-    seen = planned.assign(_pdate=full_date(planned["SVSTDTC"])).dropna(subset=["_pdate"])
+    visits["_date"] = visits["_date"].astype("datetime64[ns]")          # one resolution on both sides of the join
+    seen = planned.assign(_pdate=full_date(planned["SVSTDTC"]).astype("datetime64[ns]")).dropna(subset=["_pdate"])
     seen = seen.sort_values("_pdate", kind="stable")[["USUBJID", "_pdate", "VISITNUM"]]
     anchor = pd.merge_asof(visits, seen.rename(columns={"VISITNUM": "_after"}), left_on="_date", right_on="_pdate",
                            by="USUBJID", direction="backward")["_after"].set_axis(visits.index)

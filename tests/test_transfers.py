@@ -199,3 +199,66 @@ def test_report_renders_in_headless_chromium(sample_run, tmp_path):
     summary = pd.read_csv(run / "adam" / "sri_summary.csv")
     prim = summary[summary["primary_endpoint"] == "Y"].iloc[0]
     assert f"{prim['responders']}/{prim['N']}" in dom
+
+
+DERIVED_WITH = {"LBORRES": {"LBSTRESC", "LBSTRESN", "LBNRIND"}, "AEENDTC": {"AEENDY"}, "AESTDTC": {"AESTDY", "EPOCH"}}
+SUBJECT_LEVEL = {"DM", "DS", "EX", "AE", "LB", "QS", "CM", "SE", "SV", "SUPPDM", "SUPPEX", "SUPPAE", "SUPPLB", "SUPPQS"}
+
+
+def test_second_transfer_lists_exactly_the_generators_changes(sample_run, tmp_path):
+    transfer02 = SAMPLES.parent / "transfer-02"
+    intent = json.loads((transfer02 / "transfer-changes.json").read_text(encoding="utf-8"))["changes"]
+    first = sample_run                                   # transfer-01, already run
+    doc = json.loads((first / "validation" / "findings.json").read_text())
+    justified = next(f for f in doc["findings"] if f["rule_id"] == "SD0003")     # P2's impossible date
+    path = tmp_path / "justifications.yaml"
+    path.write_text(yaml.safe_dump({"justifications": [
+        {"rule": "SD0003", "dataset": "LB", "usubjid": justified["usubjid"], "variable": "LBDTC",
+         "value": justified["value"], "justification": "the site cannot recover the date", "who": "DM",
+         "when": "2015-07-01"}]}), encoding="utf-8")
+    history = first.parent / "history.sqlite"            # the study's history, where transfer-01's run is
+    out = tmp_path / "transfer-02"
+    res = CliRunner().invoke(app, ["run", str(transfer02), "--out", str(out), "--previous", "last", "--quiet",
+                                   "--history", str(history), "--justifications", str(path)])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    comp = pd.read_csv(out / "comparison" / "changes.csv", dtype="string", keep_default_na=False)
+    subjects = pd.read_csv(out / "comparison" / "subjects.csv", dtype="string")
+    added = {c["usubjid"] for c in intent if any(e.get("subject") == "added" for e in c["expect"])}
+    assert set(subjects.loc[subjects["change"] == "added", "usubjid"]) == added
+    assert (subjects["change"] == "gone").sum() == 0
+    expected = [(c["usubjid"], e) for c in intent for e in c["expect"] if "dataset" in e]
+    for usubjid, e in expected:                          # every intended change is found ...
+        hit = comp[(comp["dataset"] == e["dataset"]) & (comp["change"] == e["change"]) & (comp["usubjid"] == usubjid)]
+        if e["change"] == "changed":
+            hit = hit[hit["variable"] == e["variable"]]
+            if "old" in e:
+                assert hit[["old", "new"]].values.tolist() == [[e["old"], e["new"]]], e
+        assert len(hit) == 1, (usubjid, e)
+        if e["change"] == "deleted":
+            assert f"record deleted: {e['dataset']} {usubjid}" in text
+    for r in comp.itertuples():                          # ... and nothing else changed
+        if r.usubjid in added and r.dataset in SUBJECT_LEVEL and r.change == "added":
+            continue
+        if r.dataset == "TS":                            # trial-level counts follow from the new subjects
+            assert r.change == "changed" and "ACTSUB" in r.key or "DTC" in r.key, r
+            continue
+        mine = [e for u, e in expected if u == r.usubjid and e["dataset"] == r.dataset and e["change"] == r.change]
+        assert mine, r
+        if r.change == "changed":
+            assert any(r.variable == e["variable"] or r.variable in DERIVED_WITH.get(e["variable"], ()) for e in mine), r
+    adsl = pd.read_csv(out / "adam" / "adsl.csv", dtype="string").set_index("USUBJID")
+    for c in intent:
+        for e in c["expect"]:
+            if "EOSSTT" in e:
+                assert adsl.at[c["usubjid"], "EOSSTT"] == e["EOSSTT"]
+    found = json.loads((out / "validation" / "findings.json").read_text())
+    still = [f for f in found["findings"] if f["rule_id"] == "SD0003" and f["usubjid"] == justified["usubjid"]
+             and f["value"] == justified["value"]]
+    assert still and all(f["triage"] == "justified" for f in still)
+    runs = list_runs(history)                            # both transfers, the second compared with the first
+    assert runs["out"].tolist()[-2:] == [str(first.resolve()), str(out.resolve())]
+    assert runs["status"].tolist()[-2:] == ["complete", "complete"] and runs["previous_run"].iloc[-1] == runs["id"].iloc[-2]
+    listing = CliRunner().invoke(app, ["history", str(history)])
+    assert listing.exit_code == 0 and listing.output.count("complete") >= 2
+    assert (out / "report.html").is_file()

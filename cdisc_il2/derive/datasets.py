@@ -90,7 +90,8 @@ def derive_disposition(adsl: pd.DataFrame, ds: pd.DataFrame | None, last_visit: 
     events = events.sort_values(["USUBJID", "DSSTDTC"], kind="stable", na_position="first").groupby("USUBJID").tail(1)
     event = events.set_index("USUBJID")
     decod = out["USUBJID"].map(event["DSDECOD"]).astype("string")
-    out["EOSSTT"] = np.where(decod.isna(), "ONGOING", np.where(decod.eq("COMPLETED"), "COMPLETED", "DISCONTINUED"))
+    completed = decod.eq("COMPLETED").fillna(False).to_numpy(dtype=bool)
+    out["EOSSTT"] = np.where(decod.isna().to_numpy(), "ONGOING", np.where(completed, "COMPLETED", "DISCONTINUED"))
     out["DCSREAS"] = decod.where(out["EOSSTT"].eq("DISCONTINUED"))
     out["EOSDT"] = sas_date_from_dtc(out["USUBJID"].map(event["DSSTDTC"])).fillna(out["EOSDT"])
     return out

@@ -116,7 +116,9 @@ def _sources(specs) -> dict[tuple[str, str], list[str]]:
                            var if section == "variables" else f"QVAL.{var}")
                     if "column" in rule:
                         col = rule["column"]
-                        where = "columns " + ", ".join(pivot["columns"]) if col in _pivot_names(pivot) else f"column '{col}'"
+                        heading = col if isinstance(col, str) else " / ".join(col)
+                        where = ("columns " + ", ".join(pivot["columns"]) if isinstance(col, str) and col in _pivot_names(pivot)
+                                 else f"column '{heading}'")
                         out.setdefault(key, []).append(f"{spec.name}: sheet '{block['sheet']}', {where}")
                     elif "value" in rule:
                         out.setdefault(key, []).append(f"={rule['value']}")

@@ -31,16 +31,41 @@ class BlockResult:
     accountability: dict
 
 
-def _resolve(spec: Spec, where: str, heading: str, sheet: RawSheet, extra: set[str]) -> str:
-    """The sheet's real column for a spec heading (case and spacing ignored)."""
-    if heading in extra:
-        return heading
-    want = normalize_heading(heading).casefold()
-    for col in sheet.frame.columns:
-        if col != ROW and col.casefold() == want:
-            return col
+def _resolve(spec: Spec, where: str, heading: str | list[str], sheet: RawSheet, extra: set[str]) -> str:
+    """The sheet's real column for a spec heading (case and spacing ignored); with a list of headings a site
+    has used, the first one the sheet has."""
+    headings = [heading] if isinstance(heading, str) else list(heading)
+    for h in headings:
+        if h in extra:
+            return h
+    present = {col.casefold(): col for col in sheet.frame.columns if col != ROW}
+    for h in headings:
+        hit = present.get(normalize_heading(h).casefold())
+        if hit is not None:
+            return hit
     cols = ", ".join(c for c in sheet.frame.columns if c != ROW)
-    raise SpecError(spec.name, where, f"no column '{heading}' in sheet '{sheet.sheet}' of {sheet.file} (columns: {cols})")
+    wanted = " or ".join(f"'{h}'" for h in headings)
+    new = [c for c in present.values() if c not in {normalize_heading(x) for x in _all_spec_columns(spec, sheet.sheet)}]
+    hint = f"; headings no block of the spec reads: {', '.join(new)}" if new else ""
+    raise SpecError(spec.name, where, f"no column {wanted} in sheet '{sheet.sheet}' of {sheet.file} (columns: {cols}"
+                                      f"{hint})")
+
+
+def _all_spec_columns(spec: Spec, sheet: str) -> set[str]:
+    """Every heading the spec's blocks read from a sheet (to say which headings of a sheet are new)."""
+    out: set[str] = set()
+    for block in spec.doc["blocks"]:
+        if block["sheet"].casefold() != sheet.casefold():
+            continue
+        out.update(block.get("unpivot", {}).get("columns", {}))
+        if "filter" in block:
+            out.add(block["filter"]["column"])
+        for section in ("variables", "supp"):
+            for rule in block.get(section, {}).values():
+                for r in (rule, rule.get("otherwise", {}), rule.get("not_done", {}).get("reason", {})):
+                    col = r.get("column") if isinstance(r, dict) else None
+                    out.update([col] if isinstance(col, str) else (col or []))
+    return out
 
 
 class Issues:
@@ -297,11 +322,66 @@ def _transform(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, w
         bad |= err.notna()
         reason = reason.mask(err.notna(), err)
     if rule.get("number") or "multiply" in rule:
-        num = pd.to_numeric(value, errors="coerce")
-        miss = value.notna() & num.isna()
-        bad |= miss
-        reason = reason.mask(miss, "not a number")
+        num, why = parse_numbers(value, bool(spec.doc.get("decimal_comma", False)))
         if "multiply" in rule:
             num = num * rule["multiply"]
+            why = why.mask((num.notna() & ~(num.abs() < NUMBER_LIMIT)).fillna(False).astype(bool), OUT_OF_RANGE)
+            num = num.mask(why.notna())
+        miss = why.notna()
+        bad |= miss
+        reason = reason.mask(miss, why)
         value = num
     return value, bad, reason
+
+
+NUMBER_LIMIT = 7.2e75        # about the largest number SAS XPT v5 (IBM floating point) holds
+OUT_OF_RANGE = "beyond the range of numbers SAS XPT v5 holds (about 7.2E+75)"
+_PLAIN = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_THOUSANDS_COMMA = r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+|[+-]?[0-9]{1,3}(?:,[0-9]{3}){2,}"      # 1,234.5  1,234,567
+_THOUSANDS_DOT = r"[+-]?[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+|[+-]?[0-9]{1,3}(?:\.[0-9]{3}){2,}"      # 1.234,5  1.234.567
+_DECIMAL_COMMA = r"[+-]?[0-9]+,[0-9]+"                                                         # 0,85
+_ONE_GROUP = r"[+-]?[1-9][0-9]{0,2}[.,][0-9]{3}"                  # 1,234 or 1.234: a separator or a decimal mark?
+_LIMIT = r"(?:<|>|<=|>=|≤|≥)\s*" + _PLAIN
+
+
+def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Raw number text to numbers, column-wise: (numbers, reason or NA for each value that is not one)."""
+    # Accepted: plain numbers (12.5, -3, 1.5E3) and separators whose spelling says what they are: 1,234.5 and
+    # 1,234,567 (thousands commas), 1.234,5 and 1.234.567 (thousands dots), 0,85 and 12,5 (decimal commas). One
+    # separator before exactly three digits (1,234 or 1.234) could be either: it is the decimal mark when it is the
+    # site's (a dot; a comma with the spec's decimal_comma), otherwise ambiguous and refused. NaN, infinities and
+    # numbers beyond what SAS XPT v5 holds are refused; '<0.5' is a limit, not a number.
+    text = values.astype("string").str.strip()
+    text = text.mask(text == "")
+    why = pd.Series(pd.NA, index=values.index, dtype="string")
+    present = text.notna()
+    if not present.any():
+        return pd.to_numeric(text, errors="coerce"), why
+    t = text[present]
+
+    def full(pattern: str) -> pd.Series:
+        return t.str.fullmatch(pattern).fillna(False).astype(bool)
+
+    mark = "," if decimal_comma else "."
+    one = full(_ONE_GROUP)
+    canonical = t.where(~(one & t.str.contains(mark, regex=False).fillna(False)),
+                        t.str.replace(",", ".", regex=False))
+    canonical = canonical.where(~full(_THOUSANDS_COMMA), t.str.replace(",", "", regex=False))
+    canonical = canonical.where(~full(_THOUSANDS_DOT), t.str.replace(".", "", regex=False).str.replace(",", ".",
+                                                                                                   regex=False))
+    canonical = canonical.where(~(full(_DECIMAL_COMMA) & ~one), t.str.replace(",", ".", regex=False))
+    ambiguous = one & ~t.str.contains(mark, regex=False).fillna(False)
+    ok = canonical.str.fullmatch(_PLAIN).fillna(False).astype(bool) & ~ambiguous
+    num = pd.to_numeric(canonical.where(ok), errors="coerce").astype("float64")
+    reason = pd.Series(pd.NA, index=t.index, dtype="string")
+    reason = reason.mask(~ok, "not a number (valid: a number such as 12.5, -3, 1.5E3, 1,234.5 or 0,85)")
+    reason = reason.mask(full(_LIMIT), "a value reported against a limit (< or >), not a number")
+    reason = reason.mask(ambiguous, "ambiguous: one separator before three digits is a thousands separator or a "
+                                    "decimal mark (1,234 is 1234 or 1.234): write the number without a thousands "
+                                    "separator")
+    huge = ok & num.notna() & ~(num.abs() < NUMBER_LIMIT)
+    reason = reason.mask(huge, OUT_OF_RANGE)
+    keep = pd.Series(pd.NA, index=values.index, dtype="string")
+    keep[t.index] = canonical.where(ok & ~huge)
+    why[t.index] = reason
+    return pd.to_numeric(keep, errors="coerce"), why      # nullable Int64/Float64, as pandas reads numbers

@@ -41,17 +41,106 @@ def _json_path(parts) -> str:
     return out
 
 
-def load_spec(path: Path) -> Spec:
-    """Read and check one spec; any problem raises SpecError naming the file and the path inside it."""
-    path = Path(path)
+MAX_SPEC_BYTES = 1024 ** 2       # a site spec is a few kilobytes
+MAX_SPEC_NODES = 100_000         # YAML nodes once aliases are expanded (an alias bomb expands to billions)
+MAX_SPEC_DEPTH = 64              # nesting of mappings and lists
+
+
+class _Limit(Exception):
+    """A spec beyond the YAML limits: the message says which."""
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no Python objects) that also refuses deep nesting before it recurses."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        if self.depth > MAX_SPEC_DEPTH:
+            mark = self.peek_event().start_mark
+            raise _Limit(f"line {mark.line + 1}: nested more than {MAX_SPEC_DEPTH} levels deep (limit MAX_SPEC_DEPTH)")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes of a YAML document with every alias expanded, computed once per node; a node inside itself (an
+    alias to its own ancestor) or an expansion beyond MAX_SPEC_NODES raises _Limit."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise _Limit(f"line {node.start_mark.line + 1}: an alias refers to a node that contains it")
+        open_nodes.add(key)
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in node.value)
+        else:
+            total = 1
+        open_nodes.discard(key)
+        if total > MAX_SPEC_NODES:
+            raise _Limit(f"aliases expand it to more than {MAX_SPEC_NODES:,} values (an alias bomb?) "
+                         "(limit MAX_SPEC_NODES)")
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+def _read_yaml(path: Path) -> object:
+    """Parse a spec with the safe loader under the limits; SpecError naming the file for any problem."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(path.name, "", f"{size:,} bytes is more than the {MAX_SPEC_BYTES:,} a spec may have "
+                                           "(limit MAX_SPEC_BYTES)")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(path.name, "", f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(path.name, "", f"not UTF-8 text (byte {exc.start + 1}); save the spec as UTF-8") from None
+    loader = _SpecLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    except _Limit as exc:
+        raise SpecError(path.name, "", f"refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(path.name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise SpecError(path.name, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_files_pattern(name: str, pattern: str) -> None:
+    """A spec's file pattern names files inside the transfer folder: relative, without '..'."""
+    parts = re.split(r"[\\/]+", pattern)
+    if pattern.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", pattern) or Path(pattern).is_absolute():
+        raise SpecError(name, "files", f"'{pattern}' is an absolute path: write a pattern relative to the transfer "
+                                       "folder (e.g. 'site01_*.xlsx')")
+    if ".." in parts:
+        raise SpecError(name, "files", f"'{pattern}' climbs out of the transfer folder: a pattern names files inside "
+                                       "it, without '..' (e.g. 'site01_*.xlsx' or 'site01/*.xlsx')")
+
+
+def load_spec(path: Path) -> Spec:
+    """Read and check one spec; any problem raises SpecError naming the file and the path inside it."""
+    path = Path(path)
+    doc = _read_yaml(path)
+    if doc is None:
+        raise SpecError(path.name, "", "the file is empty: a spec needs spec_version, site, files and blocks")
     schema = load_json("mapping.schema.json")
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
@@ -61,6 +150,7 @@ def load_spec(path: Path) -> Spec:
             err = min(err.context, key=lambda e: len(e.absolute_path))
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise SpecError(path.name, _json_path(err.absolute_path), err.message + more)
+    _check_files_pattern(path.name, doc["files"])
     _check_semantics(path.name, doc)
     return Spec(path, doc)
 
@@ -100,7 +190,7 @@ def _check_semantics(name: str, doc: dict) -> None:
                 for ref in _PLACEHOLDER.findall(rule.get("template", "")):
                     if ref not in assigned:
                         raise SpecError(name, f"{where}.template", f"'{{{ref}}}' is not a variable assigned before {var}")
-                if pivot and "column" in rule and rule["column"] in pivot["columns"]:
+                if pivot and isinstance(rule.get("column"), str) and rule["column"] in pivot["columns"]:
                     raise SpecError(name, f"{where}.column", f"'{rule['column']}' is unpivoted: use its attributes")
                 assigned.add(var)
         for j, key in enumerate(block.get("merge", {}).get("by", [])):
