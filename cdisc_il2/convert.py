@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError, UsageError
-from .ingest import Workbook
+from .ingest import Workbook, block_columns, cell_problems, date_patterns_for
 from .io import write_csv, write_text
 from .mapping.engine import DUPLICATE_REJECTED, BlockResult, Issues, run_block
 from .mapping.merge import MERGE_REJECTED, merge_block
@@ -68,8 +68,14 @@ def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_sit
             read_sheets: set[str] = set()
             for i, block in enumerate(spec.doc["blocks"]):
                 sheet = wb.sheet(block["sheet"], block.get("header_row", 1))
+                # issue 13: EXCEL means the workbook's own date system; noted cells (formulas, merged cells) of the
+                # columns the block reads go to rejects; sheet notes (hidden, 1904) once per sheet in accountability
+                res = run_block(date_patterns_for(spec, sheet), i, sheet)
+                rejects.append(cell_problems(sheet, block_columns(block), spec.name, res.accountability["block"],
+                                             res.domain))
+                if sheet.sheet not in read_sheets and sheet.notes:
+                    res.accountability["note"] = "; ".join(sheet.notes)
                 read_sheets.add(sheet.sheet)
-                res = run_block(spec, i, sheet)
                 res.records[SRC_SITE] = spec.site
                 if "merge" in block:
                     merges.append((block, res))

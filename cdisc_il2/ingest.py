@@ -1,30 +1,100 @@
-"""Read raw site spreadsheets as text, untrusted: no formula is evaluated, every cell becomes a string."""
+"""Read raw site spreadsheets as text, untrusted: no formula is evaluated, every cell becomes a string.
+
+What a workbook can do to us is bounded before openpyxl sees it: its zip directory is checked against size
+limits (a zip bomb is refused unexpanded), a formula cell gives its cached value (never its text, never an
+evaluation), merged cells are filled from their first cell and listed, hidden rows and sheets are read and
+noted, and the workbook's own date system (1900 or 1904) is carried with each sheet.
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from openpyxl import load_workbook
+from openpyxl.utils.cell import get_column_letter, range_boundaries
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .mapping.spec import Spec
 
 ROW = "__row__"
 FILE = "__file__"
 SHEET = "__sheet__"
 
+# Resource limits, checked from the zip's central directory before anything is expanded. Python's zipfile never
+# inflates a part beyond the size its directory declares (a part that would is a CRC error), so these bound what
+# openpyxl can be made to read.
+MAX_XLSX_EXPANDED = 512 * 1024 ** 2     # all parts of one workbook together, uncompressed
+MAX_PART_RATIO = 100                    # compression ratio refused for a part larger than RATIO_CHECK_BYTES
+RATIO_CHECK_BYTES = 8 * 1024 ** 2
+MAX_XLSX_PARTS = 10_000
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # encrypted (password-protected) .xlsx, or an old binary .xls
+EXCEL_ERRORS = {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA", "#SPILL!",
+                "#CALC!"}
+NOTE_COLUMNS = ["row", "column", "cell", "kind", "value", "reason"]
+FORMULA, FORMULA_NO_CACHE, FORMULA_ERROR, MERGED = "formula", "formula without cached value", "formula error", "merged"
+_FORMULA_TYPES = (ArrayFormula, DataTableFormula)
+_XML_CHUNK = 1 << 20
+_HIDDEN_ROW = re.compile(rb'<(?:\w+:)?row\b[^>]*?\bhidden="(?:1|true)"[^>]*>')
+_ROW_NUMBER = re.compile(rb'\br="(\d+)"')
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Za-z]{1,3}[0-9]+(?::[A-Za-z]{1,3}[0-9]+)?)"')
+_VALUE_TAGS = (b"<v>", b":v>", b"<is>", b":is>", b"<f>", b"<f ", b":f>", b":f ")   # a cell value, text or formula
+_ROW_TAGS = (b"<row ", b"<row>", b":row ", b":row>")
+
+
+def _row_number(text: bytes, at: int) -> int | None:
+    """The r attribute of the row tag at `at` (None: a row without one, so rows cannot be skipped by number)."""
+    m = _ROW_NUMBER.search(text, at, text.find(b">", at) + 1)
+    return int(m.group(1)) if m else None
+
+
+@dataclass
+class _SheetFacts:
+    """What one pass over a sheet's XML tells: merged ranges, hidden rows, the last row and the last with a value."""
+
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    hidden: set[int] = field(default_factory=set)
+    last_row: int | None = 0
+    last_value_row: int | None = 0
+
 
 @dataclass(frozen=True)
 class RawSheet:
-    """One sheet of a raw file: the data as text plus where each row came from."""
+    """One sheet of a raw file: the data as text plus where each row came from, and what was noted reading it."""
 
     file: str
     sheet: str
     frame: pd.DataFrame          # columns: normalized headings + __row__ (spreadsheet row number)
     blank_rows: int
+    date1904: bool = False       # the workbook uses the 1904 date system: EXCEL serials are read with it
+    state: str = "visible"       # visible, hidden or veryHidden
+    hidden_rows: tuple[int, ...] = ()
+    cells: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NOTE_COLUMNS))  # noted cells
+
+    @property
+    def notes(self) -> list[str]:
+        """Sheet-level facts a reader of accountability.csv should know (hidden sheet or rows, 1904 dates)."""
+        out = []
+        if self.state != "visible":
+            out.append(f"sheet '{self.sheet}' of {self.file} is {self.state} in the workbook: read and mapped")
+        if self.hidden_rows:
+            rows = ", ".join(map(str, self.hidden_rows[:10])) + (" ..." if len(self.hidden_rows) > 10 else "")
+            out.append(f"{len(self.hidden_rows)} hidden row(s) of sheet '{self.sheet}' read and mapped like the "
+                       f"others (rows {rows})")
+        if self.date1904:
+            out.append(f"sheet '{self.sheet}': dates and Excel serial numbers read in the 1904 date system of "
+                       f"{self.file}")
+        return out
 
 
 def normalize_heading(text: object) -> str:
@@ -50,8 +120,48 @@ def _cell_text(value: object) -> str | None:
         if value.is_integer():
             return str(int(value))
         return repr(value)
+    if isinstance(value, _FORMULA_TYPES):
+        value = value.text if isinstance(value, ArrayFormula) else "="
     text = str(value).strip()
     return text or None
+
+
+def check_archive(path: Path) -> None:
+    """Refuse a workbook that is not a zip, is encrypted, or would expand beyond the limits, before it is read."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    if head == OLE2_MAGIC:
+        raise InputError(f"{path.name}: an encrypted (password-protected) workbook or an old binary .xls, not an "
+                         ".xlsx: remove the password, or save it as .xlsx (Excel Workbook), and send it again")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(f"{path.name}: cannot be read as an Excel workbook ({exc})") from None
+    if len(parts) > MAX_XLSX_PARTS:
+        raise InputError(f"{path.name}: refused: {len(parts)} parts in the archive, more than the "
+                         f"{MAX_XLSX_PARTS} allowed for a workbook (limit MAX_XLSX_PARTS)")
+    total = sum(p.file_size for p in parts)
+    if total > MAX_XLSX_EXPANDED:
+        raise InputError(f"{path.name}: refused before reading: its parts expand to {total / 1024 ** 2:,.0f} MiB, "
+                         f"more than the {MAX_XLSX_EXPANDED // 1024 ** 2} MiB allowed for one workbook "
+                         "(limit MAX_XLSX_EXPANDED; split the workbook)")
+    for p in parts:
+        ratio = p.file_size / max(p.compress_size, 1)
+        if p.file_size > RATIO_CHECK_BYTES and ratio > MAX_PART_RATIO:
+            raise InputError(f"{path.name}: refused before reading: part '{p.filename}' expands {ratio:,.0f} times "
+                             f"({p.compress_size:,} to {p.file_size:,} bytes), more than the {MAX_PART_RATIO}:1 "
+                             "a real sheet reaches (a zip bomb?) (limit MAX_PART_RATIO)")
+
+
+def _formula_candidates(values: Sequence[object]) -> list[int]:
+    """Positions in a row whose value may come from a formula (formula text or an array/table formula)."""
+    return [j for j, v in enumerate(values)
+            if (isinstance(v, str) and v[:1] == "=") or isinstance(v, _FORMULA_TYPES)]
 
 
 class Workbook:
@@ -59,29 +169,96 @@ class Workbook:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        check_archive(self.path)
         try:
-            # data_only=False: a formula cell yields its formula text, never a computed value
+            # data_only=False: a formula cell yields its formula text, never a computed value; that text tells us
+            # which cells hold formulas, and their cached values come from a second, data_only reading
             self._wb = load_workbook(self.path, read_only=True, data_only=False)
-        except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
+            # SyntaxError: XML that does not parse, an entity expansion bomb among them (expat refuses those)
             raise InputError(f"{self.path.name}: cannot be read as an Excel workbook ({exc})") from None
+        self._cached_wb = None
         self._cache: dict[tuple[str, int], RawSheet] = {}
         props = self._wb.properties
         # the workbook's own save time: deterministic for the same file, unlike the file system's mtime
         self.saved_at: dt.datetime | None = props.modified or props.created
+        self.date1904: bool = self._wb.epoch == CALENDAR_MAC_1904
 
     @property
     def sheet_names(self) -> list[str]:
-        """Names of the workbook's sheets in file order."""
+        """Names of the workbook's sheets in file order (hidden and very hidden ones included)."""
         return list(self._wb.sheetnames)
+
+    def _xml_error(self, name: str, exc: Exception) -> InputError:
+        """A sheet whose XML does not parse (damaged, or an entity bomb expat refused), as one line."""
+        return InputError(f"{self.path.name}, sheet '{name}': damaged or hostile sheet XML, refused ({exc})")
 
     def sheet_extent(self, name: str) -> tuple[int, str]:
         """Non-blank rows below the first row of a sheet, and its state (visible, hidden, veryHidden)."""
+        try:
+            return self._sheet_extent(name)
+        except (SyntaxError, zipfile.BadZipFile) as exc:
+            raise self._xml_error(name, exc) from None
+
+    def _sheet_extent(self, name: str) -> tuple[int, str]:
         ws = self._wb[name]
+        cap = self._xml_facts(ws).last_value_row
+        ws.reset_dimensions()           # rows the sheet holds, not the range its dimension claims
         count = 0
-        for r, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        for r, values in enumerate(ws.iter_rows(values_only=True, max_row=cap) if cap != 0 else (), start=1):
             if r > 1 and any(v is not None and str(v).strip() != "" for v in values):
                 count += 1
         return count, getattr(ws, "sheet_state", "visible") or "visible"
+
+    def _xml_facts(self, ws) -> _SheetFacts:
+        """Merged ranges, hidden rows, and the last row holding a value, from one pass over the sheet's XML (in
+        chunks cut after a tag, so no tag is split): the rows below the last value are never parsed."""
+        facts = _SheetFacts()
+        merged: set[bytes] = set()
+        carry = b""
+        numbered = True
+        with self._wb._archive.open(ws._worksheet_path) as src:
+            while True:
+                chunk = src.read(_XML_CHUNK)
+                text = carry + chunk
+                cut = text.rfind(b">") + 1 if chunk else len(text)
+                text, carry = text[:cut], text[cut:]
+                for m in _HIDDEN_ROW.finditer(text):
+                    number = _ROW_NUMBER.search(m.group(0))
+                    if number:
+                        facts.hidden.add(int(number.group(1)))
+                merged.update(_MERGE.findall(text))
+                value_at = max(text.rfind(tag) for tag in _VALUE_TAGS)
+                if value_at >= 0:
+                    row_at = max(text.rfind(tag, 0, value_at) for tag in _ROW_TAGS)
+                    facts.last_value_row = _row_number(text, row_at) if row_at >= 0 else facts.last_row
+                last_tag = max(text.rfind(tag) for tag in _ROW_TAGS)
+                if last_tag >= 0:
+                    facts.last_row = _row_number(text, last_tag)
+                numbered = numbered and facts.last_row is not None and facts.last_value_row is not None
+                if not chunk:
+                    break
+        if not numbered:                # rows without numbers (r is optional): every row is parsed
+            facts.last_row = facts.last_value_row = None
+        for ref in sorted(merged):
+            try:
+                facts.merged.append(range_boundaries(ref.decode("ascii").upper()))
+            except ValueError:
+                continue
+        return facts
+
+    def _cached_values(self, name: str, wanted: dict[int, list[int]]) -> dict[tuple[int, int], tuple[object, str]]:
+        """Cached (last computed) value and cell type of formula cells, read with openpyxl's data_only mode."""
+        if self._cached_wb is None:
+            self._cached_wb = load_workbook(self.path, read_only=True, data_only=True)
+        ws = self._cached_wb[name]
+        out = {}
+        first, last = min(wanted), max(wanted)
+        for r, cells in enumerate(ws.iter_rows(min_row=first, max_row=last), start=first):
+            for j in wanted.get(r, ()):
+                cell = cells[j] if j < len(cells) else None
+                out[(r, j)] = (getattr(cell, "value", None), getattr(cell, "data_type", "n"))
+        return out
 
     def sheet(self, name: str, header_row: int = 1) -> RawSheet:
         """Read one sheet as text with headings from `header_row`."""
@@ -91,41 +268,186 @@ class Workbook:
         match = [s for s in self._wb.sheetnames if s.strip().casefold() == name.strip().casefold()]
         if not match:
             raise InputError(f"{self.path.name}: no sheet '{name}' (sheets: {', '.join(self._wb.sheetnames)})")
-        ws = self._wb[match[0]]
-        rows = ws.iter_rows(values_only=True)
+        try:
+            sheet = self._read_sheet(match[0], header_row)
+        except (SyntaxError, zipfile.BadZipFile) as exc:
+            raise self._xml_error(match[0], exc) from None
+        self._cache[key] = sheet
+        return sheet
+
+    def _read_sheet(self, name: str, header_row: int) -> RawSheet:
+        """The body of sheet(): rows as text, formulas resolved, merged cells filled, notes taken."""
+        ws = self._wb[name]
+        declared_rows = ws.max_row or 0
+        facts = self._xml_facts(ws)
+        merged, hidden = facts.merged, facts.hidden
+        ws.reset_dimensions()           # iterate the rows the sheet holds, not up to the dimension it declares
         header: list[str] = []
-        data: list[list[str | None]] = []
-        numbers: list[int] = []
-        blank = 0
-        for r, values in enumerate(rows, start=1):
+        raw: dict[int, list[object]] = {}
+        formulas: dict[int, list[int]] = {}
+        last = facts.last_row or 0
+        # rows below the last one holding a value are blank: not parsed (a sheet formatted down to row 1,048,576)
+        cap = max(facts.last_value_row, header_row) if facts.last_value_row is not None else None
+        for r, values in enumerate(ws.iter_rows(values_only=True, max_row=cap), start=1):
+            last = max(last, r)
             if r < header_row:
                 continue
             if r == header_row:
                 header = [normalize_heading(v) if v is not None else "" for v in values]
                 continue
-            cells = [_cell_text(v) for v in values]
-            if all(c is None for c in cells):
-                blank += 1
+            if all(v is None for v in values):
                 continue
-            data.append(cells)
-            numbers.append(r)
+            raw[r] = list(values)
+            found = _formula_candidates(values)
+            if found:
+                formulas[r] = found
         while header and header[-1] == "":
             header.pop()
+        if not header:
+            below = min(raw, default=None)
+            hint = (f"the first non-blank row is {below}: if the headings are there, set header_row: {below} in the "
+                    "spec block" if below else "the sheet is empty")
+            raise InputError(f"{self.path.name}, sheet '{name}': row {header_row} holds no headings ({hint})")
         seen: set[str] = set()
         for h in header:
             if h and h.casefold() in seen:
-                raise InputError(f"{self.path.name}, sheet '{match[0]}': heading '{h}' appears twice in row {header_row}")
+                raise InputError(f"{self.path.name}, sheet '{name}': heading '{h}' appears twice in row {header_row}")
             seen.add(h.casefold())
+        cols = [h if h else f"(column {i + 1})" for i, h in enumerate(header)]
+        notes: list[dict] = []
+        if formulas:
+            self._resolve_formulas(name, raw, formulas, cols, notes)
+        data = {r: [_cell_text(v) for v in values] for r, values in raw.items()}
+        data = {r: cells for r, cells in data.items() if any(c is not None for c in cells)}
+        if merged:
+            _fill_merged(data, merged, header_row, cols, notes)
         width = len(header)
-        for row_no, cells in zip(numbers, data):
+        for row_no, cells in data.items():
             extra = [c for c in cells[width:] if c is not None]
             if extra:
-                raise InputError(f"{self.path.name}, sheet '{match[0]}', row {row_no}: value '{extra[0]}' "
+                raise InputError(f"{self.path.name}, sheet '{name}', row {row_no}: value '{extra[0]}' "
                                  f"in a column without a heading")
-        cols = [h if h else f"(column {i + 1})" for i, h in enumerate(header)]
-        frame = pd.DataFrame([c[:width] + [None] * (width - len(c)) for c in data], columns=cols, dtype="object")
+        numbers = sorted(data)
+        blank = max(last, declared_rows) - header_row - len(numbers) if max(last, declared_rows) > header_row else 0
+        frame = pd.DataFrame([data[r][:width] + [None] * (width - len(data[r])) for r in numbers], columns=cols,
+                             dtype="object")
         frame = frame.astype("string")
         frame[ROW] = pd.array(numbers, dtype="Int64")
-        sheet = RawSheet(self.path.name, match[0], frame, blank)
-        self._cache[key] = sheet
+        cells = pd.DataFrame(notes, columns=NOTE_COLUMNS)
+        sheet = RawSheet(self.path.name, name, frame, blank, self.date1904,
+                         getattr(ws, "sheet_state", "visible") or "visible",
+                         tuple(h for h in hidden if h in data), cells)
         return sheet
+
+    def _resolve_formulas(self, name: str, raw: dict[int, list[object]], formulas: dict[int, list[int]],
+                          cols: list[str], notes: list[dict]) -> None:
+        """Replace each formula by its cached value (never its text); note every formula cell."""
+        cached = self._cached_values(name, formulas)
+        for r, positions in formulas.items():
+            for j in positions:
+                text = raw[r][j]
+                value, kind = cached.get((r, j), (None, "n"))
+                if isinstance(text, str) and value == text:
+                    continue                # a text cell that starts with '=': data, not a formula
+                column = cols[j] if j < len(cols) else f"(column {j + 1})"
+                ref = f"{get_column_letter(j + 1)}{r}"
+                if kind == "e" or (isinstance(value, str) and value in EXCEL_ERRORS):
+                    raw[r][j] = None
+                    notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA_ERROR, "value": value,
+                                  "reason": f"formula cell {ref}: its cached result is the error {value}; left empty "
+                                            "(formulas are never evaluated)"})
+                elif value is None and kind != "str":
+                    raw[r][j] = None
+                    notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA_NO_CACHE, "value": None,
+                                  "reason": f"formula cell {ref} has no cached value (the program that saved the "
+                                            "workbook did not compute it) and formulas are never evaluated"})
+                else:
+                    raw[r][j] = value
+                    notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA, "value": _cell_text(value),
+                                  "reason": f"formula cell {ref}: its cached value is used (the formula is not "
+                                            "evaluated and its text is not kept)"})
+
+
+def _fill_merged(data: dict[int, list[str | None]], merged: list[tuple[int, int, int, int]], header_row: int,
+                 cols: list[str], notes: list[dict]) -> None:
+    """Give every cell a merged range covers in a data row the value of the range's first cell, and note it."""
+    # only rows that hold data of their own are filled: a blank row under a merged cell stays blank
+    for min_col, min_row, max_col, max_row in merged:
+        anchor_row = data.get(min_row)
+        if min_row <= header_row or anchor_row is None or min_col > len(anchor_row):
+            continue
+        value = anchor_row[min_col - 1]
+        if value is None:
+            continue
+        anchor = f"{get_column_letter(min_col)}{min_row}"
+        span = f"{anchor}:{get_column_letter(max_col)}{max_row}"
+        for r in range(min_row, max_row + 1):
+            cells = data.get(r)
+            if cells is None:
+                continue
+            for c in range(min_col, max_col + 1):
+                if (r, c) == (min_row, min_col):
+                    continue
+                if len(cells) < c:
+                    cells.extend([None] * (c - len(cells)))
+                cells[c - 1] = value
+                column = cols[c - 1] if c - 1 < len(cols) else f"(column {c})"
+                notes.append({"row": r, "column": column, "cell": f"{get_column_letter(c)}{r}", "kind": MERGED,
+                              "value": value, "reason": f"cell in merged range {span}: the value of {anchor} is "
+                                                        "used, as the sheet shows it"})
+
+
+def block_columns(block: dict) -> set[str]:
+    """Normalized (case-folded) headings of the raw columns a spec block reads."""
+    out: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "column" and isinstance(v, (str, list)):      # a heading, or the headings a site has used
+                    out.update(normalize_heading(h).casefold() for h in ([v] if isinstance(v, str) else v))
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk({k: v for k, v in block.items() if k != "unpivot"})
+    out.update(normalize_heading(h).casefold() for h in block.get("unpivot", {}).get("columns", {}))
+    return out
+
+
+def cell_problems(sheet: RawSheet, columns: Iterable[str], spec: str, block: str, domain: str) -> pd.DataFrame:
+    """The noted cells of the columns a block reads, in the rejects.csv layout; a formula without a cached value
+    in one of them is an InputError naming the cell."""
+    want = set(columns)
+    cells = sheet.cells
+    mine = cells[cells["column"].astype("string").str.casefold().isin(want)] if len(cells) else cells
+    uncached = mine[mine["kind"] == FORMULA_NO_CACHE]
+    if len(uncached):
+        first = uncached.iloc[0]
+        more = f" (and {len(uncached) - 1} more such cell(s))" if len(uncached) > 1 else ""
+        raise InputError(f"{sheet.file}, sheet '{sheet.sheet}', cell {first['cell']} (row {first['row']}, column "
+                         f"'{first['column']}'): formula without a cached value{more}: formulas are never evaluated; "
+                         "open and save the workbook in Excel (which stores each formula's value) or type the value")
+    disposition = mine["kind"].map({FORMULA: "cached value used (formula not evaluated)",
+                                    FORMULA_ERROR: "value left empty",
+                                    MERGED: "value filled from the merged cell"})
+    return pd.DataFrame({"file": sheet.file, "sheet": sheet.sheet, "row": mine["row"].astype("Int64"),
+                         "column": mine["column"].astype("string"), "value": mine["value"].astype("string"),
+                         "reason": mine["reason"].astype("string"), "disposition": disposition.astype("string"),
+                         "spec": spec, "block": block, "domain": domain})
+
+
+def date_patterns_for(spec: Spec, sheet: RawSheet) -> Spec:
+    """The spec as it applies to one sheet: in a 1904-date-system workbook EXCEL means that system (EXCEL1904)."""
+    if not sheet.date1904:
+        return spec
+    from .dates import DEFAULT_PATTERNS, expand_patterns
+
+    declared = spec.doc.get("date_patterns", list(DEFAULT_PATTERNS))
+    out = []
+    for entry in declared:
+        patterns = expand_patterns([entry])
+        out += [p if p != "EXCEL" else "EXCEL1904" for p in patterns] if "EXCEL" in patterns else [entry]
+    return dataclasses.replace(spec, doc={**spec.doc, "date_patterns": list(dict.fromkeys(out))})

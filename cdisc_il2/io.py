@@ -5,6 +5,7 @@ import contextlib
 import datetime as dt
 import io
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -27,6 +28,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None:        # a failed write (a full disk) names no file: name the one being written
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -43,10 +48,62 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+# CSV injection (OWASP): a spreadsheet program opening a CSV runs a field that starts with one of these as a formula.
+FORMULA_START = "=+-@\t\r"
+# Text that starts with + or - but holds no formula: a number, an ISO 8601 date or time with missing components
+# ('--12-15', '-----T10:30') or an ISO 8601 duration ('-P2D'). Digits, '-', ':', 'T', '.' name no function.
+_SAFE_SIGNED = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|-[-0-9T:.]*|[+-]?P[0-9YMWDTHS.,]+"
+_LEAD = f"'*[{re.escape(FORMULA_START)}]"
+
+
+def _risky(text: pd.Series) -> pd.Series:
+    """Text (after any leading apostrophes) that starts like a formula and is not a number, date or duration."""
+    lead = text.str.match(_LEAD).fillna(False).astype(bool)
+    if lead.any():
+        body = text[lead].str.replace(r"^'+", "", regex=True)
+        lead[lead] = ~body.str.fullmatch(_SAFE_SIGNED).fillna(False).astype(bool)
+    return lead
+
+
+def _text_columns(frame: pd.DataFrame) -> list:
+    """Columns that may hold text (object or string dtype); numeric columns are never touched."""
+    return [c for c in frame.columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)]
+
+
+def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Neutralise text a spreadsheet would run as a formula: a value that starts with = + - @ tab or CR (numbers,
+    ISO dates and durations excepted), or with apostrophes before one, gets one more leading apostrophe (OWASP's
+    advice for CSV injection). unescape_formulas undoes exactly this, so data survive a CSV round trip."""
+    out = frame
+    for c in _text_columns(frame):
+        text = frame[c].astype("string")
+        risky = _risky(text)
+        if risky.any():
+            out = out.copy() if out is frame else out
+            out[c] = frame[c].mask(risky, "'" + text)
+    return out
+
+
+def unescape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Remove the apostrophe escape_formulas added (only where it added one)."""
+    out = frame
+    for c in _text_columns(frame):
+        text = frame[c].astype("string")
+        quoted = text.str.startswith("'").fillna(False).astype(bool)
+        if not quoted.any():
+            continue
+        quoted[quoted] = _risky(text[quoted].str.slice(1))
+        if quoted.any():
+            out = out.copy() if out is frame else out
+            out[c] = frame[c].mask(quoted, text.str.slice(1))
+    return out
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a frame as UTF-8 CSV atomically; missing values are empty fields."""
+    """Write a frame as UTF-8 CSV atomically; missing values are empty fields; text a spreadsheet would run as a
+    formula is neutralised (escape_formulas)."""
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, lineterminator="\n", float_format="%.10g")
+    escape_formulas(frame).to_csv(buf, index=False, lineterminator="\n", float_format="%.10g")
     write_text(path, buf.getvalue())
 
 

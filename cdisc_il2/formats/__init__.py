@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, UsageError
+from ..io import unescape_formulas
 from ..metadata import dataset_variables
 from .datasetjson import read_dataset_json
 from .model import ColumnMeta, Dataset
@@ -32,14 +33,75 @@ def _adam_numeric(name: str, column: str) -> bool:
     return name.startswith("AD") and re.fullmatch(ADAM_NUMERIC, column) is not None
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 22
+
+
+def _check_csv_text(path: Path) -> None:
+    """A CSV dataset is UTF-8 text (a byte order mark allowed) with a header row: an empty or white-space file, or
+    bytes that are not UTF-8 (GBK, Latin-1: encodings are never guessed), is an InputError naming the file and,
+    for bad bytes, the line and byte."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines, text = 0, 1, False
+    try:
+        with open(path, "rb") as fh:
+            while True:
+                chunk = fh.read(_CHUNK)
+                try:
+                    decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    at = exc.start
+                    byte = chunk[at:at + 1].hex().upper() if at < len(chunk) else "end of file"
+                    line = lines + chunk[:at].count(b"\n")
+                    raise InputError(f"{path.name}: not UTF-8 text: byte 0x{byte} at byte {offset + at + 1:,} "
+                                     f"(line {line}) is not UTF-8; save the CSV as UTF-8 (encodings such as GBK or "
+                                     "Latin-1 are not guessed)") from None
+                if not chunk:
+                    break
+                text = text or bool(chunk.replace(_UTF8_BOM, b"").strip())
+                lines += chunk.count(b"\n")
+                offset += len(chunk)
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    if offset == 0:
+        raise InputError(f"{path.name}: empty file (0 bytes): a CSV dataset needs a header row of variable names")
+    if not text:
+        raise InputError(f"{path.name}: only white space: a CSV dataset needs a header row of variable names")
+
+
+def _ragged_line(path: Path) -> str:
+    """Where a CSV's rows stop having as many fields as its header (read again, only when pyarrow refused it)."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        width = None
+        for fields in reader:
+            if width is None:
+                width = len(fields)
+            elif fields and len(fields) != width:
+                return (f"line {reader.line_num} has {len(fields)} fields, the header has {width} (a comma in a value "
+                        "that is not quoted?)")
+    return ""
+
+
 def read_csv_dataset(path: Path) -> Dataset:
     """Read a CSV dataset; numeric variables (per standard metadata) are converted, empty text is null."""
     path = Path(path)
     name = path.stem.upper()
+    _check_csv_text(path)
     try:
         frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""], engine="pyarrow")
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-        raise InputError(f"{path.name}: cannot be read as CSV ({exc})") from None
+        where = _ragged_line(path) if isinstance(exc, pd.errors.ParserError) else ""
+        raise InputError(f"{path.name}: cannot be read as CSV: {where or exc}") from None
+    frame.columns = [str(c).lstrip("\ufeff") for c in frame.columns]
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):
+        raise InputError(f"{path.name}: column '{twice[0]}' appears twice in the header row")
+    frame = unescape_formulas(frame)
     meta = {c.name: c for c in (_csv_meta(name) or [])}
     columns = []
     for col in frame.columns:

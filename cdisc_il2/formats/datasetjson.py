@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -52,34 +53,58 @@ def _lines(path: Path):
         yield pending.decode("utf-8")
 
 
-def _frame(columns: list[dict], rows) -> pd.DataFrame:
-    """Rows (lists) to a frame typed by the Dataset-JSON column metadata."""
+def _frame(columns: list[dict], rows, path: Path | None = None) -> pd.DataFrame:
+    """Rows (lists) to a frame typed by the Dataset-JSON column metadata; a value its column's type cannot hold
+    (text in a number, an object anywhere) is an InputError naming the row and column, never silently missing."""
     names = [c["name"] for c in columns]
     df = pd.DataFrame(list(rows), columns=names, dtype="object")
+    where = path.name if path else "Dataset-JSON"
     for c in columns:
         col = df[c["name"]]
         dtype = c.get("dataType", "string")
         target = c.get("targetDataType")
         present = col.dropna()
+        if pd.api.types.infer_dtype(present, skipna=True) in ("mixed", "unknown-array"):
+            nested = col.map(lambda v: isinstance(v, (dict, list))).to_numpy()
+            if nested.any():
+                at = int(nested.argmax())
+                raise InputError(f"{where}: row {at + 1}, column {c['name']}: a JSON "
+                                 f"{'object' if isinstance(col.iloc[at], dict) else 'array'} is not a value")
         if dtype == "decimal" and len(present) and isinstance(present.iloc[0], str):
             # Dataset-JSON exchanges decimals as strings to keep them exact: keep the text (rules compare it
             # as a number), never a rounded binary float
             text = col.astype("string")
             df[c["name"]] = text.mask(text == "")
         elif dtype in NUMERIC_TYPES:
-            df[c["name"]] = pd.to_numeric(col, errors="coerce").astype("float64")
+            num = pd.to_numeric(col, errors="coerce").astype("float64")
+            _lost(where, c, col, num, "a number")
+            df[c["name"]] = num
         elif dtype in ("date", "datetime") and target == "integer":
             # a SAS numeric date/datetime exchanged as ISO 8601 text: back to days/seconds since 1960
             ts = pd.to_datetime(col.replace("", None), errors="coerce", format="ISO8601")
             delta = ts - SAS_EPOCH
             scale = 86400.0 if dtype == "date" else 1.0
-            df[c["name"]] = (delta.dt.total_seconds() / scale).astype("float64")
+            num = (delta.dt.total_seconds() / scale).astype("float64")
+            _lost(where, c, col, num, f"an ISO 8601 {dtype}")
+            df[c["name"]] = num
         elif dtype == "boolean":
             df[c["name"]] = col.map({True: "true", False: "false"}).astype("string")
         else:
             text = col.astype("string")
             df[c["name"]] = text.mask(text == "")
     return df
+
+
+def _lost(where: str, column: dict, raw: pd.Series, converted: pd.Series, what: str) -> None:
+    """A value present in the file but missing after conversion: the first one, as an InputError."""
+    lost = converted.isna().to_numpy().copy()
+    if lost.any():                       # only the values that came out missing are looked at again
+        cand = raw[lost]
+        lost[lost] = (cand.notna() & (cand.astype("string") != "").fillna(False)).to_numpy()
+    if lost.any():
+        at = int(lost.argmax())
+        raise InputError(f"{where}: row {at + 1}, column {column['name']}: {raw.iloc[at]!r} is not {what} "
+                         f"(dataType {column.get('dataType')})")
 
 
 def _meta(columns: list[dict]) -> list[ColumnMeta]:
@@ -98,35 +123,119 @@ def _ijson_error() -> type:
     return ijson.JSONError
 
 
+_DATETIME = (r"^([0-9][0-9][0-9][0-9])(-(([0][1-9])|([1][0-2])))(-(([0][1-9])|([1-2][0-9])|([3][0-1])))T(([0-1][0-9])|"
+             r"([2][0-3])):([0-5][0-9])(:([0-5][0-9]))((\.[0-9]+))?((((\+|-)(([0-1][0-9])|([2][0-3])):[0-5][0-9])|(Z)))?$")
+# The metadata part of the official Dataset-JSON v1.1 schema (dataset.schema.json of the CDISC dataset-json
+# repository; tests check this copy against it): every key but the rows, which are checked row by row below.
+HEADER_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2019-09/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["datasetJSONCreationDateTime", "datasetJSONVersion", "itemGroupOID", "records", "name", "label",
+                 "columns"],
+    "properties": {
+        "datasetJSONCreationDateTime": {"type": "string", "pattern": _DATETIME},
+        "datasetJSONVersion": {"type": "string", "pattern": r"^1.1(.(0|([1-9][0-9]*)))?$"},
+        "dbLastModifiedDateTime": {"type": "string", "pattern": _DATETIME},
+        "fileOID": {"type": "string"}, "itemGroupOID": {"type": "string"}, "label": {"type": "string"},
+        "metaDataRef": {"type": "string"}, "metaDataVersionOID": {"type": "string"}, "name": {"type": "string"},
+        "originator": {"type": "string"}, "records": {"type": "integer", "minimum": 0},
+        "rows": {"type": "array", "items": {"type": "array"}},
+        "sourceSystem": {"type": "object", "additionalProperties": False, "required": ["name", "version"],
+                         "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+        "studyOID": {"type": "string"},
+        "columns": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["itemOID", "name", "label", "dataType"],
+            "properties": {
+                "itemOID": {"type": "string"}, "name": {"type": "string"}, "label": {"type": "string"},
+                "dataType": {"enum": ["string", "integer", "decimal", "float", "double", "boolean", "datetime",
+                                      "date", "time", "URI"]},
+                "targetDataType": {"enum": ["integer", "decimal"]},
+                "length": {"type": "integer", "minimum": 1}, "displayFormat": {"type": "string"},
+                "keySequence": {"type": "integer", "minimum": 1}}}},
+    },
+}
+
+
+def _check_header(path: Path, meta: object) -> None:
+    """The metadata against the Dataset-JSON v1.1 schema: the first problem, with where it is, as an InputError."""
+    import jsonschema
+
+    if not isinstance(meta, dict) or "columns" not in meta or "name" not in meta:
+        raise InputError(f"{path.name}: not Dataset-JSON: 'columns' or 'name' is missing")
+    validator = jsonschema.Draft201909Validator(HEADER_SCHEMA)
+    errors = sorted(validator.iter_errors(meta), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = errors[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+                        for i, p in enumerate(err.absolute_path)) or "(top)"
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise InputError(f"{path.name}: not valid Dataset-JSON v1.1: at {where}: {err.message}{more}")
+    names = [c["name"] for c in meta["columns"]]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice:
+        raise InputError(f"{path.name}: not valid Dataset-JSON v1.1: column '{twice}' is declared twice")
+
+
+def _check_rows(path: Path, meta: dict, rows: list, first_line: int | None) -> None:
+    """Each row a list of one value per column, and as many rows as the header's `records` says."""
+    width = len(meta["columns"])
+    bad = next((i for i, r in enumerate(rows) if not isinstance(r, list) or len(r) != width), None)
+    if bad is not None:
+        where = f"row {bad + 1}" + (f" (line {bad + first_line})" if first_line else "")
+        row = rows[bad]
+        got = f"has {len(row)} values" if isinstance(row, list) else f"is a {type(row).__name__}, not a list"
+        raise InputError(f"{path.name}: {where} {got}, the columns say {width}")
+    if meta["records"] != len(rows):
+        raise InputError(f"{path.name}: the header says {meta['records']} records but the file holds {len(rows)} "
+                         "rows (cut short, or records not updated)")
+
+
 def read_dataset_json(path: Path) -> Dataset:
     """Read a Dataset-JSON v1.1 file (.json, .ndjson or compressed .dsjc) into a Dataset, streaming the rows."""
+    # the metadata is checked against the v1.1 schema, each row against the columns, the row count against
+    # `records`, typed columns against their values: each problem an InputError naming file, row (line) or column
     path = Path(path)
     try:
         if path.suffix.lower() in LINE_FORMATS:
-            meta, rows = read_header(path), list(iter_rows(path))
+            (meta, rows), first_line = _read_lines(path), 2
         else:
             import ijson
 
-            meta, rows = {}, []
+            meta, rows, first_line = {}, [], None
             with open(path, "rb") as fh:      # one streaming pass: header keys in any order, rows parsed once
                 for key, value in ijson.kvitems(fh, "", use_float=True):
                     if key == "rows":
                         rows = value
                     else:
                         meta[key] = value
-        if "columns" not in meta or "name" not in meta:
-            raise InputError(f"{path.name}: not Dataset-JSON: 'columns' or 'name' is missing")
-        width = len(meta["columns"])
-        bad = next((i for i, r in enumerate(rows) if len(r) != width), None)
-        if bad is not None:
-            raise InputError(f"{path.name}: row {bad + 1} has {len(rows[bad])} values, the columns say {width}")
+        _check_header(path, meta)
+        _check_rows(path, meta, rows, first_line)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, OSError, _ijson_error()) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{path.name}: not valid Dataset-JSON ({exc})") from None
-    frame = _frame(meta["columns"], rows)
+    frame = _frame(meta["columns"], rows, path)
     return Dataset(meta["name"].upper(), meta.get("label"), frame, _meta(meta["columns"]), path,
                    meta.get("datasetJSONCreationDateTime"))
+
+
+def _read_lines(path: Path) -> tuple[dict, list]:
+    """Metadata and rows of an NDJSON (or compressed) file; a line that is not JSON is named by its number."""
+    lines = _lines(path)
+    rows = []
+    number = 0
+    try:
+        for number, line in enumerate(lines, start=1):
+            if number == 1:
+                meta = json.loads(line)
+            elif line.strip():
+                rows.append(json.loads(line))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path.name}: line {number} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if number == 0:
+        raise InputError(f"{path.name}: empty file: Dataset-JSON needs a metadata line")
+    return meta, rows
 
 
 def iter_rows(path: Path):
@@ -200,7 +309,8 @@ def _infer_type(values: pd.Series, meta: ColumnMeta) -> str:
     """dataType for a column without Define-XML: integer/float for numbers, date/datetime for --DTC."""
     if meta.type == "Num" or pd.api.types.is_numeric_dtype(values):
         num = pd.to_numeric(values, errors="coerce").dropna()
-        return "integer" if ((num % 1) == 0).all() else "float"
+        # integers only where every value is one JSON readers keep exactly (|v| <= 2**53)
+        return "integer" if (((num % 1) == 0) & (num.abs() <= 2 ** 53)).all() else "float"
     if meta.name.endswith("DTC"):
         text = values.dropna().astype("string")
         if len(text) and text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():
@@ -221,7 +331,9 @@ def _cell_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
             fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
             out[col["name"]] = ts.dt.strftime(fmt).astype("string")
         elif kind == "integer":
-            out[col["name"]] = pd.to_numeric(s, errors="coerce").round().astype("Int64")
+            num = pd.to_numeric(s, errors="coerce")
+            fits = ((num.abs() < 2 ** 63) | num.isna()).all()    # declared integer beyond int64: kept as a float
+            out[col["name"]] = num.round().astype("Int64") if fits else num.astype("float64")
         elif kind in ("float", "double", "decimal"):
             out[col["name"]] = pd.to_numeric(s, errors="coerce").astype("float64")
         else:
@@ -231,7 +343,46 @@ def _cell_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
 
 def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[list]:
     """Row values as Python lists (NDJSON writes one line per row)."""
-    cells = _cell_frame(frame, columns)
+    return _rows_of(_cell_frame(frame, columns))
+
+
+# exactly-formatted numbers go through pandas' JSON writer as text between these two characters, which it escapes as
+# \u0000 and \u0001; the quotes and marks are then removed (text holding either character takes the slow path)
+_OPEN, _CLOSE = "\x00", "\x01"
+
+
+def _lossy(values: np.ndarray) -> np.ndarray:
+    """Floats pandas' JSON writer may not write exactly: every one with a fraction, and those from 1e15 on (it
+    keeps 15 decimal places, and not always the right last one: 1.2345678e-15 became 1e-15, 1.0000000000000002
+    became 1.0); whole numbers below 1e15 it writes exactly."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & ((values != np.trunc(values)) | (np.abs(values) >= 1e15))
+
+
+def _json_rows(cells: pd.DataFrame) -> bytes:
+    """The rows as JSON text in one pass of pandas' C writer, every float exactly: the few it would round are
+    written as the shortest text that reads back to the same double (tests/test_fuzz.py holds it to that)."""
+    lossy = {c: _lossy(cells[c].to_numpy(dtype="float64")) for c in cells.columns if cells[c].dtype == "float64"}
+    lossy = {c: m for c, m in lossy.items() if m.any()}
+    if not lossy:
+        return cells.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
+    others = [c for c in cells.columns if cells[c].dtype == object or isinstance(cells[c].dtype, pd.StringDtype)]
+    if any(cells[c].astype("string").str.contains(f"[{_OPEN}{_CLOSE}]").any() for c in others):
+        return json.dumps(_rows_of(cells), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    import pyarrow as pa
+
+    marked = cells.copy()
+    for c, mask in lossy.items():
+        exact = pa.array(cells[c].to_numpy(dtype="float64")[mask]).cast(pa.string())
+        col = cells[c].astype(object)
+        col[mask] = (_OPEN + pd.Series(pd.arrays.ArrowStringArray(exact)) + _CLOSE).to_numpy(dtype=object)
+        marked[c] = col
+    text = marked.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
+    return text.replace(b'"\\u0000', b"").replace(b'\\u0001"', b"")
+
+
+def _rows_of(cells: pd.DataFrame) -> list[list]:
+    """Row values as Python lists, missing values None."""
     cols = [cells[c].astype(object).where(cells[c].notna(), None).tolist() for c in cells.columns]
     return [list(r) for r in zip(*cols)] if cols else []
 
@@ -256,10 +407,9 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
             for r in _cells(ds.frame, columns):
                 fh.write((enc.encode(r) + "\n").encode("utf-8"))
         else:
-            # pandas' C JSON writer serializes the rows in one pass
-            rows = _cell_frame(ds.frame, columns).to_json(orient="values", double_precision=15, force_ascii=False)
+            rows = _json_rows(_cell_frame(ds.frame, columns))
             fh.write((enc.encode(meta)[:-1] + ',"rows":').encode("utf-8"))
-            fh.write(rows.encode("utf-8"))
+            fh.write(rows)
             fh.write(b"}\n")
 
     write_with(path, dump)

@@ -1,4 +1,4 @@
-"""SAS transport (XPORT) version 5 reading, column-wise with numpy (IBM floats converted in bulk)."""
+"""SAS transport (XPORT) version 5 reading and writing, column-wise with numpy (IBM floats converted in bulk)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +16,8 @@ MEMBER_HEADER = b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!"
 NAMESTR_HEADER = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
 OBS_HEADER = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!"
 SAS_EPOCH = pd.Timestamp("1960-01-01")
+IBM_MAX = (1 - 16.0 ** -14) * 16.0 ** 63    # the largest IBM 370 double (about 7.2E+75)
+MAX_XPT_BYTES = 5 * 1024 ** 3               # the FDA's limit for one dataset file; larger files are refused unread
 
 
 def ibm_to_ieee(raw: np.ndarray) -> np.ndarray:
@@ -115,7 +117,9 @@ def _text(b: bytes) -> str:
 
 def read_xpt(path: Path) -> Dataset:
     """Read the first member of a SAS XPORT v5 file into a Dataset (numerics float64, text stripped); a file
-    that is not XPT, or is cut short, is an InputError naming it."""
+    that is not XPT, is cut short or does not hold together is an InputError naming it."""
+    # the headers are read and checked against the file's size first; the observations are then memory-mapped,
+    # never read whole into memory before the checks
     path = Path(path)
     try:
         return _read_xpt(path)
@@ -124,28 +128,110 @@ def read_xpt(path: Path) -> Dataset:
             from None
 
 
+class _Reader:
+    """The header records of an XPT file, read 80 bytes at a time from an open handle."""
+
+    def __init__(self, path: Path, fh, size: int) -> None:
+        self.path, self.fh, self.size = path, fh, size
+
+    def at(self, pos: int, n: int, what: str) -> bytes:
+        """`n` bytes at `pos`; a file that ends before them is truncated, saying where."""
+        if pos + n > self.size:
+            raise InputError(f"{self.path.name}: truncated SAS transport file: it ends inside the {what} "
+                             f"(byte {self.size:,}; {pos + n:,} needed)")
+        self.fh.seek(pos)
+        return self.fh.read(n)
+
+    def header(self, pos: int, kind: bytes, what: str) -> bytes:
+        """The 80-byte header record expected at `pos`."""
+        record = self.at(pos, RECORD, what)
+        if not record.startswith(kind):
+            raise InputError(f"{self.path.name}: damaged SAS transport file: no {what} at byte {pos:,} "
+                             f"(found '{_text(record[:48])}')")
+        return record
+
+
 def _read_xpt(path: Path) -> Dataset:
-    data = path.read_bytes()
-    if not data.startswith(LIBRARY_HEADER):
-        raise InputError(f"{path.name}: not a SAS transport (XPORT v5) file: the library header is missing")
-    if len(data) % RECORD:
-        raise InputError(f"{path.name}: truncated SAS transport file: {len(data)} bytes is not a whole number of "
-                         f"{RECORD}-byte records (the file was cut short or damaged in transfer)")
-    pos = data.find(MEMBER_HEADER)
-    if pos < 0:
-        raise InputError(f"{path.name}: SAS transport file without a member (dataset)")
-    namestr_len = int(data[pos + 74:pos + 78] or NAMESTR)
-    desc = pos + 2 * RECORD
-    name = _text(data[desc + 8:desc + 16])
-    label = _text(data[desc + RECORD + 32:desc + RECORD + 72])
-    created = _text(data[desc + 64:desc + 80])
-    npos = data.find(NAMESTR_HEADER, desc)
-    nvars = int(data[npos + 54:npos + 58])
-    start = npos + RECORD
+    """read_xpt without the last-resort error wrapping."""
+    try:
+        size = path.stat().st_size
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    with fh:
+        if fh.read(len(LIBRARY_HEADER)) != LIBRARY_HEADER:
+            raise InputError(f"{path.name}: not a SAS transport (XPORT v5) file: the library header is missing")
+        if size > MAX_XPT_BYTES:
+            raise InputError(f"{path.name}: refused: {size / 1024 ** 3:,.1f} GiB is more than the "
+                             f"{MAX_XPT_BYTES / 1024 ** 3:g} GiB allowed for one dataset file (limit MAX_XPT_BYTES; "
+                             "the FDA asks for datasets over 5 GB to be split)")
+        if size % RECORD:
+            raise InputError(f"{path.name}: truncated SAS transport file: {size} bytes is not a whole number of "
+                             f"{RECORD}-byte records (the file was cut short or damaged in transfer)")
+        rd = _Reader(path, fh, size)
+        member = rd.header(3 * RECORD, MEMBER_HEADER, "member header record")
+        namestr_len = int(member[74:78].strip() or NAMESTR)
+        if namestr_len not in (136, NAMESTR):
+            raise InputError(f"{path.name}: damaged SAS transport file: variable descriptions of {namestr_len} "
+                             "bytes (XPORT v5 has 140, or 136 on VAX/VMS)")
+        desc = rd.at(5 * RECORD, 2 * RECORD, "member description")
+        name = _text(desc[8:16])
+        created = _text(desc[64:80])
+        label = _text(desc[RECORD + 32:RECORD + 72])
+        head = rd.header(7 * RECORD, NAMESTR_HEADER, "NAMESTR header record")
+        count = head[54:58].strip()
+        if not count.isdigit():
+            raise InputError(f"{path.name}: damaged SAS transport file: the NAMESTR header gives no variable count "
+                             f"('{_text(head[54:58])}')")
+        nvars = int(count)
+        start = 8 * RECORD
+        names = rd.at(start, nvars * namestr_len, f"variable descriptions ({nvars} variables)")
+        obs_at = start + nvars * namestr_len
+        obs_at += (-obs_at) % RECORD
+        rd.header(obs_at, OBS_HEADER, "OBS header record")
+        columns, layout, rowlen = _namestrs(path, names, nvars, namestr_len)
+        body_at = obs_at + RECORD
+    body_len = size - body_at
+    body = np.memmap(path, dtype=np.uint8, mode="r", offset=body_at, shape=(body_len,)) if body_len else \
+        np.zeros(0, dtype=np.uint8)
+    try:
+        body_len = _first_member_end(body, body_len)
+        nrows = body_len // rowlen if rowlen else 0
+        rest = body[nrows * rowlen:body_len]
+        if (rest != 0x20).any():
+            raise InputError(f"{path.name}: truncated SAS transport file: the last observation is incomplete "
+                             f"({len(rest)} of its {rowlen} bytes)")
+        if len(rest) >= RECORD:
+            raise InputError(f"{path.name}: truncated SAS transport file: the last observation is incomplete "
+                             f"({len(rest)} blank bytes of its {rowlen}, more than the padding of the last "
+                             f"{RECORD}-byte record)")
+        arr = body[:nrows * rowlen].reshape(nrows, rowlen) if nrows else np.zeros((0, rowlen), dtype=np.uint8)
+        # the last 80-byte record is padded with blanks: an all-blank row that lies inside that padding is not data
+        # (XPT v5 stores no record count, so an all-blank last record of a short all-character row is ambiguous)
+        while len(arr) and (arr[-1] == 0x20).all() and (len(arr) - 1) * rowlen > body_len - RECORD:
+            arr = arr[:-1]
+        frame = {}
+        for (vname, offset, length, ntype) in layout:
+            cell = arr[:, offset:offset + length]
+            if ntype == 1:
+                padded = np.zeros((len(cell), 8), dtype=np.uint8)
+                padded[:, :length] = cell
+                frame[vname] = ibm_to_ieee(padded)
+            else:
+                frame[vname] = fixed_to_text(np.array(cell))
+        df = pd.DataFrame(frame)
+    finally:
+        del body
+    return Dataset(name=name.upper(), label=label or None, frame=df, columns=columns, source=path,
+                   created=created or None)
+
+
+def _namestrs(path: Path, names: bytes, nvars: int, namestr_len: int):
+    """Column metadata and layout (name, offset, length, type) from the NAMESTR records, checked to fit together."""
     columns: list[ColumnMeta] = []
     layout = []
     for i in range(nvars):
-        ns = data[start + i * namestr_len:start + (i + 1) * namestr_len]
+        ns = names[i * namestr_len:(i + 1) * namestr_len]
         ntype = int.from_bytes(ns[0:2], "big")
         length = int.from_bytes(ns[4:6], "big")
         vname = _text(ns[8:16])
@@ -154,34 +240,31 @@ def _read_xpt(path: Path) -> Dataset:
         flen = int.from_bytes(ns[64:66], "big")
         fdec = int.from_bytes(ns[66:68], "big")
         offset = int.from_bytes(ns[84:88], "big")
+        if ntype not in (1, 2) or not vname or length < 1 or (ntype == 1 and not 2 <= length <= 8):
+            raise InputError(f"{path.name}: damaged SAS transport file: variable {i + 1} ('{vname}') has type "
+                             f"{ntype} and length {length} (numbers are type 1 of 2-8 bytes, text type 2)")
         display = (fmt + (str(flen) if flen else "") + "." + (str(fdec) if fdec else "")) if fmt else None
         columns.append(ColumnMeta(vname, vlabel, "Num" if ntype == 1 else "Char", length, display))
         layout.append((vname, offset, length, ntype))
-    obs = data.find(OBS_HEADER, start + nvars * namestr_len)
-    body = data[obs + RECORD:]
     rowlen = sum(c.length for c in columns)
-    nrows = len(body) // rowlen if rowlen else 0
-    if rowlen and body[nrows * rowlen:].strip(b" "):
-        raise InputError(f"{path.name}: truncated SAS transport file: the last observation is incomplete "
-                         f"({len(body) - nrows * rowlen} of {rowlen} bytes)")
-    arr = np.frombuffer(body[:nrows * rowlen], dtype=np.uint8).reshape(nrows, rowlen) if nrows else \
-        np.zeros((0, rowlen), dtype=np.uint8)
-    # the last 80-byte record is padded with blanks: an all-blank row that lies inside that padding is not data
-    # (XPT v5 stores no record count, so an all-blank last record of a short all-character row is ambiguous)
-    while len(arr) and (arr[-1] == 0x20).all() and (len(arr) - 1) * rowlen > len(body) - RECORD:
-        arr = arr[:-1]
-    frame = {}
-    for (vname, offset, length, ntype) in layout:
-        cell = arr[:, offset:offset + length]
-        if ntype == 1:
-            padded = np.zeros((len(cell), 8), dtype=np.uint8)
-            padded[:, :length] = cell
-            frame[vname] = ibm_to_ieee(padded)
-        else:
-            frame[vname] = fixed_to_text(cell)
-    df = pd.DataFrame(frame)
-    return Dataset(name=name.upper(), label=label or None, frame=df, columns=columns, source=path,
-                   created=created or None)
+    bad = next((v for v in layout if v[1] + v[2] > rowlen), None)
+    if bad:
+        raise InputError(f"{path.name}: damaged SAS transport file: variable {bad[0]} lies at bytes {bad[1]}-"
+                         f"{bad[1] + bad[2]} of an observation of {rowlen}")
+    return columns, layout, rowlen
+
+
+def _first_member_end(body: np.ndarray, body_len: int) -> int:
+    """Length of the first member's observations: up to a second member's header record, if the file has one."""
+    step = 64 * 1024 * RECORD
+    for pos in range(0, body_len, step):
+        chunk = body[pos:pos + step + len(MEMBER_HEADER)].tobytes()
+        at = chunk.find(MEMBER_HEADER)
+        while 0 <= at < step:
+            if (pos + at) % RECORD == 0:
+                return pos + at
+            at = chunk.find(MEMBER_HEADER, at + 1)
+    return body_len
 
 
 def _sas_time(when) -> bytes:
@@ -225,6 +308,11 @@ def write_xpt(ds: Dataset, path: Path, when, numeric_formats: dict[str, str] | N
             if bad.any():
                 r = int(np.flatnonzero(bad)[0])
                 raise XptValueError(f"{ds.name}.{var}, record {r + 1}: '{col.iloc[r]}' is not numeric")
+            huge = ~np.isnan(values) & ~(np.abs(values) < IBM_MAX)
+            if huge.any():
+                r = int(np.flatnonzero(huge)[0])
+                raise XptValueError(f"{ds.name}.{var}, record {r + 1}: {float(values[r])!r} is beyond the range of the IBM "
+                                    "floating point XPT v5 stores (about 7.2E+75)")
             block, length, ntype = ieee_to_ibm(values), 8, 1
         else:
             block, length, ntype = _char_block(ds.name, var, col.astype("string").fillna("")), 0, 2
