@@ -201,6 +201,7 @@ class Workbook:
             raise self._xml_error(name, exc) from None
 
     def _sheet_extent(self, name: str) -> tuple[int, str]:
+        """sheet_extent without the XML error wrapping."""
         ws = self._wb[name]
         cap = self._xml_facts(ws).last_value_row
         ws.reset_dimensions()           # rows the sheet holds, not the range its dimension claims

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .dates import full_date, study_day
-from .mapping.engine import DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues
+from .mapping.engine import (DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
+                             parse_numbers)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table
 from .resources import load_study
 
@@ -77,10 +78,14 @@ def standardize_lab_units(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
     issues.add(out, no_factor, raw_column(out, "LBORRESU"), out["LBORRESU"].fillna("(no unit)"),
                "no conversion from this unit to the standard unit " + std_unit.fillna("?"))
     text = out["LBORRES"].astype("string").str.strip()
-    parsed = text.str.extract(r"^(?P<op>[<>]=?)?\s*(?P<num>[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)$")
-    num = pd.to_numeric(parsed["num"], errors="coerce") * out["_factor"]
+    parsed = text.str.extract(r"^(?P<op>[<>]=?)?\s*(?P<num>.+)$")
+    value, why = parse_numbers(parsed["num"])        # the one number parser: 1,234.5 and 0,85 read, 'ND' refused
+    num = value * out["_factor"]
     op = parsed["op"].fillna("")
-    out["LBSTRESC"] = (op + number_text(num)).mask(num.isna(), text.where(out["_factor"].isna() & text.notna()))
+    not_number = text.notna() & why.notna()
+    issues.add(out, not_number, raw_column(out, "LBORRES"), text,
+               "result is not a number: kept in LBORRES and LBSTRESC, LBSTRESN left empty (" + why.fillna("") + ")")
+    out["LBSTRESC"] = (op + number_text(num)).mask(num.isna(), text)
     out["LBSTRESN"] = num.where(op == "").round(6)
     out["LBSTRESU"] = std_unit.where(num.notna())
     out["LBSTNRLO"] = (pd.to_numeric(out.get("LBORNRLO"), errors="coerce") * out["_factor"]).round(6)
@@ -250,8 +255,9 @@ def derive_dm(dm: pd.DataFrame, ex: pd.DataFrame) -> pd.DataFrame:
     """DM reference dates from exposure, planned and actual arm, country and site."""
     study = load_study()
     out = dm.copy()
-    first = ex.assign(_d=full_date(ex["EXSTDTC"])).groupby("USUBJID")["_d"].min()
-    end = full_date(ex["EXENDTC"]).fillna(full_date(ex["EXSTDTC"]))
+    start = full_date(ex["EXSTDTC"]) if "EXSTDTC" in ex else pd.Series(pd.NaT, index=ex.index, dtype="datetime64[ns]")
+    end = full_date(ex["EXENDTC"]).fillna(start) if "EXENDTC" in ex else start
+    first = ex.assign(_d=start).groupby("USUBJID")["_d"].min()
     last = ex.assign(_d=end).groupby("USUBJID")["_d"].max()
     # reindex, not map: a site without exposure records gives empty lookups
     out["RFXSTDTC"] = pd.Series(first.reindex(out["USUBJID"]).to_numpy(), index=out.index,

@@ -77,8 +77,9 @@ def test_formula_cells_are_read_as_text_never_evaluated(tmp_path):
     ws.append(["001", "=1+1"])
     ws.append(["002", "=HYPERLINK(\"http://x\")"])
     wb.save(tmp_path / "f.xlsx")
-    frame = RawWorkbook(tmp_path / "f.xlsx").sheet("Sheet").frame
-    assert frame["Note"].tolist() == ["=1+1", "=HYPERLINK(\"http://x\")"]
+    sheet = RawWorkbook(tmp_path / "f.xlsx").sheet("Sheet")
+    assert sheet.frame["Note"].isna().all()            # never evaluated, and formula text never becomes data
+    assert sheet.cells["kind"].tolist() == ["formula without cached value"] * 2
 
 
 def test_small_generated_study_converts(tmp_path):

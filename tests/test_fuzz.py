@@ -1,0 +1,223 @@
+"""Properties under fuzzing (hypothesis): ISO 8601 dates, numbers, CSV formula escaping, spec YAML, XPT and
+Dataset-JSON round trips, and a validator that never raises. Bounded to about a minute in all."""
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import shutil
+import tempfile
+import zlib
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from cdisc_il2.dates import DatePatternError, compile_pattern, parse_dates
+from cdisc_il2.errors import SpecError
+from cdisc_il2.formats.datasetjson import read_dataset_json, write_dataset_json
+from cdisc_il2.formats.model import ColumnMeta, Dataset
+from cdisc_il2.formats.xpt import read_xpt, write_xpt
+from cdisc_il2.io import escape_formulas, unescape_formulas
+from cdisc_il2.mapping.engine import parse_numbers
+
+# hypothesis keeps its caches in a temporary folder, never a .hypothesis folder in the clone; no example database:
+# CI explores afresh each time
+_HOME = tempfile.mkdtemp(prefix="hypothesis-")
+set_hypothesis_home_dir(_HOME)
+atexit.register(shutil.rmtree, _HOME, True)
+WHEN = dt.datetime(2015, 6, 30, 12)
+QUICK = settings(max_examples=100, deadline=None, database=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+SLOW = settings(max_examples=40, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+HEADER = {"created": "2015-06-30T12:00:00", "modified": "2015-06-30T12:00:00", "fileOID": "F", "version": "0",
+          "studyOID": "S", "metaDataVersionOID": "M"}
+
+
+# ------------------------------------------------------------------ ISO 8601 dates
+
+@st.composite
+def iso_dates(draw) -> str:
+    """A complete or partial ISO 8601 date, with a time only on a complete date."""
+    day = draw(st.dates(min_value=dt.date(1000, 1, 1), max_value=dt.date(2999, 12, 31)))
+    precision = draw(st.sampled_from(["year", "month", "day", "minute", "second"]))
+    if precision == "year":
+        return f"{day.year:04d}"
+    if precision == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    text = day.isoformat()
+    if precision == "day":
+        return text
+    t = draw(st.times())
+    return f"{text}T{t:%H:%M}" if precision == "minute" else f"{text}T{t:%H:%M:%S}"
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(st.lists(iso_dates(), min_size=1, max_size=40))
+def test_iso_dates_come_back_identical(values):
+    iso, err = parse_dates(pd.Series(values, dtype="string"), ["iso"])
+    assert iso.tolist() == values and err.isna().all()
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(st.lists(st.one_of(st.text(max_size=30), st.from_regex(r"[0-9UNK\-/.: T]{1,20}", fullmatch=True)),
+                min_size=1, max_size=40),
+       st.sampled_from([["iso"], ["default"], ["YYYY.M.D", "UNK-MON-YYYY", "EXCEL"], ["EXCEL1904", "dmy_mon"]]))
+def test_random_text_never_breaks_the_date_parser(values, patterns):
+    iso, err = parse_dates(pd.Series(values, dtype="string"), patterns)
+    assert len(iso) == len(err) == len(values)
+    assert not (iso.notna() & err.notna()).any()               # a value is either a date or a reason
+
+
+@QUICK
+@given(st.text(max_size=25))
+def test_date_pattern_compiler_only_raises_its_own_error(pattern):
+    try:
+        compile_pattern(pattern)
+    except DatePatternError:
+        pass
+
+
+# ------------------------------------------------------------------ numbers and CSV escaping
+
+@QUICK
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e70, max_value=1e70), max_size=20))
+def test_numbers_written_plainly_parse_exactly(values):
+    num, why = parse_numbers(pd.Series([repr(v) for v in values], dtype="string"))
+    assert why.isna().all() and num.astype("float64").tolist() == [v + 0.0 for v in values]
+
+
+@QUICK
+@given(st.lists(st.text(max_size=12), max_size=20))
+def test_number_parser_never_raises_and_gives_a_reason_for_each_failure(values):
+    num, why = parse_numbers(pd.Series(values, dtype="string"))
+    present = pd.Series(values, dtype="string").str.strip().replace("", pd.NA).notna()
+    assert (num.notna() | why.notna() | ~present).all()
+    assert not (num.notna() & why.notna()).any()
+    assert np.isfinite(num.dropna().astype("float64")).all()
+
+
+@QUICK
+@given(st.lists(st.one_of(st.none(), st.text(max_size=15),
+                          st.text(alphabet="=+-@'\t\r0123456789.PT:", max_size=8)), min_size=1, max_size=20))
+def test_formula_escaping_round_trips_and_leaves_nothing_runnable(values):
+    frame = pd.DataFrame({"TEXT": pd.Series(values, dtype="object"), "NUM": np.arange(len(values)) - 3.0})
+    out = escape_formulas(frame)
+    pd.testing.assert_frame_equal(unescape_formulas(out), frame)
+    assert out["NUM"].equals(frame["NUM"])
+    risky = out["TEXT"].dropna().astype(str)
+    starts = risky[risky.str[:1].isin(list("=+-@\t\r"))]
+    assert starts.str.fullmatch(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|-[-0-9T:.]*|"
+                                r"[+-]?P[0-9YMWDTHS.,]+").all()
+
+
+# ------------------------------------------------------------------ mapping spec YAML
+
+@SLOW
+@given(st.text(alphabet="ab:[]{}&*-, \n'\"!#|>%@0", max_size=80))
+def test_random_yaml_is_a_spec_error_never_a_crash(tmp_path, text):
+    from cdisc_il2.mapping.spec import load_spec
+
+    path = tmp_path / "site.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        load_spec(path)
+    except SpecError:
+        pass
+
+
+# ------------------------------------------------------------------ XPT and Dataset-JSON round trips
+
+TEXT = st.one_of(st.none(), st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1,
+                                    max_size=200).map(str.rstrip).filter(bool))
+NUMBER = st.one_of(st.none(), st.just(0.0),
+                   st.floats(allow_nan=False, allow_infinity=False, min_value=1e-70, max_value=1e70),
+                   st.floats(allow_nan=False, allow_infinity=False, min_value=-1e70, max_value=-1e-70))
+
+
+@st.composite
+def frames(draw) -> tuple[pd.DataFrame, list[ColumnMeta]]:
+    """A frame of 0-12 rows with 1-5 text or numeric columns."""
+    n = draw(st.integers(0, 12))
+    kinds = draw(st.lists(st.sampled_from(["Char", "Num"]), min_size=1, max_size=5))
+    data, meta = {}, []
+    for i, kind in enumerate(kinds):
+        name = f"V{i}"
+        values = draw(st.lists(TEXT if kind == "Char" else NUMBER, min_size=n, max_size=n))
+        data[name] = (pd.Series(values, dtype="string") if kind == "Char"
+                      else pd.Series([np.nan if v is None else v for v in values], dtype="float64"))
+        meta.append(ColumnMeta(name, f"Label {i}", kind))
+    return pd.DataFrame(data), meta
+
+
+def _same(read: pd.DataFrame, frame: pd.DataFrame, meta: list[ColumnMeta]) -> None:
+    assert list(read.columns) == list(frame.columns) and len(read) == len(frame)
+    for m in meta:
+        a, b = read[m.name], frame[m.name]
+        if m.type == "Num":
+            x, y = a.astype("float64").to_numpy(), b.to_numpy()
+            assert (np.isnan(x) == np.isnan(y)).all()
+            ok = ~np.isnan(y)
+            assert (x[ok] == y[ok]).all()
+        else:
+            assert a.astype("string").fillna("\0").tolist() == b.fillna("\0").tolist()
+
+
+@SLOW
+@given(frames())
+def test_xpt_round_trip(tmp_path, case):
+    frame, meta = case
+    # XPT v5 stores no record count: trailing all-blank rows of an all-character dataset that fit in the last
+    # record's blank padding cannot be told from it (SAS reads them the same way)
+    assume(not (len(frame) and all(m.type == "Char" for m in meta) and frame.iloc[-1].isna().all()))
+    path = tmp_path / "fz.xpt"
+    write_xpt(Dataset("FZ", "Fuzz", frame, meta), path, WHEN)
+    _same(read_xpt(path).frame, frame, meta)
+
+
+@SLOW
+@given(frames(), st.sampled_from(["json", "ndjson", "dsjc"]))
+def test_dataset_json_round_trip(tmp_path, case, kind):
+    frame, meta = case
+    ds = Dataset("FZ", "Fuzz", frame, meta)
+    path = tmp_path / f"fz.{'ndjson' if kind != 'json' else 'json'}"
+    write_dataset_json(ds, path, HEADER, ndjson=kind != "json")
+    if kind == "dsjc":
+        packed = tmp_path / "fz.dsjc"
+        packed.write_bytes(zlib.compress(path.read_bytes()))
+        path = packed
+    _same(read_dataset_json(path).frame, frame, meta)            # every float exactly, in JSON as in NDJSON
+
+
+# ------------------------------------------------------------------ the validator never raises
+
+ANY_TEXT = st.one_of(st.none(), st.text(max_size=20), st.sampled_from(["", "2014-02-30", "UNK", "-1", "1e400", "NaN",
+                                                                       "=1+1", "AE", "IL2-SLE-01"]))
+
+
+@settings(max_examples=8, deadline=None, database=None)
+@given(st.integers(1, 6).flatmap(lambda n: st.fixed_dictionaries(
+    {c: st.lists(ANY_TEXT, min_size=n, max_size=n)
+     for c in ("STUDYID", "DOMAIN", "USUBJID", "AESEQ", "AETERM", "AEDECOD", "AESTDTC", "AEENDTC", "AESER")})))
+def test_validator_never_raises_on_sdtm_shaped_text(columns):
+    from cdisc_il2.validate import validate_datasets
+
+    frame = pd.DataFrame({c: pd.Series(v, dtype="string") for c, v in columns.items()})
+    dm = pd.DataFrame({"STUDYID": frame["STUDYID"], "DOMAIN": "DM", "USUBJID": frame["USUBJID"]})
+    result = validate_datasets({"AE": Dataset("AE", None, frame, []), "DM": Dataset("DM", None, dm, [])})
+    assert {"rule_id", "dataset"} <= set(result.findings.columns)      # findings and rule errors are fine
+
+
+def test_validator_reads_a_folder_of_random_csvs_without_raising(tmp_path):
+    from cdisc_il2.validate import validate_folder
+
+    rng = np.random.default_rng(13)
+    junk = ["", "x", "-1", "1e999", "2014-13-45", "=cmd|' /C calc'!A0", "头痛", "NaN", '"', "a,b"]
+    frame = pd.DataFrame({c: rng.choice(junk, 30) for c in ("STUDYID", "DOMAIN", "USUBJID", "AESEQ", "AETERM",
+                                                               "AESTDTC")})
+    frame.to_csv(tmp_path / "ae.csv", index=False)
+    frame.assign(DOMAIN="DM").drop(columns=["AESEQ", "AETERM", "AESTDTC"]).to_csv(tmp_path / "dm.csv", index=False)
+    result = validate_folder(tmp_path)
+    assert not result.unreadable and len(result.findings)
