@@ -43,31 +43,32 @@ def test_unknown_variable(tmp_path):
     assert "site02.yaml: at blocks[0].variables.SEXX: 'SEXX' is not an SDTMIG 3.4 variable of DM" in " ".join(res.output.split())
 
 
-def test_unknown_column(tmp_path):
-    def edit(doc):
-        i = next(i for i, b in enumerate(doc["blocks"]) if b["domain"] == "AE")
-        doc["blocks"][i]["variables"]["AETERM"].update({"column": "Event term"})
-        return i
+def _edit_variable(tmp_path: Path, domain: str, var: str, change: dict) -> tuple[Path, int]:
+    """site02.yaml with one assignment of the first block of `domain` changed; the block's index (found by data)."""
     holder = {}
-    folder = _specs_with(tmp_path, lambda d: holder.update(i=edit(d)))
+
+    def edit(doc):
+        holder["i"] = next(i for i, b in enumerate(doc["blocks"]) if b["domain"] == domain)
+        doc["blocks"][holder["i"]]["variables"][var].update(change)
+    folder = _specs_with(tmp_path, edit)
+    return folder, holder["i"]
+
+
+def test_unknown_column(tmp_path):
+    folder, i = _edit_variable(tmp_path, "AE", "AETERM", {"column": "Event term"})
     res = _run(folder, tmp_path)
     out = " ".join(res.output.split())
     assert res.exit_code == 3
-    assert (f"at blocks[{holder['i']}].variables.AETERM.column: no column 'Event term' in sheet 'AE log' of "
+    assert (f"at blocks[{i}].variables.AETERM.column: no column 'Event term' in sheet 'AE log' of "
             "site02_export.xlsx") in out
     assert "Onset" in out  # lists what the sheet has
 
 
 def test_schema_violation_names_the_path(tmp_path):
-    def edit(doc):
-        i = next(i for i, b in enumerate(doc["blocks"]) if b["domain"] == "EX")
-        doc["blocks"][i]["variables"]["EXDOSE"].update({"multiply": "a million"})
-        return i
-    holder = {}
-    folder = _specs_with(tmp_path, lambda d: holder.update(i=edit(d)))
+    folder, i = _edit_variable(tmp_path, "EX", "EXDOSE", {"multiply": "a million"})
     with pytest.raises(SpecError) as err:
         load_spec(folder / "site02.yaml")
-    assert err.value.path == f"blocks[{holder['i']}].variables.EXDOSE.multiply"
+    assert err.value.path == f"blocks[{i}].variables.EXDOSE.multiply"
     assert "is not of type 'number'" in str(err.value)
 
 
