@@ -313,12 +313,28 @@ def expand_patterns(entries: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+_PARSED: dict[tuple[str, ...], pd.DataFrame] = {}     # patterns -> distinct raw text already parsed (iso, error)
+_PARSED_LIMIT = 500_000
+
+
 def parse_dates(values: pd.Series, patterns: Sequence[str] = DEFAULT_PATTERNS) -> tuple[pd.Series, pd.Series]:
-    """Parse raw date text to ISO 8601; return (iso or NA, error reason or NA) aligned with `values`."""
+    """Parse raw date text to ISO 8601; return (iso or NA, error reason or NA) aligned with `values`.
+
+    Works on the distinct values, and remembers them per declared patterns: a site's visit dates come back in
+    every block of its workbook, and are parsed once."""
+    key = tuple(patterns)
     codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
-    iso_u, err_u = _parse_unique(pd.Series(uniques, dtype="string"), tuple(patterns))
-    iso = pd.Series(iso_u.to_numpy()[codes], index=values.index, dtype="string")
-    err = pd.Series(err_u.to_numpy()[codes], index=values.index, dtype="string")
+    uniques = pd.Index(uniques, dtype="string")
+    known = _PARSED.get(key)
+    new = uniques if known is None else uniques[~uniques.isin(known.index)]
+    if len(new):
+        iso_n, err_n = _parse_unique(pd.Series(new, dtype="string"), key)
+        fresh = pd.DataFrame({"iso": iso_n.to_numpy(), "error": err_n.to_numpy()}, index=new).astype("string")
+        known = fresh if known is None or len(known) > _PARSED_LIMIT else pd.concat([known, fresh])
+        _PARSED[key] = known
+    table = known.reindex(uniques) if len(uniques) else pd.DataFrame({"iso": [], "error": []}, dtype="string")
+    iso = pd.Series(table["iso"].to_numpy()[codes], index=values.index, dtype="string")
+    err = pd.Series(table["error"].to_numpy()[codes], index=values.index, dtype="string")
     missing = codes < 0
     return iso.mask(missing), err.mask(missing)
 
@@ -334,7 +350,11 @@ def _parse_unique(values: pd.Series, patterns: tuple[str, ...]) -> tuple[pd.Seri
         todo = text.notna() & ~matched
         if not todo.any():
             break
-        found = pattern.extract(text[todo])
+        candidates = text[todo]
+        hit = candidates.str.match(pattern.regex, case=False).fillna(False)
+        if not hit.any():                # most values match the first patterns: skip the costly extraction
+            continue
+        found = pattern.extract(candidates[hit.astype(bool)])
         for col in parts:
             parts.loc[found.index, col] = found[col].astype("string")
         matched.loc[found.index] = True

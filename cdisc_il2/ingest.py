@@ -1,6 +1,6 @@
 """Read raw site spreadsheets as text, untrusted: no formula is evaluated, every cell becomes a string.
 
-What a workbook can do to us is bounded before openpyxl sees it: its zip directory is checked against size
+What a workbook can do to us is bounded before a reader sees it: its zip directory is checked against size
 limits (a zip bomb is refused unexpanded), a formula cell gives its cached value (never its text, never an
 evaluation), merged cells are filled from their first cell and listed, hidden rows and sheets are read and
 noted, and the workbook's own date system (1900 or 1904) is carried with each sheet.
@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from openpyxl import load_workbook
-from openpyxl.utils.cell import get_column_letter, range_boundaries
+from openpyxl.utils.cell import column_index_from_string, get_column_letter, range_boundaries
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
-from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
 from .errors import InputError
 
@@ -43,13 +42,16 @@ EXCEL_ERRORS = {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/
                 "#CALC!"}
 NOTE_COLUMNS = ["row", "column", "cell", "kind", "value", "reason"]
 FORMULA, FORMULA_NO_CACHE, FORMULA_ERROR, MERGED = "formula", "formula without cached value", "formula error", "merged"
-_FORMULA_TYPES = (ArrayFormula, DataTableFormula)
 _XML_CHUNK = 1 << 20
 _HIDDEN_ROW = re.compile(rb'<(?:\w+:)?row\b[^>]*?\bhidden="(?:1|true)"[^>]*>')
 _ROW_NUMBER = re.compile(rb'\br="(\d+)"')
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Za-z]{1,3}[0-9]+(?::[A-Za-z]{1,3}[0-9]+)?)"')
 _VALUE_TAGS = (b"<v>", b":v>", b"<is>", b":is>", b"<f>", b"<f ", b":f>", b":f ")   # a cell value, text or formula
 _ROW_TAGS = (b"<row ", b"<row>", b":row ", b":row>")
+# a formula cell: <c r="C2" t="e"><f>1/0</f><v>#DIV/0!</v></c> -> column, row, its attributes, its cached value
+_FORMULA_CELL = re.compile(rb'<(?:\w+:)?c\b([^>]*?\br="([A-Za-z]{1,3})([0-9]+)"[^>]*)>\s*<(?:\w+:)?f\b'
+                           rb'(?:[^>]*/>|[^>]*>.*?</(?:\w+:)?f>)\s*(?:<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>)?', re.S)
+_ERROR_TYPE = re.compile(rb'\bt="e"')
 
 
 def _row_number(text: bytes, at: int) -> int | None:
@@ -64,6 +66,8 @@ class _SheetFacts:
 
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)
     hidden: set[int] = field(default_factory=set)
+    # row -> (0-based column, cached value or None, whether the cached value is an error) of each formula cell
+    formulas: dict[int, list[tuple[int, str | None, bool]]] = field(default_factory=dict)
     last_row: int | None = 0
     last_value_row: int | None = 0
 
@@ -103,7 +107,7 @@ def normalize_heading(text: object) -> str:
 
 
 def _cell_text(value: object) -> str | None:
-    """Render a cell value as text; dates as ISO 8601; formulas stay as their literal text."""
+    """Render a cell value as text: dates as ISO 8601, whole numbers without '.0', durations as hh:mm."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -120,8 +124,9 @@ def _cell_text(value: object) -> str | None:
         if value.is_integer():
             return str(int(value))
         return repr(value)
-    if isinstance(value, _FORMULA_TYPES):
-        value = value.text if isinstance(value, ArrayFormula) else "="
+    if isinstance(value, dt.timedelta):
+        minutes = int(value.total_seconds() // 60)
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"
     text = str(value).strip()
     return text or None
 
@@ -158,12 +163,6 @@ def check_archive(path: Path) -> None:
                              "a real sheet reaches (a zip bomb?) (limit MAX_PART_RATIO)")
 
 
-def _formula_candidates(values: Sequence[object]) -> list[int]:
-    """Positions in a row whose value may come from a formula (formula text or an array/table formula)."""
-    return [j for j, v in enumerate(values)
-            if (isinstance(v, str) and v[:1] == "=") or isinstance(v, _FORMULA_TYPES)]
-
-
 class Workbook:
     """A raw workbook opened read-only; sheets are read on demand and cached."""
 
@@ -171,13 +170,13 @@ class Workbook:
         self.path = Path(path)
         check_archive(self.path)
         try:
-            # data_only=False: a formula cell yields its formula text, never a computed value; that text tells us
-            # which cells hold formulas, and their cached values come from a second, data_only reading
+            # the workbook's structure (sheets, their state, properties, date system) from openpyxl; cell values
+            # from calamine (_rows); which cells hold formulas from the sheet XML (_xml_facts)
             self._wb = load_workbook(self.path, read_only=True, data_only=False)
         except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
             # SyntaxError: XML that does not parse, an entity expansion bomb among them (expat refuses those)
             raise InputError(f"{self.path.name}: cannot be read as an Excel workbook ({exc})") from None
-        self._cached_wb = None
+        self._fast = None
         self._cache: dict[tuple[str, int], RawSheet] = {}
         props = self._wb.properties
         # the workbook's own save time: deterministic for the same file, unlike the file system's mtime
@@ -188,6 +187,22 @@ class Workbook:
     def sheet_names(self) -> list[str]:
         """Names of the workbook's sheets in file order (hidden and very hidden ones included)."""
         return list(self._wb.sheetnames)
+
+    def _rows(self, name: str, cap: int | None) -> list[list[object]]:
+        """The sheet's cell values from row 1 down to `cap` (None: all), read with calamine (Rust): a formula
+        cell gives its cached value, never its text; an empty cell is None."""
+        import python_calamine
+
+        if self._fast is None:
+            try:
+                self._fast = python_calamine.CalamineWorkbook.from_path(str(self.path))
+            except Exception as exc:                     # noqa: BLE001 - the reader's own error types
+                raise InputError(f"{self.path.name}: cannot be read as an Excel workbook ({exc})") from None
+        try:
+            rows = self._fast.get_sheet_by_name(name).to_python(skip_empty_area=False, nrows=cap)
+        except Exception as exc:                         # noqa: BLE001
+            raise self._xml_error(name, exc) from None
+        return [[None if v == "" else v for v in row] for row in rows]
 
     def _xml_error(self, name: str, exc: Exception) -> InputError:
         """A sheet whose XML does not parse (damaged, or an entity bomb expat refused), as one line."""
@@ -204,9 +219,8 @@ class Workbook:
         """sheet_extent without the XML error wrapping."""
         ws = self._wb[name]
         cap = self._xml_facts(ws).last_value_row
-        ws.reset_dimensions()           # rows the sheet holds, not the range its dimension claims
         count = 0
-        for r, values in enumerate(ws.iter_rows(values_only=True, max_row=cap) if cap != 0 else (), start=1):
+        for r, values in enumerate(self._rows(name, cap) if cap != 0 else (), start=1):
             if r > 1 and any(v is not None and str(v).strip() != "" for v in values):
                 count += 1
         return count, getattr(ws, "sheet_state", "visible") or "visible"
@@ -222,8 +236,14 @@ class Workbook:
             while True:
                 chunk = src.read(_XML_CHUNK)
                 text = carry + chunk
-                cut = text.rfind(b">") + 1 if chunk else len(text)
+                # cut after a whole cell (or row) so that a cell and its formula tag are in one piece
+                whole = max(text.rfind(b"</c>") + 4, text.rfind(b"/>") + 2, text.rfind(b"</row>") + 6)
+                cut = (whole if whole > 6 else text.rfind(b">") + 1) if chunk else len(text)
                 text, carry = text[:cut], text[cut:]
+                for attrs, col, row, cached in _FORMULA_CELL.findall(text):
+                    facts.formulas.setdefault(int(row), []).append(
+                        (column_index_from_string(col.decode().upper()) - 1,
+                         cached.decode("utf-8", "replace") if cached else None, bool(_ERROR_TYPE.search(attrs))))
                 for m in _HIDDEN_ROW.finditer(text):
                     number = _ROW_NUMBER.search(m.group(0))
                     if number:
@@ -248,19 +268,6 @@ class Workbook:
                 continue
         return facts
 
-    def _cached_values(self, name: str, wanted: dict[int, list[int]]) -> dict[tuple[int, int], tuple[object, str]]:
-        """Cached (last computed) value and cell type of formula cells, read with openpyxl's data_only mode."""
-        if self._cached_wb is None:
-            self._cached_wb = load_workbook(self.path, read_only=True, data_only=True)
-        ws = self._cached_wb[name]
-        out = {}
-        first, last = min(wanted), max(wanted)
-        for r, cells in enumerate(ws.iter_rows(min_row=first, max_row=last), start=first):
-            for j in wanted.get(r, ()):
-                cell = cells[j] if j < len(cells) else None
-                out[(r, j)] = (getattr(cell, "value", None), getattr(cell, "data_type", "n"))
-        return out
-
     def sheet(self, name: str, header_row: int = 1) -> RawSheet:
         """Read one sheet as text with headings from `header_row`."""
         key = (name, header_row)
@@ -282,26 +289,22 @@ class Workbook:
         declared_rows = ws.max_row or 0
         facts = self._xml_facts(ws)
         merged, hidden = facts.merged, facts.hidden
-        ws.reset_dimensions()           # iterate the rows the sheet holds, not up to the dimension it declares
         header: list[str] = []
         raw: dict[int, list[object]] = {}
-        formulas: dict[int, list[int]] = {}
+        formulas = facts.formulas
         last = facts.last_row or 0
         # rows below the last one holding a value are blank: not parsed (a sheet formatted down to row 1,048,576)
         cap = max(facts.last_value_row, header_row) if facts.last_value_row is not None else None
-        for r, values in enumerate(ws.iter_rows(values_only=True, max_row=cap), start=1):
+        for r, values in enumerate(self._rows(name, cap), start=1):
             last = max(last, r)
             if r < header_row:
                 continue
             if r == header_row:
                 header = [normalize_heading(v) if v is not None else "" for v in values]
                 continue
-            if all(v is None for v in values):
+            if all(v is None for v in values) and r not in formulas:
                 continue
             raw[r] = list(values)
-            found = _formula_candidates(values)
-            if found:
-                formulas[r] = found
         while header and header[-1] == "":
             header.pop()
         if not header:
@@ -317,7 +320,7 @@ class Workbook:
         cols = [h if h else f"(column {i + 1})" for i, h in enumerate(header)]
         notes: list[dict] = []
         if formulas:
-            self._resolve_formulas(name, raw, formulas, cols, notes)
+            _note_formulas(raw, {r: c for r, c in formulas.items() if r > header_row}, cols, notes)
         data = {r: [_cell_text(v) for v in values] for r, values in raw.items()}
         data = {r: cells for r, cells in data.items() if any(c is not None for c in cells)}
         if merged:
@@ -340,33 +343,32 @@ class Workbook:
                          tuple(h for h in hidden if h in data), cells)
         return sheet
 
-    def _resolve_formulas(self, name: str, raw: dict[int, list[object]], formulas: dict[int, list[int]],
-                          cols: list[str], notes: list[dict]) -> None:
-        """Replace each formula by its cached value (never its text); note every formula cell."""
-        cached = self._cached_values(name, formulas)
-        for r, positions in formulas.items():
-            for j in positions:
-                text = raw[r][j]
-                value, kind = cached.get((r, j), (None, "n"))
-                if isinstance(text, str) and value == text:
-                    continue                # a text cell that starts with '=': data, not a formula
-                column = cols[j] if j < len(cols) else f"(column {j + 1})"
-                ref = f"{get_column_letter(j + 1)}{r}"
-                if kind == "e" or (isinstance(value, str) and value in EXCEL_ERRORS):
-                    raw[r][j] = None
-                    notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA_ERROR, "value": value,
-                                  "reason": f"formula cell {ref}: its cached result is the error {value}; left empty "
-                                            "(formulas are never evaluated)"})
-                elif value is None and kind != "str":
-                    raw[r][j] = None
-                    notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA_NO_CACHE, "value": None,
-                                  "reason": f"formula cell {ref} has no cached value (the program that saved the "
-                                            "workbook did not compute it) and formulas are never evaluated"})
-                else:
-                    raw[r][j] = value
-                    notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA, "value": _cell_text(value),
-                                  "reason": f"formula cell {ref}: its cached value is used (the formula is not "
-                                            "evaluated and its text is not kept)"})
+def _note_formulas(raw: dict[int, list[object]], formulas: dict[int, list[tuple[int, str | None, bool]]],
+                   cols: list[str], notes: list[dict]) -> None:
+    """Formula cells keep their cached value (never their text, never evaluated); every one is noted, a cached
+    error or a missing cached value leaves the cell empty."""
+    for r, cells in formulas.items():
+        row = raw.setdefault(r, [])
+        for j, cached, error in cells:
+            if j >= len(row):
+                row.extend([None] * (j + 1 - len(row)))
+            value = row[j]
+            column = cols[j] if j < len(cols) else f"(column {j + 1})"
+            ref = f"{get_column_letter(j + 1)}{r}"
+            if error or (isinstance(value, str) and value in EXCEL_ERRORS):
+                row[j] = None
+                shown = cached or value
+                notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA_ERROR, "value": shown,
+                              "reason": f"formula cell {ref}: its cached result is the error {shown}; left empty "
+                                        "(formulas are never evaluated)"})
+            elif cached is None and value is None:
+                notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA_NO_CACHE, "value": None,
+                              "reason": f"formula cell {ref} has no cached value (the program that saved the "
+                                        "workbook did not compute it) and formulas are never evaluated"})
+            else:
+                notes.append({"row": r, "column": column, "cell": ref, "kind": FORMULA, "value": _cell_text(value),
+                              "reason": f"formula cell {ref}: its cached value is used (the formula is not "
+                                        "evaluated and its text is not kept)"})
 
 
 def _fill_merged(data: dict[int, list[str | None]], merged: list[tuple[int, int, int, int]], header_row: int,

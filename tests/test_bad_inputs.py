@@ -160,10 +160,8 @@ ENTITIES = '<!ENTITY lol "lol">' + "".join(f'<!ENTITY lol{i} "' + (f"&lol{i - 1}
 
 
 @pytest.mark.parametrize("dtd, ref, why", [
-    (f"<!DOCTYPE worksheet [{ENTITIES}]>", "&lol9;",
-     "limit on input amplification factor (from DTD and entities) breached: line 1, column 1293"),
-    ('<!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>', "&xxe;",
-     "undefined entity &xxe;: line 1, column 634"),
+    (f"<!DOCTYPE worksheet [{ENTITIES}]>", "&lol9;", "unrecognized entity `&lol9;`"),
+    ('<!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>', "&xxe;", "unrecognized entity `&xxe;`"),
 ])
 def test_xml_entity_bomb_or_external_entity_in_a_sheet_is_refused(tmp_path, dtd, ref, why):
     path = workbook(tmp_path / "t" / "site09_a.xlsx", {"Demography": DM_ROWS})
@@ -171,7 +169,8 @@ def test_xml_entity_bomb_or_external_entity_in_a_sheet_is_refused(tmp_path, dtd,
                  lambda xml: dtd.encode() + xml.replace(b"<t>001</t>", f"<t>{ref}</t>".encode()))
     res = _convert(tmp_path, spec(tmp_path / "s", [DM_BLOCK]))
     assert res.exit_code == 3
-    assert f"error: site09_a.xlsx, sheet 'Demography': damaged or hostile sheet XML, refused ({why})" in _said(res)
+    said = _said(res)        # the cell reader never expands or resolves an entity: it refuses the sheet
+    assert "error: site09_a.xlsx, sheet 'Demography': damaged or hostile sheet XML, refused (" in said and why in said
     assert not (tmp_path / "out").exists()
 
 

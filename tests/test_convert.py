@@ -268,3 +268,24 @@ def test_labels_and_order_follow_sdtmig(written):
         orders = [ref[(key, v)][0] for v in grp["variable"]]
         assert orders == sorted(orders), ds
         assert all(ref[(key, v)][1] == lab for v, lab in zip(grp["variable"], grp["label"]))
+
+
+def test_the_fast_reader_gives_openpyxls_values_on_every_sample_cell():
+    """Cells are read with calamine (Rust); on every cell of every bundled workbook it must give what openpyxl
+    gives (rendered as text the same way), sheets found by data."""
+    from openpyxl import load_workbook
+
+    from cdisc_il2.ingest import Workbook, _cell_text
+
+    books = sorted(SAMPLES.parent.glob("transfer-*/*.xlsx"))
+    assert len(books) >= 6
+    for path in books:
+        ours = Workbook(path)
+        ref = load_workbook(path, read_only=True, data_only=True)
+        for name in ref.sheetnames:
+            expected = [[_cell_text(v) for v in row] for row in ref[name].iter_rows(values_only=True)]
+            got = [[_cell_text(v) for v in row] for row in ours._rows(name, None)]
+            width = max(len(r) for r in expected)
+            pad = lambda rows: [r + [None] * (width - len(r)) for r in rows]  # noqa: E731
+            assert pad(got) == pad(expected)[:len(got)], (path.name, name)
+            assert all(all(c is None for c in r) for r in expected[len(got):]), (path.name, name)
