@@ -384,6 +384,9 @@ def build_sv(domains: dict[str, pd.DataFrame], dm: pd.DataFrame) -> pd.DataFrame
     sv["SVENDY"] = study_day(sv["SVENDTC"], ref)
     sv["VISITDY"] = pd.to_numeric(sv["VISITDY"], errors="coerce").astype("Int64")
     sv = sv.sort_values(["USUBJID", "VISITNUM"], kind="stable")
+    whole = pd.to_numeric(sv["VISITNUM"], errors="coerce")
+    if (whole.dropna() % 1 == 0).all():           # the same type as the planned visits of the other datasets
+        sv["VISITNUM"] = whole.astype("Int64")
     return _finish(sv, "SV")
 
 

@@ -26,6 +26,15 @@ def as_text(values: pd.Series) -> pd.Series:
     return values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
 
 
+def key_text(values: pd.Series) -> pd.Series:
+    """A key column as text that compares equal across datasets: a whole number reads the same whether the
+    column is integer, float (2.0) or text ('2')."""
+    text = as_text(values)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        text = text.str.replace(r"\.0+$", "", regex=True)
+    return text
+
+
 def filled(values: pd.Series) -> pd.Series:
     """True where a value is present: not null and, for text, not blank."""
     if not isinstance(values.dtype, pd.StringDtype) and values.dtype != object:

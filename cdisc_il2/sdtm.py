@@ -175,6 +175,11 @@ def reject_duplicate_subjects(dm: pd.DataFrame, issues: Issues) -> pd.DataFrame:
     return dm[~dup]
 
 
+def date_bounds(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Earliest and latest possible date of ISO 8601 (possibly partial) dates: 2014-06 -> 1 and 30 June."""
+    return _birth_bounds(dtc, pd.Series("empty", index=dtc.index))
+
+
 def _birth_bounds(brthdtc: pd.Series, impute: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Earliest and latest possible birth date of an ISO 8601 (possibly partial) BRTHDTC.
 
@@ -295,14 +300,17 @@ def derive_epoch(df: pd.DataFrame, domain: str, dm: pd.DataFrame) -> pd.DataFram
     if dtc not in out:                       # a site that does not collect the date: no EPOCH either
         out["EPOCH"] = pd.Series(pd.NA, index=out.index, dtype="string")
         return out
-    d = full_date(out[dtc])
+    lo, hi = date_bounds(out[dtc])        # a partial date places the record when every possible day agrees
     first = full_date(out["USUBJID"].map(dm.set_index("USUBJID")["RFXSTDTC"]))
     last = full_date(out["USUBJID"].map(dm.set_index("USUBJID")["RFXENDTC"]))
     last = last + pd.Timedelta(days=ep["treatment_extends_days"])
     epoch = pd.Series(pd.NA, index=out.index, dtype="string")
-    epoch = epoch.mask(d.notna(), ep["before_first_dose"])
-    epoch = epoch.mask(d.notna() & first.notna() & (d >= first), ep["on_treatment"])
-    epoch = epoch.mask(d.notna() & last.notna() & (d > last), ep["after_treatment"])
+    before = hi.notna() & (first.isna() | (hi < first))
+    during = lo.notna() & first.notna() & (lo >= first) & (last.isna() | (hi <= last))
+    after = lo.notna() & last.notna() & (lo > last)
+    epoch = epoch.mask(before.fillna(False).astype(bool), ep["before_first_dose"])
+    epoch = epoch.mask(during.fillna(False).astype(bool), ep["on_treatment"])
+    epoch = epoch.mask(after.fillna(False).astype(bool), ep["after_treatment"])
     out["EPOCH"] = epoch
     return out
 
