@@ -2,7 +2,6 @@
 
 __version__ = "0.1.0"
 
-import pandas as _pd
-
-# Text columns use Arrow storage: string operations run vectorized in C++ instead of per-value Python.
-_pd.options.mode.string_storage = "pyarrow"
+# Text columns use Arrow storage: string operations run vectorized in C++ instead of per-value Python. pandas 3
+# (required, with pyarrow) stores StringDtype in Arrow by default (mode.string_storage 'auto'), so pandas is not
+# imported here: `cdisc-il2 --help` and `cdisc-il2 version` start without it.

@@ -5,6 +5,7 @@ A run killed at any moment leaves the previous complete package (and the history
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -76,6 +77,12 @@ def resolve_previous(previous: str | None, history: Path) -> Path | None:
     raise UsageError(f"--previous '{previous}' is neither a run folder (with sdtm/) nor a run id of the history")
 
 
+def _summary_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The records of a dataset with only USUBJID (if it has one): what a run's summary counts, without holding
+    every column of every dataset until the run ends."""
+    return frame[[c for c in ("USUBJID",) if c in frame.columns]]
+
+
 def _nothing(_: str) -> ContextManager:
     return contextlib.nullcontext()
 
@@ -83,15 +90,10 @@ def _nothing(_: str) -> ContextManager:
 def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_missing_site: bool = False,
                  previous: str | None = None, history: Path | None = None, justifications: Path | None = None,
                  step: Step = _nothing) -> RunOutcome:
-    """Convert, validate, derive, validate, export, compare and report one transfer into OUT, atomically."""
-    from .convert import map_transfer, write_outputs
-    from .derive import derive_folder
-    from .export import export_folder
-    from .export.manifest import build_manifest, write_manifest
-    from .formats import read_folder
+    """Convert, validate, derive, validate, export, compare and report one transfer into OUT, atomically.
+
+    Each stage imports what it uses when it starts (pandera, openpyxl, matplotlib, lxml are not needed before)."""
     from .transfers.triage import load_justifications
-    from .validate import validate_datasets, validate_folder
-    from .validate.report import write_excel, write_json
 
     started = dt.datetime.now().isoformat(timespec="seconds")
     out = Path(out)
@@ -103,26 +105,50 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         shutil.rmtree(stage)                    # left by a run that was killed
     stage.mkdir(parents=True)
     with step("convert"):
+        from .convert import map_transfer, write_outputs
+
         converted = map_transfer(transfer, mappings, allow_missing_site)
         write_outputs(converted, stage)
     with step("validate SDTM"):
-        sdtm = validate_folder(stage / "sdtm", converted.rejects, CSV_FIRST).with_triage(justified)
+        from .formats import read_folder
+        from .validate import validate_datasets, validate_folder
+        from .validate.report import write_excel, write_json
+
+        # the SDTM just written is read once (as every later stage would read it) and handed on in memory
+        unreadable: dict[str, str] = {}
+        sdtm_data = read_folder(stage / "sdtm", prefer=CSV_FIRST, unreadable=unreadable)
+        # what the run keeps of the conversion from here on (memory): of each domain what the CLI's summary reads
+        # (records and subjects); the trace is written and no longer needed
+        converted = dataclasses.replace(converted, trace=pd.DataFrame(columns=converted.trace.columns),
+                                        domains={k: _summary_frame(v) for k, v in converted.domains.items()})
+        sdtm = validate_folder(stage / "sdtm", converted.rejects, CSV_FIRST, datasets=sdtm_data,
+                               unreadable=unreadable).with_triage(justified)
         write_excel(sdtm, stage / "validation" / "report.xlsx")
         write_json(sdtm, stage / "validation" / "findings.json")
+    in_memory = not unreadable          # else the later stages read the folder and stop on the unreadable file
     with step("derive ADaM"):
-        adam = derive_folder(stage / "sdtm", stage, prefer=CSV_FIRST)
+        from .derive import derive_folder
+
+        adam = derive_folder(stage / "sdtm", stage, prefer=CSV_FIRST,
+                             sdtm={k: v.frame.copy(deep=False) for k, v in sdtm_data.items()} if in_memory else None)
     with step("validate ADaM"):
-        adam_data = read_folder(stage / "adam", prefer=CSV_FIRST)
-        adam_checked = validate_datasets(adam_data, reference=read_folder(stage / "sdtm", prefer=CSV_FIRST))
+        adam_data = read_folder(stage / "adam", prefer=CSV_FIRST)        # the ADaM as written, read once
+        adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
+        reference = sdtm_data if in_memory else read_folder(stage / "sdtm", prefer=CSV_FIRST)
+        adam_checked = validate_datasets(adam_data, reference=reference)
         adam_checked = adam_checked.with_triage(justified)
         write_excel(adam_checked, stage / "validation" / "adam-report.xlsx")
         write_json(adam_checked, stage / "validation" / "adam-findings.json")
     unwritable: list[str] = []
     with step("export XPT, Dataset-JSON, Define-XML"):
+        from .export import export_folder
+
         export_folder(stage / "sdtm", stage / "sdtm", when=converted.transfer_time, specs=converted.specs,
-                      prefer=CSV_FIRST, unwritable=unwritable)
+                      prefer=CSV_FIRST, unwritable=unwritable, datasets=sdtm_data if in_memory else None)
+        sdtm_data = reference = None          # written: the SDTM frames go before the ADaM's are exported
         export_folder(stage / "adam", stage / "adam", when=converted.transfer_time, prefer=CSV_FIRST,
-                      unwritable=unwritable)
+                      unwritable=unwritable, datasets=adam_data)
+        adam_data = None
     comparison = None
     if prev is not None:
         from .transfers.compare import compare_runs, write_comparison
@@ -131,6 +157,8 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
             comparison = compare_runs(prev, stage)
             write_comparison(comparison, stage / "comparison")
     with step("manifest and report"):
+        from .export.manifest import build_manifest, write_manifest
+
         summary = {"sdtm": sdtm.counts(), "adam": adam_checked.counts()}
         manifest = build_manifest(stage, converted.inputs, converted.specs, converted.transfer_time.isoformat(), summary)
         manifest["incomplete"] = unwritable

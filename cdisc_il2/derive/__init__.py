@@ -22,6 +22,7 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cfg: dict | None = None) -> dict[
     if missing:
         raise InputError(f"SDTM datasets needed for ADaM are missing: {', '.join(missing)}")
     cfg = cfg or analysis_config()
+    sdtm = {k: contiguous(v) for k, v in sdtm.items()}
     subjects = sdtm["DM"]["USUBJID"]
     sdtm = {k: (v if k == "DM" or "USUBJID" not in v else v[v["USUBJID"].isin(subjects)]) for k, v in sdtm.items()}
     adsl = build_adsl(sdtm, cfg)
@@ -35,6 +36,24 @@ def derive_adam(sdtm: dict[str, pd.DataFrame], cfg: dict | None = None) -> dict[
     adrs = build_adrs(adqs, adsl, cfg, rescue=rescue)
     out = {"ADSL": adsl, "ADAE": adae, "ADCM": adcm, "ADLB": adlb, "ADQS": adqs, "ADRS": adrs}
     return {k: v for k, v in out.items() if k != "ADCM" or "CM" in sdtm}
+
+
+def contiguous(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each Arrow column in one chunk (a CSV read gives a large dataset's columns in dozens of
+    chunks, and every take, filter and merge pays per chunk); same values and dtypes, the caller's frame unchanged."""
+    import pyarrow as pa
+    from pandas.arrays import ArrowStringArray
+
+    new = {}
+    for col in df.columns:
+        arr = df[col].array
+        chunks = getattr(arr, "_pa_array", None)
+        if not isinstance(chunks, pa.ChunkedArray) or chunks.num_chunks <= 1:
+            continue
+        one = pa.chunked_array([chunks.combine_chunks()], type=chunks.type)
+        new[col] = pd.Series(ArrowStringArray(one, dtype=arr.dtype) if isinstance(arr, ArrowStringArray)
+                             else type(arr)(one), index=df.index)
+    return df.assign(**new) if new else df
 
 
 def records_outside_dm(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -52,16 +71,20 @@ def records_outside_dm(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["dataset", "USUBJID", "seq", "reason"])
 
 
-def derive_folder(sdtm_dir: Path, out: Path, prefer: tuple[str, ...] = ("xpt", "json", "csv")) -> dict[str, pd.DataFrame]:
-    """Read SDTM from a folder, derive ADaM, write OUT/adam/*.csv, sri_summary.csv and the plots."""
-    sdtm = {k: v.frame for k, v in read_folder(sdtm_dir, prefer=prefer).items()}
+def derive_folder(sdtm_dir: Path, out: Path, prefer: tuple[str, ...] = ("xpt", "json", "csv"),
+                  sdtm: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+    """Read SDTM from a folder (or take `sdtm`, its frames already read), derive ADaM, write OUT/adam/*.csv,
+    sri_summary.csv and the plots."""
+    if sdtm is None:
+        sdtm = {k: v.frame for k, v in read_folder(sdtm_dir, prefer=prefer).items()}
     adam = derive_adam(sdtm)
+    cfg = analysis_config()
     folder = Path(out) / "adam"
     for name, df in adam.items():
         write_csv(folder / f"{name.lower()}.csv", df)
     write_csv(folder / "excluded.csv", records_outside_dm(sdtm))
-    write_csv(folder / "derivation_notes.csv", derivation_notes(adam["ADQS"], analysis_config()))
-    summary = sri_summary(adam["ADRS"], analysis_config()["sri"]["analysis_set"])
+    write_csv(folder / "derivation_notes.csv", derivation_notes(adam["ADQS"], cfg))
+    summary = sri_summary(adam["ADRS"], cfg["sri"]["analysis_set"])
     write_csv(folder / "sri_summary.csv", summary)
     plot_sri(summary, folder / "sri_response.png")
     plot_sledai(adam["ADQS"], folder / "sledai_profiles.png")

@@ -52,18 +52,19 @@ def describe(ds: Dataset) -> Dataset:
 
 def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS, when: dt.datetime | None = None,
                   specs=None, define: Path | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv"),
-                  unwritable: list[str] | None = None) -> list[Path]:
+                  unwritable: list[str] | None = None, datasets: dict[str, Dataset] | None = None) -> list[Path]:
     """Write every dataset of a folder as XPT / Dataset-JSON / NDJSON plus define.xml into `out`.
 
     With `define` (an existing Define-XML), Dataset-JSON item metadata and study OIDs come from it and no
     define.xml is written; otherwise our own define.xml is built from the same metadata. A dataset whose
     text XPT v5 cannot hold gets no .xpt (an old one is removed) but every other file; the problem, with the
-    records, goes to `unwritable`, or IncompleteOutput is raised once everything else is written."""
+    records, goes to `unwritable`, or IncompleteOutput is raised once everything else is written. `datasets`, the
+    folder's datasets already read (as read_folder gives them), spares reading them again."""
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise InputError(f"unknown export format '{bad[0]}' (valid: {', '.join(FORMATS)})")
     when = when or dt.datetime(2000, 1, 1)
-    data = {k: describe(v) for k, v in read_folder(data_dir, prefer=prefer).items()}
+    data = {k: describe(v) for k, v in (datasets if datasets is not None else read_folder(data_dir, prefer=prefer)).items()}
     standard = "ADaM" if all(k.startswith("AD") for k in data) else "SDTM"
     study = load_study()["studyid"]
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S")

@@ -11,7 +11,8 @@ from ..formats import Dataset, read_folder
 from ..metadata import ct_versions
 from ..resources import load_study
 from . import checks, functions  # noqa: F401  (register the rule functions and operators)
-from .engine import DEFAULT_IG, FINDING_COLUMNS, RULE_ERROR_COLUMNS, SEVERITY_ORDER, Study, load_rules, run_rule
+from .engine import (DEFAULT_IG, FINDING_COLUMNS, RULE_ERROR_COLUMNS, SEVERITY_ORDER, Study, applies, empty_findings,
+                     load_rules, not_in_configuration, run_rule_on)
 from .standard import package_standard
 
 
@@ -90,8 +91,19 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
                   checked=checked if reference else None)
     parts, rows, errors = [], [], []
     per_dataset: dict[str, int] = {name: 0 for name in datasets}
-    for rule in load_rules():
-        found, applied, failed = run_rule(rule, study)
+    rules = load_rules()
+    # every rule on one dataset, then the next: the columns a dataset's rules derive (parsed dates, numbers,
+    # joined DM variables) are released before the next dataset's, so memory holds one dataset's at a time.
+    # Each rule's findings, datasets and failures are gathered in the order run_rule gives them.
+    runs = [(rule, not_in_configuration(rule, study.standard), [], [], []) for rule in rules if applies(rule, study)]
+    for name in study.under_validation():
+        for rule, earlier, rule_parts, applied, failed in runs:
+            run_rule_on(rule, study, name, earlier, rule_parts, applied, failed)
+        study.release()
+    done = {rule.id: (pd.concat(rule_parts, ignore_index=True) if rule_parts else empty_findings(),
+                      sorted(set(applied)), failed) for rule, _, rule_parts, applied, failed in runs}
+    for rule in rules:
+        found, applied, failed = done.get(rule.id, (empty_findings(), [], []))
         errors.extend(failed)
         if len(found):
             parts.append(found)
@@ -133,16 +145,19 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
 def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
                     prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: str | None = None,
                     define: Path | None = None, study_rules: bool | None = None,
-                    package: bool = False) -> ValidationResult:
+                    package: bool = False, datasets: dict[str, Dataset] | None = None,
+                    unreadable: dict[str, str] | None = None) -> ValidationResult:
     """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together, under the standard
     given, else the one the package's define.xml (or `define`) declares. A `package` (what `validate` is given)
-    is also checked against its define.xml, and is expected to have one."""
+    is also checked against its define.xml, and is expected to have one. `datasets` are the folder's datasets
+    already read (read_folder with `unreadable`, the files it could not read): they are not read again."""
     from ..errors import InputError
     from ..export.define_read import read_define
 
     path = define or Path(folder) / "define.xml"
     extras: dict = {"expect_define": package}
-    metadata, unreadable = None, {}
+    metadata = None
+    unreadable = dict(unreadable or {}) if datasets is not None else {}
     if path.is_file():
         try:
             metadata = read_define(path)      # read once: the standard it declares, and the package checks
@@ -152,7 +167,8 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
         standard = package_standard(metadata)
     if package and metadata is not None:
         extras["define"] = metadata
-    datasets = read_folder(folder, prefer=prefer, unreadable=unreadable)
+    if datasets is None:
+        datasets = read_folder(folder, prefer=prefer, unreadable=unreadable)
     result = validate_datasets(datasets, rejects, standard, study_rules, extras)
     if unreadable:          # listed in every report; the other datasets are validated all the same
         result.unreadable = unreadable

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import yaml
 import pandera.pandas as pa
 
-from ..dates import full_date, is_iso8601, study_day
+from ..dates import is_iso8601
 from ..metadata import (GENERAL_CLASSES, codelist, dataset_variables, lab_tests, model_variables, qs_tests,
                         sdtm_variables)
 from ..frames import as_text, filled, printable_ascii, to_number
 from ..resources import data_dir, load_study
-from .engine import NotApplicable, Rule, Study, _domain_of, findings_frame, need, prefix, register
+from .engine import (NotApplicable, Rule, Study, _domain_of, _text, _tuple_codes, findings_frame, need, prefix,
+                     isin_text, present, register, text_per_distinct)
 
 XPT_MAX_CHAR = 200
 
@@ -40,11 +43,34 @@ def model_names(study: Study, name: str) -> set[str]:
     known = set(variable_metadata(study, name)["name"])
     cls = study.sdtm_class(name)
     if cls in GENERAL_CLASSES:
-        known |= set(model_variables(prefix(name), cls)["name"])
+        pre = prefix(name)
+        known |= {pre + v[2:] if v.startswith("--") else v for v in _class_model_names(cls)}
     return known
 
 
-def ct_extensions() -> dict[str, set[str]]:
+@lru_cache(maxsize=None)
+def _class_model_names(sdtm_class: str) -> frozenset[str]:
+    """The variable names of metadata.class_model(sdtm_class) (model form, --STDTC), without building the whole
+    model table: every variable of the class's SDTMIG domains, and the identifiers and timing variables of the
+    other general classes."""
+    from ..metadata import _generic
+    from ..resources import load_json
+
+    names = set()
+    for dom, d in load_json("sdtm-metadata.json")["datasets"].items():
+        cls = d.get("class")
+        if cls not in GENERAL_CLASSES:
+            continue
+        for v in d["variables"]:
+            if cls == sdtm_class or v["role"] in ("Identifier", "Timing"):
+                names.add(_generic(v["name"], dom))
+    if not names:
+        raise KeyError(sdtm_class)
+    return frozenset(names)
+
+
+@lru_cache(maxsize=1)
+def ct_extensions() -> dict[str, frozenset[str]]:
     """Sponsor terms the study adds to extensible codelists (declared in mappings/study.yaml)."""
     study = load_study()
     ext: dict[str, set[str]] = {"LBTESTCD": set(), "LBTEST": set(), "QSCAT": set(study["questionnaires"])}
@@ -52,22 +78,109 @@ def ct_extensions() -> dict[str, set[str]]:
         if t.get("sponsor_defined"):
             ext["LBTESTCD"].add(code)
             ext["LBTEST"].add(t["LBTEST"])
-    return ext
+    return {k: frozenset(v) for k, v in ext.items()}
 
 
-def _allowed(var: str, code: str) -> tuple[set[str], bool] | None:
+@lru_cache(maxsize=None)
+def _allowed(var: str, code: str) -> tuple[frozenset[str], bool] | None:
     try:
         cl = codelist(code)
     except KeyError:
         return None
-    return set(cl.values) | ct_extensions().get(var, set()), cl.extensible
+    return frozenset(cl.values) | ct_extensions().get(var, frozenset()), cl.extensible
 
 
-def _na_ok(check):
-    """A column check that passes missing values without pandera copying the column to drop them."""
+# The dataset a schema is validating, and what its checks compute once per column (distinct values) or per
+# dataset (the `by` values of value-level codelists): schemas depend only on a dataset's structure and are cached,
+# so what they need of the data comes from here, set by _pandera_failures for the time of one validation.
+_RUN: ContextVar[dict | None] = ContextVar("pandera_run", default=None)
+
+
+def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes (-1 for missing) and distinct values of a column, computed once for all the checks of a column."""
+    run = _RUN.get()
+    key = ("distinct", id(s.array))
+    if run is not None and key in run and run[key][0] is s.array:
+        return run[key][1], run[key][2]
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    values = pd.Series(uniques, dtype=s.dtype)
+    if run is not None:
+        run[key] = (s.array, codes, values)      # the array is held, so its id is not reused while cached
+    return codes, values
+
+
+def _na_ok(check, on_arrow=None):
+    """A column check that passes missing values, run once per distinct value (codes repeat a lot in SDTM) and
+    spread back over the records; pandera does not copy the column to drop missing values. `on_arrow`, the same
+    check on a whole Arrow text column (a numpy bool array, True for missing values), runs instead where the
+    column is Arrow text: Arrow's kernels over every record cost less than finding the distinct values."""
     def wrapped(s: pd.Series) -> pd.Series:
-        return (check(s) | s.isna()).fillna(True).astype(bool)
+        if s.dtype == object:        # mixed Python values (1, 1.0, True hash alike): check every record
+            return (check(s) | s.isna()).fillna(True).astype(bool)
+        arrow = _arrow_text(s) if on_arrow is not None else None
+        if arrow is not None:
+            return pd.Series(on_arrow(arrow), index=s.index)
+        codes, values = _distinct(s)
+        if not len(values):
+            return pd.Series(True, index=s.index)
+        ok = (check(values) | values.isna()).fillna(True).astype(bool).to_numpy()
+        return pd.Series(np.append(ok, True)[codes], index=s.index)      # code -1 (missing) takes the last: True
     return wrapped
+
+
+def _arrow_text(values: pd.Series):
+    """The Arrow string array behind Arrow-backed text (None for anything else)."""
+    import pyarrow as pa
+
+    arr = getattr(values.array, "_pa_array", None)
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    return arr
+
+
+def _bools(result, values) -> np.ndarray:
+    """An Arrow boolean result as numpy, True where the checked value is missing."""
+    import pyarrow.compute as pc
+
+    ok = np.asarray(pc.fill_null(result, True).to_numpy(zero_copy_only=False), dtype=bool)
+    if values.null_count:
+        ok |= np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return ok
+
+
+def _ascii_arrow(arr) -> np.ndarray:
+    """printable_ascii on Arrow text (True for missing): a value passes when every UTF-8 byte is printable
+    ASCII (0x20-0x7E), which is what Arrow's string_is_ascii and utf8_is_printable together say, found on the
+    data buffer with numpy (Arrow's per-character printable test is ten times slower)."""
+    chunks = arr.chunks if hasattr(arr, "chunks") else [arr]
+    return np.concatenate([_ascii_chunk(c) for c in chunks]) if chunks else np.ones(0, dtype=bool)
+
+
+def _ascii_chunk(chunk) -> np.ndarray:
+    import pyarrow as pa
+
+    n = len(chunk)
+    if n == 0:
+        return np.ones(0, dtype=bool)
+    validity, offsets_buf, data_buf = chunk.buffers()[:3]
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width, count=n + 1, offset=chunk.offset * np.dtype(width).itemsize)
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buf, dtype=np.uint8, count=last - first, offset=first) if last > first else \
+        np.zeros(0, dtype=np.uint8)
+    at = np.flatnonzero((data < 0x20) | (data > 0x7E)) + first      # the few bytes that are not printable ASCII
+    ok = np.ones(n, dtype=bool)
+    ok[np.searchsorted(offsets[1:], at, side="right")] = False       # the value whose bytes hold each of them
+    if chunk.null_count:
+        ok |= ~np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return ok
+
+
+def _fits_xpt_arrow(arr) -> np.ndarray:
+    """_fits_xpt on Arrow text: at most 200 bytes of UTF-8 (a value of 50 characters or fewer always is)."""
+    import pyarrow.compute as pc
+
+    return _bools(pc.less_equal(pc.binary_length(arr), XPT_MAX_CHAR), arr)
 
 
 def _fits_xpt(s: pd.Series) -> pd.Series:
@@ -86,67 +199,128 @@ def _iso_check(s: pd.Series) -> pd.Series:
     return is_iso8601(s)
 
 
+def _is_number(s: pd.Series) -> pd.Series:
+    return to_number(s).notna()
+
+
+def _in_codelist(values: frozenset, skip_numeric: bool):
+    """Members of a codelist (for --STRESC, numeric results such as '<5' pass too)."""
+    def check(s: pd.Series) -> pd.Series:
+        text = as_text(s)
+        member = text.isin(values)
+        return member | (skip_numeric & to_number(text.str.lstrip("<>=")).notna()) if skip_numeric else member
+    return check
+
+
+def _in_codelist_arrow(values: frozenset, skip_numeric: bool):
+    """_in_codelist on Arrow text (membership by Arrow's is_in); None (the pandas check) for --STRESC."""
+    if skip_numeric:
+        return None
+    sets: dict = {}
+
+    def check(arr) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if arr.type not in sets:
+            sets[arr.type] = pa.array(sorted(values), type=arr.type)
+        return _bools(pc.is_in(arr, value_set=sets[arr.type]), arr)
+    return check
+
+
 @lru_cache(maxsize=None)
 def value_level_ct() -> dict:
     """Codelists chosen by another variable's value (schemas/ct-value-level.yaml, from the SDTMIG notes)."""
     return yaml.safe_load((data_dir("schemas") / "ct-value-level.yaml").read_text(encoding="utf-8")) or {}
 
 
-def _value_level_checks(var: str, levels: dict, df: pd.DataFrame) -> list:
+def _by_values(by_var: str, index: pd.Index) -> pd.Series:
+    """The selecting variable of a value-level codelist (stripped, upper case) in the dataset being validated."""
+    run = _RUN.get()
+    key = ("by", by_var)
+    if key not in run:
+        run[key] = as_text(run["frame"][by_var]).str.strip().str.upper()
+    return run[key].reindex(index)
+
+
+def _value_level_checks(var: str, levels: dict) -> list:
     """CT2004 (non-extensible) and CT2005 (extensible) checks: each record against the codelist its `by` value
     selects; records whose `by` value selects none are not checked here."""
     out = []
-    by = as_text(df[levels["by"]]).str.strip().str.upper()
     for extensible, check_name in ((False, "CT2004"), (True, "CT2005")):
         chosen = {k: codelist(c) for k, c in levels["codelists"].items()}
-        chosen = {k: cl for k, cl in chosen.items() if cl.extensible == extensible}
+        chosen = {k: frozenset(cl.values) for k, cl in chosen.items() if cl.extensible == extensible}
         if not chosen:
             continue
 
-        def member(s: pd.Series, chosen=chosen) -> pd.Series:
+        def member(s: pd.Series, chosen=chosen, by_var=levels["by"]) -> pd.Series:
+            by = _by_values(by_var, s.index)
             ok = pd.Series(True, index=s.index)
             text = as_text(s)
-            for key, cl in chosen.items():
-                rows = (by.reindex(s.index) == key).fillna(False)
-                ok &= ~rows | text.isin(cl.values).fillna(False)
-            return ok
-        out.append(pa.Check(_na_ok(member), name=check_name, ignore_na=False))
+            for key, values in chosen.items():
+                rows = (by == key).fillna(False)
+                ok &= ~rows | text.isin(values).fillna(False)
+            return (ok | s.isna()).fillna(True).astype(bool)
+        out.append(pa.Check(member, name=check_name, ignore_na=False))
     return out
 
 
+def _metadata_key(study: Study, name: str) -> tuple:
+    """What a dataset's standard metadata depends on (see variable_metadata)."""
+    kind = study.kind(name)
+    if kind == "SDTM":
+        dom = study.domain(name)
+        return ("SDTM", dom) if dom is not None else ("MODEL", prefix(name), study.sdtm_class(name))
+    return (kind, name)
+
+
+_SCHEMAS: dict[tuple, pa.DataFrameSchema] = {}
+
+
 def _build_schema(study: Study, name: str) -> pa.DataFrameSchema:
-    """A pandera schema from the standard metadata: nulls in Req, types, CT, ISO 8601, XPT limits, ASCII."""
-    meta = variable_metadata(study, name)
+    """The dataset's pandera schema, built once per structure (metadata, variables and which are text) and
+    reused for every dataset of that structure in the process."""
     df = study.frame(name)
-    columns = {}
-    for var in df.columns:
-        row = meta[meta["name"] == var]
-        is_text = not pd.api.types.is_numeric_dtype(df[var])
+    key = (_metadata_key(study, name),
+           tuple((var, pd.api.types.is_numeric_dtype(df[var])) for var in df.columns))
+    if key not in _SCHEMAS:
+        if len(_SCHEMAS) >= 256:
+            _SCHEMAS.clear()
+        _SCHEMAS[key] = _schema_for(variable_metadata(study, name), key[1])
+    return _SCHEMAS[key]
+
+
+def _schema_for(meta: pd.DataFrame, columns: tuple[tuple[str, bool], ...]) -> pa.DataFrameSchema:
+    """A pandera schema from the standard metadata: nulls in Req, types, CT, ISO 8601, XPT limits, ASCII."""
+    rows = {}
+    for r in meta.to_dict("records"):
+        rows.setdefault(r["name"], r)               # the first row of a name, as meta[meta.name == var].iloc[0]
+    present = {var for var, _ in columns}
+    columns_ = {}
+    for var, numeric in columns:
+        r = rows.get(var)
         checks = [
-            pa.Check(_na_ok(_fits_xpt), name="IL2-XPT-05", ignore_na=False),
-            pa.Check(_na_ok(printable_ascii), name="IL2-ASCII-01", ignore_na=False),
-        ] if is_text else []
+            pa.Check(_na_ok(_fits_xpt, _fits_xpt_arrow), name="IL2-XPT-05", ignore_na=False),
+            pa.Check(_na_ok(printable_ascii, _ascii_arrow), name="IL2-ASCII-01", ignore_na=False),
+        ] if not numeric else []
         nullable = True
-        if len(row):
-            r = row.iloc[0]
+        if r is not None:
             nullable = r["core"] != "Req"
             if r["type"] == "Num":
-                checks.append(pa.Check(_na_ok(lambda s: to_number(s).notna()), name="IL2-NUM-01", ignore_na=False))
+                checks.append(pa.Check(_na_ok(_is_number), name="IL2-NUM-01", ignore_na=False))
             if var.endswith("DTC"):
                 checks.append(pa.Check(_na_ok(_iso_check), name="SD0003", ignore_na=False))
             levels = value_level_ct().get(var)
-            if levels and levels["by"] in df.columns:
-                checks.extend(_value_level_checks(var, levels, df))
+            if levels and levels["by"] in present:
+                checks.extend(_value_level_checks(var, levels))
             allowed = _allowed(var, r["codelist"]) if isinstance(r.get("codelist"), str) and not levels else None
             if allowed:
                 values, extensible = allowed
-                skip_numeric = var.endswith("STRESC")
-                checks.append(pa.Check(_na_ok(
-                    lambda s, v=frozenset(values), sn=skip_numeric: as_text(s).isin(v) | (
-                        sn & to_number(as_text(s).str.lstrip("<>=")).notna())),
-                    name="CT2002" if extensible else "CT2001", ignore_na=False))
-        columns[var] = pa.Column(nullable=nullable, checks=checks, required=False, coerce=False)
-    return pa.DataFrameSchema(columns, strict=False)
+                skip = var.endswith("STRESC")
+                checks.append(pa.Check(_na_ok(_in_codelist(values, skip), _in_codelist_arrow(values, skip)),
+                                       name="CT2002" if extensible else "CT2001", ignore_na=False))
+        columns_[var] = pa.Column(nullable=nullable, checks=checks, required=False, coerce=False)
+    return pa.DataFrameSchema(columns_, strict=False)
 
 
 def _pandera_failures(study: Study, name: str) -> pd.DataFrame:
@@ -154,6 +328,7 @@ def _pandera_failures(study: Study, name: str) -> pd.DataFrame:
     cache = study.__dict__.setdefault("_pandera", {})
     if name not in cache:
         df = study.frame(name)
+        token = _RUN.set({"frame": df})
         try:
             _build_schema(study, name).validate(df, lazy=True)
             cache[name] = pd.DataFrame(columns=["column", "check", "index"])
@@ -162,6 +337,8 @@ def _pandera_failures(study: Study, name: str) -> pd.DataFrame:
             fc = fc[fc["index"].notna()].copy()
             fc["check"] = fc["check"].astype(str).replace({"not_nullable": "SD0002"})
             cache[name] = fc[["column", "check", "index"]]
+        finally:
+            _RUN.reset(token)
     return cache[name]
 
 
@@ -181,8 +358,19 @@ def metadata_check(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: st
 
 
 def _dataset_finding(rule: Rule, name: str, variable: str | None, value: str | None, message: str) -> pd.DataFrame:
-    one = pd.DataFrame({"USUBJID": [pd.NA], variable or "_": [value]})
-    return findings_frame(rule, name, one, pd.Series([True]), variable or "_", message).assign(row=pd.NA, variable=variable or "")
+    """One finding about a dataset or a variable as a whole (no record, no subject)."""
+    if (variable or "_") in ("USUBJID", f"{prefix(name)}SEQ"):
+        one = pd.DataFrame({"USUBJID": [pd.NA], variable or "_": [value]})
+        return findings_frame(rule, name, one, pd.Series([True]), variable or "_", message).assign(
+            row=pd.NA, variable=variable or "")
+    text = pd.Series([value]).astype("string").to_numpy()
+    if "{value}" in message:
+        head, _, tail = message.partition("{value}")
+        message = head + ("(null)" if text[0] is pd.NA else text[0]) + tail
+    return pd.DataFrame({
+        "rule_id": rule.id, "p21_id": rule.p21 or "", "core_id": ", ".join(rule.core), "severity": rule.severity,
+        "dataset": name, "variable": variable or "", "row": pd.NA, "usubjid": np.array([pd.NA], dtype=object),
+        "seq": pd.NA, "value": text, "message": np.array([message], dtype=object)}, index=range(1))
 
 
 def _present(var: str, columns) -> bool:
@@ -316,13 +504,21 @@ def numeric_date_variables(rule: Rule, df: pd.DataFrame, p: dict, study: Study, 
 
 # ------------------------------------------------------------------ timing
 
+def _record_date(study: Study, name: str, df: pd.DataFrame, dtc: str) -> pd.Series:
+    """full_date(df[dtc]) from the study's per-dataset cache (each date column is parsed once)."""
+    if dtc in study.frame(name).columns:
+        return study.date(name, dtc).reindex(df.index)
+    return study.any_date(df, dtc)
+
+
 @register("study_day")
 def study_day_check(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """--DY differs from the value computed from --DTC and DM.RFSTDTC (no day 0)."""
     dtc, dy = p["dtc"], p["dy"]
     if dtc not in df or dy not in df or "DM.RFSTDTC" not in df:
         raise NotApplicable(dy)
-    expected = study_day(df[dtc], df["DM.RFSTDTC"])
+    days = (_record_date(study, name, df, dtc) - study.any_date(df, "DM.RFSTDTC")).dt.days   # as dates.study_day
+    expected = days.where(days < 0, days + 1).astype("Int64")
     got = pd.to_numeric(df[dy], errors="coerce")
     if p.get("mode") == "missing":
         return (expected.notna() & got.isna()).fillna(False).astype(bool)
@@ -335,7 +531,7 @@ def epoch_dates(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
     dtc = p["dtc"]
     if dtc not in df or "EPOCH" not in df or "DM.RFXSTDTC" not in df:
         raise NotApplicable(dtc)
-    d, first = full_date(df[dtc]), full_date(df["DM.RFXSTDTC"])
+    d, first = _record_date(study, name, df, dtc), study.any_date(df, "DM.RFXSTDTC")
     pre = df["EPOCH"].isin(p["pre_treatment"])
     on = df["EPOCH"].isin(p["treatment"])
     # on the day of first dose a record without a time may be before or after the dose: only times decide
@@ -416,16 +612,17 @@ def supp_parent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
             continue
         subject_level = mine & (idvar == "")
         if "USUBJID" in pf:
-            ok |= subject_level & df["USUBJID"].isin(pf["USUBJID"])
+            ok |= subject_level & isin_text(df["USUBJID"], pf["USUBJID"], dropna=False)
         for var in idvar[mine & ~subject_level].unique():
             if var not in pf or "USUBJID" not in pf:
                 continue
             rows = mine & (idvar == var)
-            keys = pf[["USUBJID", var]].astype("string")
-            right = pd.MultiIndex.from_frame(keys.assign(**{var: keys[var].str.replace(r"\.0$", "", regex=True)}))
-            left = pd.MultiIndex.from_frame(pd.DataFrame({"USUBJID": df.loc[rows, "USUBJID"].astype("string"),
-                                                          var: df.loc[rows, "IDVARVAL"].astype("string")}))
-            ok.loc[rows] = left.isin(right)
+            # (USUBJID, IDVARVAL) pairs among the parent's (USUBJID, var as text without a trailing '.0'), compared
+            # as a MultiIndex of the pairs would (a missing value equals a missing value), through integer codes
+            parent_var = text_per_distinct(_text(pf[var]).astype("string"), lambda u: u.str.replace(r"\.0$", "", regex=True))
+            left, right = _tuple_codes([df.loc[rows, "USUBJID"], df.loc[rows, "IDVARVAL"]],
+                                       [pf["USUBJID"], parent_var], na_equal=True)
+            ok.loc[rows] = pd.Series(left).isin(right).to_numpy()
     if not judged.any():
         raise NotApplicable("parent")     # the parent domain is not part of this validation run
     return judged & ~ok
@@ -564,9 +761,15 @@ def length_excess(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str
         raise NotApplicable(name)
     parts = []
     for var, length in declared.items():
-        if var.endswith(DICTIONARY_SIZED) or var.endswith("DTC") or not filled(df[var]).any():
+        if var.endswith(DICTIONARY_SIZED) or var.endswith("DTC") or not study.cached(name, df, var, "notna", present).any():
             continue
-        longest = int(byte_lengths(df[var]).max())
+        arrow = _arrow_text(df[var])
+        if arrow is not None:           # the longest UTF-8 value straight from Arrow
+            import pyarrow.compute as pc
+
+            longest = int(pc.max(pc.binary_length(arrow)).as_py())
+        else:
+            longest = int(byte_lengths(df[var]).max())
         if length > max(longest, 1):
             msg = rule.message.replace("{variable}", var) + f" (declared {length}, longest value {longest})"
             parts.append(_dataset_finding(rule, name, var, str(length - max(longest, 1)), msg))

@@ -5,12 +5,16 @@ Generic checks live here; a rule that needs code names a registered function (ch
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pandas as pd
 import yaml
@@ -69,17 +73,80 @@ class Rule:
     versions: tuple[str, ...] = ()     # IG versions the rule belongs to (empty: all)
 
 
+CATALOGUE_CACHE_FORMAT = 1      # bump when what load_rules builds changes without the rule files changing
+
+
+def cache_dir() -> Path:
+    """Where compiled artefacts (the checked rule catalogue) are cached between runs: $CDISC_IL2_CACHE, else
+    $XDG_CACHE_HOME/cdisc-il2, else ~/.cache/cdisc-il2."""
+    if os.environ.get("CDISC_IL2_CACHE"):
+        return Path(os.environ["CDISC_IL2_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cdisc-il2"
+
+
+def _catalogue_files() -> tuple[Path, list[Path]]:
+    root = data_dir("schemas") / "rules"
+    return root, sorted(root.rglob("*.yaml"))
+
+
+def _catalogue_key(root: Path, paths: list[Path]) -> str:
+    """SHA-256 over every input of the catalogue (rule files, their schema, the P21/CORE cross-reference) and the
+    shape of `Rule`: a cached catalogue is used only when nothing it was built from has changed."""
+    h = hashlib.sha256(f"{CATALOGUE_CACHE_FORMAT}|{[f.name for f in dataclasses.fields(Rule)]}".encode())
+    schemas = data_dir("schemas")
+    for path in [schemas / "rules.schema.json", schemas / "rule-xref.json", *paths]:
+        h.update(path.relative_to(schemas).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
 @lru_cache(maxsize=None)
 def load_rules() -> tuple[Rule, ...]:
-    """Load and check every rule file in schemas/rules/, joined with the generated P21/CORE cross-reference."""
+    """Every rule of schemas/rules/, checked and joined with the generated P21/CORE cross-reference.
+
+    Checking ~870 rules (YAML, then JSON Schema including every rule's cases) takes about a second and a half, so
+    the checked catalogue is cached (pickled, under cache_dir()) keyed by the SHA-256 of every file it is built
+    from; any change to a rule file, the schema or the cross-reference builds and checks it again."""
+    root, paths = _catalogue_files()
+    key = _catalogue_key(root, paths)
+    cached = cache_dir() / f"rules-{key[:32]}.pickle"
+    try:
+        with open(cached, "rb") as fh:
+            rules = pickle.load(fh)
+        if isinstance(rules, tuple) and all(isinstance(r, Rule) for r in rules):
+            return rules
+    except Exception:  # noqa: BLE001 - no cache, an unreadable or stale one: build the catalogue
+        pass
+    rules = _build_rules(root, paths)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(rules, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cached)
+        # keep the few latest catalogues (several checkouts may share the cache), drop older ones
+        older = sorted(cached.parent.glob("rules-*.pickle"), key=lambda q: q.stat().st_mtime, reverse=True)[4:]
+        for old in older:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass                        # a read-only home: the catalogue is simply built each time
+    return rules
+
+
+def _build_rules(root: Path, paths: list[Path]) -> tuple[Rule, ...]:
+    """Load and check every rule file (YAML, JSON Schema), joined with the generated P21/CORE cross-reference."""
+    import jsonschema
+
     schema = load_json("rules.schema.json")
+    validator = jsonschema.Draft202012Validator(schema)
     xref = load_json("rule-xref.json")["rules"]
     rules: list[Rule] = []
     seen: set[str] = set()
-    root = data_dir("schemas") / "rules"
-    for path in sorted(root.rglob("*.yaml")):
+    for path in paths:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_RuleLoader)
-        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(map(str, e.path)))
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
         if errors:
             e = errors[0]
             raise SpecError(str(path.relative_to(root)), ".".join(map(str, e.absolute_path)), e.message)
@@ -114,6 +181,8 @@ class Study:
     _dates: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
     _conv: dict[tuple[str, str, str], pd.Series] = field(default_factory=dict)
     _joins: dict[tuple, pd.DataFrame] = field(default_factory=dict)
+    _join_cols: dict[tuple, pd.Series] = field(default_factory=dict)
+    _joined_dates: dict[tuple, tuple] = field(default_factory=dict)
     _joined_ids: set[int] = field(default_factory=set)
     _lookup: dict[tuple, object] = field(default_factory=dict)
     _domains: dict[str, str | None] = field(default_factory=dict)
@@ -121,6 +190,17 @@ class Study:
     def frame(self, name: str) -> pd.DataFrame:
         """The records of a dataset."""
         return self.datasets[name].frame
+
+    def release(self) -> None:
+        """Drop the per-column caches (parsed dates, conversions, joined frames and columns): validation runs
+        every rule on one dataset, then releases them, so only one dataset's derived columns are held at once.
+        They are pure functions of the data: a later rule that needs one again computes it again."""
+        for cache in (self._dates, self._conv, self._joins, self._join_cols, self._joined_ids, self._lookup,
+                      self._joined_dates, self.__dict__.get("_pandera", {})):
+            cache.clear()
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()       # Arrow's allocator would keep the freed memory
 
     def first_selected(self, rule: "Rule", name: str) -> bool:
         """Whether `name` is the first dataset under validation the rule selects: package-level findings
@@ -181,13 +261,26 @@ class Study:
         return "none: not an SDTM or ADaM structure"
 
     def date(self, name: str, column: str, frame: pd.DataFrame | None = None) -> pd.Series:
-        """Full-date parse of a column, cached per dataset and column."""
+        """Full-date parse of a column, cached per dataset and column (a joined DM.* column of `frame`: per
+        joined column)."""
         key = (name, column)
         if frame is not None and column.startswith("DM."):
-            return full_date(frame[column])
+            return self.any_date(frame, column)
         if key not in self._dates:
             self._dates[key] = full_date(self.frame(name)[column])
         return self._dates[key]
+
+    def any_date(self, frame: pd.DataFrame, column: str) -> pd.Series:
+        """Full-date parse of any column of `frame`, cached per column storage: a DM.* column joined once is
+        parsed once, whichever rule's joined frame holds it (the array is held, so its id is not reused)."""
+        values = frame[column]
+        arr = values.array
+        key = (column, id(arr))
+        hit = self._joined_dates.get(key)
+        if hit is None or hit[0] is not arr or not hit[1].index.equals(values.index):
+            hit = (arr, full_date(values))
+            self._joined_dates[key] = hit
+        return hit[1]
 
     def cached(self, name: str, df: pd.DataFrame, var: str, kind: str, make: Callable[[pd.Series], pd.Series]) -> pd.Series:
         """A conversion (numeric, text) of a dataset column, computed once when `df` is the dataset itself."""
@@ -332,8 +425,43 @@ def _close(a: pd.Series, b: pd.Series) -> pd.Series:
     return ((a - b).abs() <= 1e-9 * scale).fillna(False)
 
 
+def present(s: pd.Series) -> pd.Series:
+    """frames.filled (a value, not blank text) with Arrow's kernels straight on Arrow text: the same
+    whitespace trim pandas' str.strip uses, without pandas' per-operation cost."""
+    arr = getattr(s.array, "_pa_array", None) if isinstance(s.dtype, pd.StringDtype) else None
+    if arr is None:
+        return filled(s)
+    import pyarrow.compute as pc
+
+    ok = pc.and_kleene(pc.is_valid(arr), pc.not_equal(pc.utf8_trim_whitespace(arr), ""))
+    return pd.Series(np.asarray(pc.fill_null(ok, False).to_numpy(zero_copy_only=False), dtype=bool), index=s.index,
+                     name=s.name)
+
+
+def text_per_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """A text-to-text function of a column (string dtype) computed once per distinct value."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    out = fn(pd.Series(uniques, dtype=s.dtype))
+    return pd.Series(out.array.take(codes, allow_fill=True), index=s.index, name=s.name)
+
+
 def _text(s: pd.Series) -> pd.Series:
+    """A column as string dtype; a float column is converted once per distinct value (bit pattern, so -0.0 stays
+    '-0.0'), which is ten times faster than converting every record."""
+    if s.dtype == np.float64 and len(s) > 1000:
+        codes, uniques = pd.factorize(s.to_numpy().view(np.int64))
+        text = pd.Series(uniques.view(np.float64)).astype("string")
+        return pd.Series(text.array.take(codes, allow_fill=True), index=s.index, name=s.name)
     return as_text(s)
+
+
+def _on_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series], missing: bool) -> pd.Series:
+    """A per-value boolean function of a long column computed once per distinct value (`missing` for nulls)."""
+    if len(s) < 5000:
+        return fn(s)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    hit = fn(pd.Series(uniques, dtype=s.dtype)).to_numpy(dtype=bool, na_value=missing)
+    return pd.Series(np.append(hit, missing)[codes], index=s.index)
 
 
 def _variables(cond) -> list[str]:
@@ -391,7 +519,10 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
 
     def text(v: str) -> pd.Series:
         return study.cached(name, df, v, "text", _text)
-    notna = study.cached(name, df, var, "notna", filled)
+
+    def upper(v: str) -> pd.Series:
+        return study.cached(name, df, v, "upper", lambda s: _text(s).str.upper())
+    notna = study.cached(name, df, var, "notna", present)
     if op == "empty":
         return ~notna
     if op == "not_empty":
@@ -409,18 +540,26 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
             except (TypeError, ValueError):
                 other_num = float("nan")
         if cond.get("case") == "insensitive":
-            other_text = other_text.str.upper() if isinstance(other_text, pd.Series) else str(other_text).upper()
+            if not isinstance(other_text, pd.Series):
+                other_text = str(other_text).upper()
+            elif pd.api.types.is_numeric_dtype(other):
+                other_text = other_text.str.upper()         # numbers have no case: fails as it always has
+            else:
+                other_text = upper(cond["ref"])
         num_same = _close(num(var), other_num) if isinstance(other_num, pd.Series) else \
             ((num(var) - other_num).abs() <= 1e-9 * max(1.0, abs(other_num))).fillna(False)
         both_numeric = pd.api.types.is_numeric_dtype(col) and (
             pd.api.types.is_numeric_dtype(other) if "ref" in cond else isinstance(cond.get("value"), (int, float)))
-        mine = text(var).str.upper() if cond.get("case") == "insensitive" else text(var)
-        same = num_same if both_numeric else ((mine == other_text).fillna(False) | num_same)
+        if both_numeric:                # numbers compare as numbers: no text needed
+            same = num_same
+        else:
+            mine = upper(var) if cond.get("case") == "insensitive" else text(var)
+            same = (mine == other_text).fillna(False) | num_same
         eq = (same | num_same) & notna
         return eq if op == "eq" else notna & other.notna() & ~eq
     if op in ("in", "not_in"):
         if cond.get("case") == "insensitive":
-            member = text(var).str.upper().isin([str(v).upper() for v in cond["values"]]).fillna(False)
+            member = upper(var).isin([str(v).upper() for v in cond["values"]]).fillna(False)
         else:
             member = text(var).isin([str(v) for v in cond["values"]]).fillna(False)
         return member & notna if op == "in" else notna & ~member
@@ -430,15 +569,16 @@ def evaluate(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series
         res = {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
         return res.fillna(False).astype(bool)
     if op in ("date_gt", "date_ge", "date_lt", "date_le"):
-        a = study.date(name, var, df) if var in study.frame(name) else full_date(col)
+        a = study.date(name, var, df) if var in study.frame(name) else \
+            (study.any_date(df, var) if var in df.columns else full_date(col))
         ref = cond["ref"]
         need(df, ref)
-        b = full_date(df[ref]) if ref not in study.frame(name) else study.date(name, ref)
+        b = study.any_date(df, ref) if ref not in study.frame(name) else study.date(name, ref)
         a, b = a.reindex(df.index), b.reindex(df.index)
         res = {"date_gt": a > b, "date_ge": a >= b, "date_lt": a < b, "date_le": a <= b}[op]
         return res.fillna(False).astype(bool)
     if op in ("matches", "not_matches"):
-        m = fullmatch(text(var), cond["pattern"])
+        m = _on_distinct(text(var), lambda u: fullmatch(u, cond["pattern"]), False)
         return notna & (m if op == "matches" else ~m)
     if op == "longer_than":
         return (text(var).str.len() > cond["value"]).fillna(False).astype(bool)
@@ -553,12 +693,46 @@ def check_exists_in(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
         other = other[evaluate(other, p["target_where"], study, target)]
     rows = evaluate(df, p["where"], study, name) if "where" in p else pd.Series(True, index=df.index)
     if len(p["keys"]) == 1:
-        missing = ~as_text(df[p["keys"][0]]).isin(as_text(other[tkeys[0]]).dropna().unique()).to_numpy()
-    else:
-        left = pd.MultiIndex.from_frame(df[p["keys"]].astype("string"))
-        right = pd.MultiIndex.from_frame(other[tkeys].astype("string").set_axis(p["keys"], axis=1))
-        missing = ~left.isin(right)
+        missing = ~isin_text(as_text(df[p["keys"][0]]), as_text(other[tkeys[0]]))
+    else:       # key tuples compared as text, as a MultiIndex of the keys as strings would, through integer codes
+        left, right = _tuple_codes([df[k] for k in p["keys"]], [other[k] for k in tkeys])
+        missing = ~pd.Series(left).isin(right).to_numpy()
     return rows & pd.Series(missing, index=df.index) & df[p["keys"]].notna().all(axis=1)
+
+
+def isin_text(left: pd.Series, right: pd.Series, dropna: bool = True) -> np.ndarray:
+    """left.isin(right.dropna().unique()) (with `dropna` False: left.isin(right), where a missing value is in when
+    right has one) for Arrow text, by Arrow's is_in on the Arrow arrays: pandas would first turn every value of
+    right into a Python string. Anything but Arrow text on both sides goes through pandas."""
+    la = getattr(left.array, "_pa_array", None) if isinstance(left.dtype, pd.StringDtype) else None
+    ra = getattr(right.array, "_pa_array", None) if isinstance(right.dtype, pd.StringDtype) else None
+    if la is None or ra is None:
+        return (left.isin(right.dropna().unique()) if dropna else left.isin(right)).to_numpy()
+    import pyarrow.compute as pc
+
+    values = pc.unique(pc.drop_null(ra) if dropna else ra).cast(la.type)
+    return np.asarray(pc.is_in(la, value_set=values).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _tuple_codes(left: list[pd.Series], right: list[pd.Series], na_equal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per row of each side for its tuple of key values as text: equal exactly when every value is
+    equal; rows with a missing value get a code no other row has (-1 left, -2 right), or with `na_equal` a missing
+    value equals a missing value (as in MultiIndex.isin)."""
+    n = len(left[0])
+    lcode, rcode = np.zeros(n, dtype=np.int64), np.zeros(len(right[0]), dtype=np.int64)
+    lmiss, rmiss = np.zeros(n, dtype=bool), np.zeros(len(right[0]), dtype=bool)
+    for a, b in zip(left, right):
+        both = pd.concat([_text(a).astype("string"), _text(b).astype("string")], ignore_index=True)
+        codes, uniques = pd.factorize(both, use_na_sentinel=not na_equal)
+        lmiss |= codes[:n] < 0
+        rmiss |= codes[n:] < 0
+        width = len(uniques) + 1
+        pairs = np.concatenate([lcode * width + codes[:n] + 1, rcode * width + codes[n:] + 1])
+        dense, _ = pd.factorize(pairs)          # renumbered densely, so the codes never overflow
+        lcode, rcode = dense[:n].astype(np.int64), dense[n:].astype(np.int64)
+    lcode[lmiss] = -1
+    rcode[rmiss] = -2
+    return lcode, rcode
 
 
 CHECKS: dict[str, Callable] = {"condition": check_condition, "unique": check_unique, "duplicates": check_duplicates,
@@ -599,11 +773,12 @@ def _with_join(df: pd.DataFrame, p: dict, study: Study) -> pd.DataFrame:
         if ckey not in study._lookup:
             study._lookup[ckey] = pd.Index(right[keys[0]]).get_indexer(df[keys[0]])
         codes = study._lookup[ckey]
-        found = codes >= 0
         new = {}
-        for v in vars_:
-            vals = right[v].to_numpy()[codes.clip(min=0)]
-            new[f"{j['dataset']}.{v}"] = pd.Series(vals, index=df.index, dtype=right[v].dtype).where(found)
+        for v in vars_:     # taken in the column's own storage (Arrow text stays Arrow); no match -> missing
+            vkey = (*ckey, v)          # one copy of each joined column, shared by every rule's joined frame
+            if vkey not in study._join_cols:
+                study._join_cols[vkey] = pd.Series(right[v].array.take(codes, allow_fill=True), index=df.index)
+            new[f"{j['dataset']}.{v}"] = study._join_cols[vkey]
         merged = df.assign(**new)
     else:
         right = right.rename(columns={v: f"{j['dataset']}.{v}" for v in vars_})
@@ -614,29 +789,53 @@ def _with_join(df: pd.DataFrame, p: dict, study: Study) -> pd.DataFrame:
     return merged
 
 
+_NO_FINDINGS: list[pd.DataFrame] = []
+
+
+def empty_findings() -> pd.DataFrame:
+    """A frame with the finding columns and no rows (a copy of one made once: building it costs half a
+    millisecond, and most (rule, dataset) pairs find nothing; copy-on-write keeps the original empty)."""
+    if not _NO_FINDINGS:
+        _NO_FINDINGS.append(pd.DataFrame(columns=FINDING_COLUMNS))
+    return _NO_FINDINGS[0].copy(deep=False)
+
+
 def findings_frame(rule: Rule, name: str, df: pd.DataFrame, mask: pd.Series, variable: str | None,
                    message: str) -> pd.DataFrame:
-    """Findings for the rows where `mask` holds."""
+    """Findings for the rows where `mask` holds (built from the flagged rows' positions, column by column)."""
     seq_col = f"{prefix(name)}SEQ"
-    needed = [c for c in dict.fromkeys(["USUBJID", seq_col, variable]) if c and c in df.columns]
-    sel = df.loc[mask.reindex(df.index, fill_value=False).to_numpy(), needed]
-    n = len(sel)
+    flags = (mask if mask.index is df.index else mask.reindex(df.index, fill_value=False)).to_numpy()
+    if flags.dtype != bool:
+        flags = np.asarray(flags, dtype=bool)
+    pos = np.flatnonzero(flags)
+    n = len(pos)
     if not n:
-        return pd.DataFrame(columns=FINDING_COLUMNS)
-    value = sel[variable].astype("string") if variable and variable in sel else pd.Series(pd.NA, index=sel.index, dtype="string")
-    msg = _fill_value(message, value) if "{value}" in message else pd.Series(message, index=sel.index, dtype="string")
+        return empty_findings()
+    has_var = bool(variable) and variable in df.columns
+    value = (df[variable].iloc[pos].astype("string").to_numpy() if has_var
+             else np.full(n, pd.NA, dtype=object))
+    if "{value}" in message:
+        head, _, tail = message.partition("{value}")
+        msg = _join_text(head, value, tail)
+    else:
+        msg = np.full(n, message, dtype=object)
     return pd.DataFrame({
         "rule_id": rule.id, "p21_id": rule.p21 or "", "core_id": ", ".join(rule.core), "severity": rule.severity,
-        "dataset": name, "variable": variable or "", "row": sel.index.to_numpy() + 1,
-        "usubjid": sel["USUBJID"].astype("string").to_numpy() if "USUBJID" in sel else pd.NA,
-        "seq": _num(sel[seq_col]).to_numpy() if seq_col in sel else pd.NA,
-        "value": value.to_numpy(), "message": msg.to_numpy()}, index=range(n))[FINDING_COLUMNS]
+        "dataset": name, "variable": variable or "", "row": df.index.to_numpy()[pos] + 1,
+        "usubjid": df["USUBJID"].iloc[pos].astype("string").to_numpy() if "USUBJID" in df.columns else pd.NA,
+        "seq": _num(df[seq_col].iloc[pos]).to_numpy() if seq_col in df.columns else pd.NA,
+        "value": value, "message": msg}, index=range(n))
 
 
-def _fill_value(template: str, value: pd.Series) -> pd.Series:
-    """Put each row's value into a message template at {value}, column-wise."""
-    head, _, tail = template.partition("{value}")
-    return head + value.fillna("(null)") + tail
+def _join_text(head: str, values: np.ndarray, tail: str) -> np.ndarray:
+    """head + value + tail for every value (a missing one written '(null)'), in bulk: object array of str."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    arr = pc.fill_null(pa.array(values, type=text, from_pandas=True), "(null)")
+    return pc.binary_join_element_wise(pa.scalar(head, text), arr, pa.scalar(tail, text),
+                                       pa.scalar("", text)).to_numpy(zero_copy_only=False)
 
 
 RULE_ERROR_COLUMNS = ["rule_id", "dataset", "error"]
@@ -665,43 +864,53 @@ def applies(rule: Rule, study: Study) -> bool:
 def run_rule(rule: Rule, study: Study) -> tuple[pd.DataFrame, list[str], list[dict]]:
     """Run one rule on every dataset it selects, each (rule, dataset) pair isolated: findings, the datasets
     it was applied to, and the pairs that could not run (with the reason) instead of stopping the run."""
-    parts, applied, errors = [], [], []
     if not applies(rule, study):
-        return pd.DataFrame(columns=FINDING_COLUMNS), [], []
-    excluded = set(rule.params.get("exclude_domains", ()))
+        return empty_findings(), [], []
     earlier = not_in_configuration(rule, study.standard)
+    parts, applied, errors = [], [], []
     for name in study.under_validation():
-        if not study.selects(name, rule.datasets) or (excluded and study.domain(name) in excluded):
-            continue
-        if earlier and study.kind(name) in ("SDTM", "SUPP"):
-            continue        # Pinnacle 21 does not apply this rule under the package's (earlier) SDTMIG
-        for each in (rule.each or (None,)):
-            p = _resolve_tree(rule.params, name, each)
-            variable = p.get("variable")
-            message = resolve_message(rule.message, name, each, variable)
-            try:
-                df = _with_join(study.frame(name), p, study)
-                if rule.check == "function":
-                    out = FUNCTIONS[p["function"]](rule, df, p, study, name)
-                else:
-                    out = CHECKS[rule.check](rule, df, p, study, name)
-                if isinstance(out, pd.DataFrame):
-                    found = out
-                elif out.any():
-                    found = findings_frame(rule, name, df, out, variable, message)
-                else:
-                    found = None
-            except NotApplicable:
-                continue
-            except Exception as exc:  # noqa: BLE001 - one rule never stops the others; the report names it
-                errors.append({"rule_id": rule.id, "dataset": name,
-                               "error": f"rule could not be run on this dataset: {type(exc).__name__}: {exc}"})
-                continue
-            applied.append(name)
-            if found is not None and len(found):
-                parts.append(found)
-    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FINDING_COLUMNS)
+        run_rule_on(rule, study, name, earlier, parts, applied, errors)
+    found = pd.concat(parts, ignore_index=True) if parts else empty_findings()
     return found, sorted(set(applied)), errors
+
+
+def run_rule_on(rule: Rule, study: Study, name: str, earlier: bool, parts: list, applied: list,
+                errors: list) -> None:
+    """One (rule, dataset) pair of run_rule (the rule applies to the package; `earlier`: Pinnacle 21 leaves it
+    out of the package's SDTMIG): findings go to `parts`, the dataset to `applied` when the rule ran on it, and
+    a failure to `errors`."""
+    if not study.selects(name, rule.datasets):
+        return
+    excluded = rule.params.get("exclude_domains")
+    if excluded and study.domain(name) in set(excluded):
+        return
+    if earlier and study.kind(name) in ("SDTM", "SUPP"):
+        return          # Pinnacle 21 does not apply this rule under the package's (earlier) SDTMIG
+    for each in (rule.each or (None,)):
+        p = _resolve_tree(rule.params, name, each)
+        variable = p.get("variable")
+        message = resolve_message(rule.message, name, each, variable)
+        try:
+            df = _with_join(study.frame(name), p, study)
+            if rule.check == "function":
+                out = FUNCTIONS[p["function"]](rule, df, p, study, name)
+            else:
+                out = CHECKS[rule.check](rule, df, p, study, name)
+            if isinstance(out, pd.DataFrame):
+                found = out
+            elif out.any():
+                found = findings_frame(rule, name, df, out, variable, message)
+            else:
+                found = None
+        except NotApplicable:
+            continue
+        except Exception as exc:  # noqa: BLE001 - one rule never stops the others; the report names it
+            errors.append({"rule_id": rule.id, "dataset": name,
+                           "error": f"rule could not be run on this dataset: {type(exc).__name__}: {exc}"})
+            continue
+        applied.append(name)
+        if found is not None and len(found):
+            parts.append(found)
 
 
 def resolve_message(message: str, name: str, each: str | None, variable: str | None) -> str:
@@ -710,5 +919,5 @@ def resolve_message(message: str, name: str, each: str | None, variable: str | N
     return re.sub(r"--(?=[A-Z])", prefix(name), text)
 
 
-__all__ = ["Rule", "Study", "load_rules", "run_rule", "applies", "RULE_ERROR_COLUMNS", "operator", "column", "register", "FINDING_COLUMNS", "findings_frame", "evaluate",
+__all__ = ["Rule", "Study", "load_rules", "run_rule", "run_rule_on", "applies", "text_per_distinct", "isin_text", "RULE_ERROR_COLUMNS", "operator", "column", "register", "FINDING_COLUMNS", "findings_frame", "evaluate",
            "NotApplicable", "SEVERITY_ORDER"]
