@@ -26,13 +26,11 @@ def as_text(values: pd.Series) -> pd.Series:
     return values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
 
 
-def key_text(values: pd.Series) -> pd.Series:
-    """A key column as text that compares equal across datasets: a whole number reads the same whether the
-    column is integer, float (2.0) or text ('2')."""
-    text = as_text(values)
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        text = text.str.replace(r"\.0+$", "", regex=True)
-    return text
+def comparable_text(values: pd.Series) -> pd.Series:
+    """Values as text that compares equal across sources: stripped, a whole number without its '.0' (2.0 and
+    '2' agree), empty text missing."""
+    text = as_text(values).str.strip().str.replace(r"\.0+$", "", regex=True)
+    return text.mask(text == "")
 
 
 def filled(values: pd.Series) -> pd.Series:

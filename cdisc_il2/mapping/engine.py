@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..dates import DEFAULT_PATTERNS, parse_dates
 from ..errors import SpecError
-from ..ingest import ROW, RawSheet, normalize_heading
+from ..ingest import ROW, RawSheet, block_columns, normalize_heading
 from ..metadata import codelist, dictionary, normalize, normalize_series
 from .spec import Spec
 
@@ -45,27 +45,11 @@ def _resolve(spec: Spec, where: str, heading: str | list[str], sheet: RawSheet, 
             return hit
     cols = ", ".join(c for c in sheet.frame.columns if c != ROW)
     wanted = " or ".join(f"'{h}'" for h in headings)
-    new = [c for c in present.values() if c not in {normalize_heading(x) for x in _all_spec_columns(spec, sheet.sheet)}]
+    read = set().union(*(block_columns(b) for b in spec.doc["blocks"] if b["sheet"].casefold() == sheet.sheet.casefold()))
+    new = [c for c in present.values() if c.casefold() not in read]
     hint = f"; headings no block of the spec reads: {', '.join(new)}" if new else ""
     raise SpecError(spec.name, where, f"no column {wanted} in sheet '{sheet.sheet}' of {sheet.file} (columns: {cols}"
                                       f"{hint})")
-
-
-def _all_spec_columns(spec: Spec, sheet: str) -> set[str]:
-    """Every heading the spec's blocks read from a sheet (to say which headings of a sheet are new)."""
-    out: set[str] = set()
-    for block in spec.doc["blocks"]:
-        if block["sheet"].casefold() != sheet.casefold():
-            continue
-        out.update(block.get("unpivot", {}).get("columns", {}))
-        if "filter" in block:
-            out.add(block["filter"]["column"])
-        for section in ("variables", "supp"):
-            for rule in block.get(section, {}).values():
-                for r in (rule, rule.get("otherwise", {}), rule.get("not_done", {}).get("reason", {})):
-                    col = r.get("column") if isinstance(r, dict) else None
-                    out.update([col] if isinstance(col, str) else (col or []))
-    return out
 
 
 class Issues:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import InputError
+from ..frames import comparable_text
 from .engine import REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, BlockResult, Issues
 from .spec import Spec
 
@@ -20,11 +21,6 @@ def _key(frame: pd.DataFrame, on: list[str]) -> pd.Series:
     for col in on[1:]:
         key = key + "\x1f" + frame[col].astype("string").str.strip().fillna("")
     return key
-
-
-def _text(values: pd.Series) -> pd.Series:
-    """Values compared as text (numbers without a trailing .0)."""
-    return values.astype("string").str.strip().str.replace(r"\.0$", "", regex=True)
 
 
 def merge_block(base: pd.DataFrame | None, res: BlockResult, block: dict, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -73,11 +69,11 @@ def _check_clashes(base: pd.DataFrame, base_key: pd.Series, add: pd.DataFrame, a
         pairs = add.assign(_k=add_key.to_numpy())
         for var in values:
             have = pairs[pairs[var].notna()]
-            n = _text(have[var]).groupby(have["_k"]).nunique()
+            n = comparable_text(have[var]).groupby(have["_k"]).nunique()
             bad = n[n > 1]
             if len(bad):
                 rows = have[have["_k"] == bad.index[0]]
-                a, b = rows.iloc[0], rows[_text(rows[var]) != _text(rows[var]).iloc[0]].iloc[0]
+                a, b = rows.iloc[0], rows[comparable_text(rows[var]) != comparable_text(rows[var]).iloc[0]].iloc[0]
                 raise InputError(_clash_message(spec, block, on, a, b, var))
         return
     left = base.assign(_k=base_key.to_numpy())
@@ -85,7 +81,7 @@ def _check_clashes(base: pd.DataFrame, base_key: pd.Series, add: pd.DataFrame, a
     for var in values:
         m = left[["_k", var, SRC_FILE, SRC_SHEET, SRC_ROW, *on]].merge(
             right[["_k", var, SRC_FILE, SRC_SHEET, SRC_ROW]], on="_k", suffixes=("", "_new"))
-        clash = m[var].notna() & m[f"{var}_new"].notna() & (_text(m[var]) != _text(m[f"{var}_new"]))
+        clash = m[var].notna() & m[f"{var}_new"].notna() & (comparable_text(m[var]) != comparable_text(m[f"{var}_new"]))
         if clash.any():
             r = m[clash].iloc[0]
             a = pd.Series({**{c: r[c] for c in on}, var: r[var], SRC_FILE: r[SRC_FILE], SRC_SHEET: r[SRC_SHEET],

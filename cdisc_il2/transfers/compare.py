@@ -11,6 +11,7 @@ import pandas as pd
 from ..errors import UsageError
 from ..export.define import define_config
 from ..formats import read_folder
+from ..frames import comparable_text
 
 CHANGE_COLUMNS = ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
 FINDING_KEY = ["scope", "dataset", "rule_id", "severity", "variable", "usubjid", "value"]
@@ -63,7 +64,7 @@ def _with_key(frame: pd.DataFrame, name: str, parents: dict[str, pd.DataFrame]) 
             lookup = parent[["USUBJID", seq, *pkey]].astype("string").rename(columns={seq: "IDVARVAL"})
             df = df.astype({"IDVARVAL": "string", "USUBJID": "string"}).merge(lookup, on=["USUBJID", "IDVARVAL"],
                                                                               how="left", suffixes=("", "_parent"))
-            cols = cols + [c if c not in df.columns or c in pkey else c for c in pkey]
+            cols = cols + pkey
     key = pd.Series("", index=df.index, dtype="string")
     for i, c in enumerate(cols):
         key = key + ("|" if i else "") + df[c].astype("string").fillna("")
@@ -93,7 +94,7 @@ def compare_frames(name: str, a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     for var in variables:
         o = both[f"{var}__old"] if f"{var}__old" in both else (both[var] if var in a.columns else pd.Series(pd.NA, index=both.index))
         n = both[f"{var}__new"] if f"{var}__new" in both else (both[var] if var in b.columns else pd.Series(pd.NA, index=both.index))
-        ot, nt = _text(o), _text(n)
+        ot, nt = comparable_text(o), comparable_text(n)
         diff = ot.fillna("\x00") != nt.fillna("\x00")
         if diff.any():
             parts.append(pd.DataFrame({"dataset": name, "change": "changed", "usubjid": usubjid[both.index][diff],
@@ -102,12 +103,6 @@ def compare_frames(name: str, a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=CHANGE_COLUMNS)
     return pd.concat(parts, ignore_index=True)[CHANGE_COLUMNS]
-
-
-def _text(values: pd.Series) -> pd.Series:
-    """Values compared as text: numbers without a trailing '.0', empty text as missing."""
-    t = values.astype("string").str.strip().str.replace(r"\.0+$", "", regex=True)
-    return t.mask(t == "")
 
 
 def _findings(out: Path) -> pd.DataFrame:
@@ -154,8 +149,7 @@ def _raw_rows(changes: pd.DataFrame, old_out: Path, new_out: Path, old_keyed: di
     """Raw file, sheet, row and column of every SDTM record added, deleted or changed (trace.csv)."""
     cols = ["dataset", "change", "usubjid", "key", "file", "sheet", "row", "column"]
     parts = []
-    for side, out, keyed_sets, which in (("new", new_out, new_keyed, ("added", "changed")),
-                                          ("old", old_out, old_keyed, ("deleted",))):
+    for out, keyed_sets, which in ((new_out, new_keyed, ("added", "changed")), (old_out, old_keyed, ("deleted",))):
         trace_path = out / "trace.csv"
         if not trace_path.is_file():
             continue
@@ -172,8 +166,7 @@ def _raw_rows(changes: pd.DataFrame, old_out: Path, new_out: Path, old_keyed: di
             t = t.assign(SEQ=t["USUBJID"] if name == "DM" else t["SEQ"].str.replace(r"\.0$", "", regex=True))
             hit = sel.merge(ids, on="key").merge(t, on=["USUBJID", "SEQ"])
             if len(hit):
-                parts.append(hit.rename(columns={"usubjid": "usubjid"})[["dataset", "change", "usubjid", "key", "file",
-                                                                           "sheet", "row", "column"]])
+                parts.append(hit[cols])
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True)[cols]
