@@ -31,6 +31,18 @@ ALLOW_MISSING = typer.Option(False, "--allow-missing-site", help="carry on when 
 err_console = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out_console.print(__version__, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                                    help="print the cdisc-il2 version and exit")) -> None:
+    """Convert, validate, derive and export the low-dose IL-2 SLE trial's data (CDISC SDTM/ADaM)."""
+
+
 def _guarded(fn):
     """Turn the package's named errors into one clear line and a documented exit code."""
     @functools.wraps(fn)
@@ -244,20 +256,21 @@ def _step_reporter(quiet: bool):
     return step
 
 
-def _render_comparison(comp, previous: Path) -> None:
+def _render_comparison(comp, previous: Path, written: Path | None = None) -> None:
     """What changed since the previous transfer; deleted records and vanished subjects always called out."""
     s = comp.summary()
     out_console.print(f"compared with {previous}: {s['records_added']} records added, {s['records_changed']} changed "
                       f"({s['values_changed']} values), {s['records_deleted']} deleted; subjects +{s['subjects_added']} "
                       f"-{s['subjects_gone']}; findings {s['findings_new']} new, {s['findings_resolved']} resolved; "
-                      f"{s['sri_changed']} SRI-4 responses changed (comparison/)", highlight=False)
+                      f"{s['sri_changed']} SRI-4 responses changed ({written or 'comparison/'})", highlight=False)
     for r in comp.subjects[comp.subjects["change"] == "gone"].itertuples():
         out_console.print(f"[bold red]subject gone since the previous transfer:[/] {r.usubjid}", highlight=False)
     deleted = comp.changes[comp.changes["change"] == "deleted"]
     for r in deleted.head(50).itertuples():
         out_console.print(f"[bold red]record deleted:[/] {r.dataset} {r.usubjid} {r.key}", highlight=False)
     if len(deleted) > 50:
-        out_console.print(f"[bold red]... and {len(deleted) - 50} more deleted records[/] (comparison/changes.csv)")
+        out_console.print(f"[bold red]... and {len(deleted) - 50} more deleted records[/] "
+                          f"({Path(written or 'comparison') / 'changes.csv'})")
 
 
 @app.command()
@@ -296,7 +309,7 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     c = outcome.adam_checked.counts()
     out_console.print(f"ADaM validation: {c['errors']} errors, {c['findings']} findings (validation/adam-report.xlsx)")
     if outcome.comparison is not None:
-        _render_comparison(outcome.comparison, outcome.previous)
+        _render_comparison(outcome.comparison, outcome.previous, Path(out) / "comparison")
     out_console.print(f"submission files (XPT, Dataset-JSON, NDJSON, define.xml), report.html and manifest.json in {out}; "
                       f"run {outcome.run_id} recorded in {outcome.history}", highlight=False)
     if outcome.unwritable:
@@ -317,8 +330,18 @@ def compare(previous: Path = typer.Argument(..., help="the earlier run's output 
     from .transfers.compare import compare_runs, write_comparison
 
     comp = compare_runs(previous, current)
-    write_comparison(comp, out or Path(current) / "comparison")
-    _render_comparison(comp, previous)
+    target = out or Path(current) / "comparison"
+    write_comparison(comp, target)
+    _render_comparison(comp, previous, target)
+
+
+def _short_path(path, base: Path) -> str:
+    """A path as a person reads it in a table: relative to BASE when it lies under it."""
+    p = Path(str(path))
+    try:
+        return p.resolve().relative_to(base.resolve()).as_posix() or "."
+    except ValueError:
+        return str(p)
 
 
 @app.command("history")
@@ -331,13 +354,27 @@ def history_(history: Path = typer.Argument(Path("build/history.sqlite"), help="
     from .transfers.history import list_runs
 
     runs = list_runs(history)
-    table = Table(title=f"Runs in {history}")
-    for col in ("id", "started", "status", "transfer", "out", "errors", "justified", "sri4_primary"):
-        table.add_column(col, overflow="fold")
-    for r in runs.itertuples():
-        table.add_row(str(r.id), r.started, r.status, r.transfer, r.out, str(r.errors), str(r.justified),
-                      str(r.sri4_primary or ""))
-    out_console.print(table)
+    here = Path.cwd()
+    rows = [{"id": str(r.id), "started": str(r.started).replace("T", " ")[:16], "status": r.status,
+             "transfer": _short_path(r.transfer, here), "out": _short_path(r.out, here),
+             "errors": f"{r.errors} ({r.justified} justified)" if r.justified else str(r.errors),
+             "sri": str(r.sri4_primary or "")} for r in runs.itertuples()]
+    out_console.print(f"Runs in {history} (folders relative to the current one)", highlight=False)
+    if out_console.width >= 120:       # a wide terminal: one line per run
+        table = Table()
+        for key, col, justify in (("id", "id", "right"), ("started", "started", "left"), ("status", "status", "left"),
+                                  ("transfer", "transfer", "left"), ("out", "out", "left"),
+                                  ("errors", "errors", "right"), ("sri", "SRI-4 primary", "left")):
+            table.add_column(col, justify=justify, overflow="fold")
+        for row in rows:
+            table.add_row(*(row[k] for k in ("id", "started", "status", "transfer", "out", "errors", "sri")))
+        out_console.print(table)
+        return
+    for row in rows:                   # 80 columns or a pipe: a short block per run, paths never cut
+        out_console.print(f"run {row['id']}  {row['started']}  {row['status']}  errors {row['errors']}"
+                          + (f"  SRI-4 {row['sri']}" if row["sri"] else ""), highlight=False, soft_wrap=True)
+        out_console.print(f"    transfer {row['transfer']}", highlight=False, soft_wrap=True)
+        out_console.print(f"    out      {row['out']}", highlight=False, soft_wrap=True)
 
 
 @app.command()

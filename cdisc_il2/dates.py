@@ -333,10 +333,10 @@ def parse_dates(values: pd.Series, patterns: Sequence[str] = DEFAULT_PATTERNS) -
         known = fresh if known is None or len(known) > _PARSED_LIMIT else pd.concat([known, fresh])
         _PARSED[key] = known
     table = known.reindex(uniques) if len(uniques) else pd.DataFrame({"iso": [], "error": []}, dtype="string")
-    iso = pd.Series(table["iso"].to_numpy()[codes], index=values.index, dtype="string")
-    err = pd.Series(table["error"].to_numpy()[codes], index=values.index, dtype="string")
-    missing = codes < 0
-    return iso.mask(missing), err.mask(missing)
+    # one NA row after the distinct values: an empty cell (code -1) picks it, even when every cell is empty
+    iso = pd.Series(np.append(table["iso"].to_numpy(dtype=object), pd.NA)[codes], index=values.index, dtype="string")
+    err = pd.Series(np.append(table["error"].to_numpy(dtype=object), pd.NA)[codes], index=values.index, dtype="string")
+    return iso, err
 
 
 def _parse_unique(values: pd.Series, patterns: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:

@@ -17,6 +17,7 @@ from typing import ContextManager
 import pandas as pd
 
 from .errors import UsageError
+from .faults import fault_point
 from .resources import data_dir
 
 CSV_FIRST = ("csv",)     # read back only the CSVs just written, never older XPT/JSON beside them
@@ -44,14 +45,29 @@ def staging_folder(out: Path) -> Path:
     return out.parent / f".{out.name}.staging"
 
 
+def _previous_folder(out: Path) -> Path:
+    out = Path(out).resolve()
+    return out.parent / f".{out.name}.previous"
+
+
+def recover(out: Path) -> None:
+    """Put back the previous package when a run was stopped between publish's two renames (OUT moved aside, the
+    new package not yet in its place); called before anything reads or replaces OUT."""
+    out, old = Path(out).resolve(), _previous_folder(out)
+    if old.is_dir() and not out.exists():
+        os.replace(old, out)
+
+
 def publish(staging: Path, out: Path) -> None:
     """Put the staged package in place of OUT: two renames, the old package removed after."""
     out = Path(out).resolve()
-    old = out.parent / f".{out.name}.previous"
+    old = _previous_folder(out)
+    recover(out)
     if old.exists():
         shutil.rmtree(old)
     if out.exists():
         os.replace(out, old)
+    fault_point("between renames")
     os.replace(staging, out)
     if old.exists():
         shutil.rmtree(old)
@@ -97,6 +113,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
 
     started = dt.datetime.now().isoformat(timespec="seconds")
     out = Path(out)
+    recover(out)
     history = Path(history) if history else out.resolve().parent / "history.sqlite"
     prev = resolve_previous(previous, history)
     justified = load_justifications(justifications or default_justifications(mappings))
@@ -104,11 +121,13 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
     if stage.exists():
         shutil.rmtree(stage)                    # left by a run that was killed
     stage.mkdir(parents=True)
+    fault_point("staged")
     with step("convert"):
         from .convert import map_transfer, write_outputs
 
         converted = map_transfer(transfer, mappings, allow_missing_site)
         write_outputs(converted, stage)
+    fault_point("converted")
     with step("validate SDTM"):
         from .formats import read_folder
         from .validate import validate_datasets, validate_folder
@@ -125,12 +144,14 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
                                unreadable=unreadable).with_triage(justified)
         write_excel(sdtm, stage / "validation" / "report.xlsx")
         write_json(sdtm, stage / "validation" / "findings.json")
+    fault_point("sdtm validated")
     in_memory = not unreadable          # else the later stages read the folder and stop on the unreadable file
     with step("derive ADaM"):
         from .derive import derive_folder
 
         adam = derive_folder(stage / "sdtm", stage, prefer=CSV_FIRST,
                              sdtm={k: v.frame.copy(deep=False) for k, v in sdtm_data.items()} if in_memory else None)
+    fault_point("adam derived")
     with step("validate ADaM"):
         adam_data = read_folder(stage / "adam", prefer=CSV_FIRST)        # the ADaM as written, read once
         adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
@@ -139,6 +160,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         adam_checked = adam_checked.with_triage(justified)
         write_excel(adam_checked, stage / "validation" / "adam-report.xlsx")
         write_json(adam_checked, stage / "validation" / "adam-findings.json")
+    fault_point("adam validated")
     unwritable: list[str] = []
     with step("export XPT, Dataset-JSON, Define-XML"):
         from .export import export_folder
@@ -149,6 +171,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         export_folder(stage / "adam", stage / "adam", when=converted.transfer_time, prefer=CSV_FIRST,
                       unwritable=unwritable, datasets=adam_data)
         adam_data = None
+    fault_point("exported")
     comparison = None
     if prev is not None:
         from .transfers.compare import compare_runs, write_comparison
@@ -169,7 +192,9 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         manifest = build_manifest(stage, converted.inputs, converted.specs, converted.transfer_time.isoformat(), summary)
         manifest["incomplete"] = unwritable
         write_manifest(stage, manifest)
+    fault_point("reported")
     publish(stage, out)
+    fault_point("published")
     outcome = RunOutcome(converted, sdtm, adam, adam_checked, unwritable, comparison, prev, history=history)
     with step("run history"):
         outcome.run_id = _record(history, started, transfer, out, manifest, sdtm, adam_checked, unwritable,

@@ -54,3 +54,14 @@ def sample_run(tmp_path_factory):
     res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     return out
+
+
+@pytest.fixture(scope="session")
+def small_transfer(tmp_path_factory):
+    """A generated transfer of six subjects over the three sites: the whole pipeline on little data, for the
+    tests that run it again and again (killed runs)."""
+    from cdisc_il2.samples import generate
+
+    out = tmp_path_factory.mktemp("small") / "transfer"
+    generate(6, 20140303, out)
+    return out

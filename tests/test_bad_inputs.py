@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -80,9 +80,11 @@ def test_explicit_excel1904_pattern_keeps_its_meaning(tmp_path):
 def test_zip_bomb_is_refused_before_it_is_expanded(tmp_path):
     bomb = zip_bomb(tmp_path / "t" / "site09_bomb.xlsx", 64 * 1024 ** 2)
     part = zipfile.ZipFile(bomb).getinfo("xl/worksheets/sheet1.xml")
-    started = time.perf_counter()
+    tracemalloc.start()
     res = _convert(tmp_path, spec(tmp_path / "s", [DM_BLOCK]))
-    assert time.perf_counter() - started < 10
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < part.file_size / 4                  # refused from the zip directory, never expanded
     ratio = part.file_size / part.compress_size
     assert res.exit_code == 3
     assert (f"error: site09_bomb.xlsx: refused before reading: part 'xl/worksheets/sheet1.xml' expands {ratio:,.0f} "
@@ -105,9 +107,7 @@ def test_workbook_expanding_beyond_the_total_limit_is_refused(tmp_path, monkeypa
 def test_200000_trailing_blank_rows_are_skipped_quickly(tmp_path):
     path = workbook(tmp_path / "t" / "site09_a.xlsx", {"Demography": DM_ROWS})
     blank_tail(path, "xl/worksheets/sheet1.xml", 200_000, 3)
-    started = time.perf_counter()
     sheet = ingest.Workbook(path).sheet("Demography")
-    assert time.perf_counter() - started < 3          # the rows below the last value are never parsed
     assert len(sheet.frame) == 1 and sheet.blank_rows == 200_000
     res = _convert(tmp_path, spec(tmp_path / "s", [DM_BLOCK]))
     assert res.exit_code == 0, res.output
@@ -325,12 +325,6 @@ UNREADABLE = {
         {k: v for k, v in _dataset_json("LB", AE_COLUMNS, [["IL2", "IL2-001", 1]] * 3).items() if k != "rows"},
         ["IL2", "IL2-001", 1], ["IL2", "IL2-001"], ["IL2", "IL2-001", 3]]).encode(),
         "lb.ndjson: row 2 (line 3) has 2 values, the columns say 3"),
-    "qs.json": (json.dumps(_dataset_json("QS", [{**AE_COLUMNS[0], "dataType": "text"}], [["IL2"]])).encode(),
-                "qs.json: not valid Dataset-JSON v1.1: at columns[0].dataType: 'text' is not one of ['string', "
-                "'integer', 'decimal', 'float', 'double', 'boolean', 'datetime', 'date', 'time', 'URI']"),
-    "sv.json": (json.dumps({k: v for k, v in _dataset_json("SV", AE_COLUMNS, []).items()
-                            if k != "itemGroupOID"}).encode(),
-                "sv.json: not valid Dataset-JSON v1.1: at (top): 'itemGroupOID' is a required property"),
     "tv.ndjson": ("\n".join(json.dumps(x) for x in [
         {k: v for k, v in _dataset_json("TV", AE_COLUMNS, [["IL2", "IL2-001", 1]] * 40).items() if k != "rows"},
         *([["IL2", "IL2-001", 1]] * 27)]).encode(),
@@ -341,6 +335,44 @@ UNREADABLE = {
                "pr.xpt: truncated SAS transport file: it ends inside the member header record (byte 240; 320 "
                "needed)"),
 }
+
+
+# dataset file name -> (content, the deviation the reader reports while it reads the rows all the same)
+READ_WITH_DEVIATION = {
+    "qs.json": (json.dumps(_dataset_json("QS", [{**AE_COLUMNS[0], "dataType": "text"}], [["IL2"]])).encode(),
+                "not valid Dataset-JSON v1.1: at columns[0].dataType: 'text' is not one of ['string', "
+                "'integer', 'decimal', 'float', 'double', 'boolean', 'datetime', 'date', 'time', 'URI']"),
+    "sv.json": (json.dumps({k: v for k, v in _dataset_json("SV", AE_COLUMNS, [["IL2", "IL2-001", 1]]).items()
+                            if k != "itemGroupOID"}).encode(),
+                "not valid Dataset-JSON v1.1: at (top): 'itemGroupOID' is a required property"),
+    "ae.json": (json.dumps(_dataset_json("AE", AE_COLUMNS, [["IL2", "IL2-001", 1]], dbLastModifiedDateTime="2026-01-07T19:18",
+                                         sourceSystemName="R")).encode(),
+                "not valid Dataset-JSON v1.1: at (top): Additional properties are not allowed ('sourceSystemName' was "
+                "unexpected)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(READ_WITH_DEVIATION))
+def test_a_header_deviation_is_a_finding_and_the_rows_are_read(tmp_path, name):
+    content, deviation = READ_WITH_DEVIATION[name]
+    (tmp_path / name).write_bytes(content)
+    ds = read_dataset(tmp_path / name)
+    assert len(ds.frame) == 1 and ds.frame.iloc[0, 0] == "IL2"
+    assert deviation in [d["message"] for d in ds.deviations]
+    res = CliRunner().invoke(app, ["validate", str(tmp_path), "--json", str(tmp_path / "f.json")])
+    assert res.exit_code in (0, 1), res.output
+    doc = json.loads((tmp_path / "f.json").read_text(encoding="utf-8"))
+    found = [f for f in doc["findings"] if f["rule_id"] == "FMT-DSJ-01"]
+    assert deviation in [f["message"] for f in found]
+    summary = {d["dataset"]: d for d in doc["datasets"]}
+    assert summary[Path(name).stem.upper()]["rules_checked"] > 0
+
+
+def test_a_datetime_without_seconds_is_one_deviation_with_its_value(tmp_path):
+    path = tmp_path / "adsl.json"
+    path.write_bytes(READ_WITH_DEVIATION["ae.json"][0])
+    got = [d for d in read_dataset(path).deviations if d["where"] == "dbLastModifiedDateTime"]
+    assert len(got) == 1 and got[0]["value"] == "2026-01-07T19:18"
 
 
 @pytest.fixture(scope="module")
@@ -568,10 +600,8 @@ def test_yaml_alias_bomb_is_refused(tmp_path):
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
     path = _spec_text(tmp_path, "\n".join(lines) + "\n")
-    started = time.perf_counter()
     with pytest.raises(SpecError) as err:
         load_spec(path)
-    assert time.perf_counter() - started < 1
     assert str(err.value) == ("site09.yaml: at (top): refused: aliases expand it to more than 100,000 values (an "
                               "alias bomb?) (limit MAX_SPEC_NODES)")
     workbook(tmp_path / "t" / "site09_a.xlsx", {"Demography": DM_ROWS})

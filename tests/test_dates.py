@@ -132,3 +132,11 @@ def test_study_day_has_no_day_zero():
     ref = pd.Series(["2014-03-05"] * 5)
     dtc = pd.Series(["2014-03-04", "2014-03-05", "2014-03-06T10:00", "2014-03", None])
     assert study_day(dtc, ref).tolist() == [-1, 1, 2, pd.NA, pd.NA]
+
+
+def test_a_column_of_empty_dates_parses_to_empty_values():
+    """A block whose date column is empty on every row (a small transfer: no end dates yet) is not an error."""
+    iso, err = parse_dates(pd.Series([None, None, ""], dtype="string"))
+    assert iso.isna().all() and err.isna().all() and len(iso) == 3
+    iso, err = parse_dates(pd.Series([None, "2014-03-01", None], dtype="string"))
+    assert iso.tolist()[1] == "2014-03-01" and iso.isna().tolist() == [True, False, True] and err.isna().all()

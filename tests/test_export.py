@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import os
 import shutil
 
@@ -58,9 +59,21 @@ def test_xpt_reads_back_exactly_with_pyreadstat_and_pandas(package, folder, name
         assert meta.column_names_to_labels[col] and len(meta.column_names_to_labels[col]) <= 40
 
 
+def sas_format(text: str) -> tuple[str, int | None, int | None]:
+    """A SAS display format as (name, width, decimals): 'DATE9' and 'DATE9.' are one format, as SAS reads them."""
+    m = re.fullmatch(r"(\$?[A-Z_]*?)(\d*)(?:\.(\d*))?", text.strip().upper())
+    assert m, f"not a SAS format: {text!r}"
+    return m[1], int(m[2]) if m[2] else None, int(m[3]) if m[3] else None
+
+
+@pytest.mark.parametrize("spelling", ["DATE9", "DATE9.", "date9."])
+def test_sas_format_spellings_are_one_format(spelling):
+    assert sas_format(spelling) == ("DATE", 9, None) and sas_format("8.2") == ("", 8, 2) != sas_format("8.")
+
+
 def test_adam_dates_carry_a_date_format(package):
     _, meta = pyreadstat.read_xport(str(package / "adam" / "adsl.xpt"))
-    assert meta.original_variable_types["TRTSDT"] == "DATE9"
+    assert sas_format(meta.original_variable_types["TRTSDT"]) == ("DATE", 9, None)
     df, _ = pyreadstat.read_xport(str(package / "adam" / "adsl.xpt"))
     csv = read_dataset(package / "adam" / "adsl.csv").frame
     first = pd.Timestamp(df["TRTSDT"].iloc[0])

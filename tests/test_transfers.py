@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from cdisc_il2.cli import app
+from cdisc_il2.faults import FAULT_ENV, RUN_POINTS
+from cdisc_il2.pipeline import recover
 from cdisc_il2.transfers.compare import compare_runs
 from cdisc_il2.transfers.history import list_runs, record_run
 from cdisc_il2.transfers.triage import apply_triage, load_justifications
@@ -72,6 +73,37 @@ def test_compare_command_writes_the_comparison_and_calls_out_deletions(sample_ru
     assert list(changes.columns) == ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
     findings = pd.read_csv(new / "comparison" / "findings.csv", dtype="string")
     assert set(findings["status"]) <= {"new", "persisting", "resolved"}
+    elsewhere = tmp_path / "elsewhere"
+    res = CliRunner().invoke(app, ["compare", str(sample_run), str(new), "--out", str(elsewhere)])
+    assert res.exit_code == 0 and (elsewhere / "changes.csv").is_file()
+    assert f"({elsewhere})" in "".join(res.output.split("\n"))              # the folder it wrote to, named
+
+
+def test_history_reads_at_80_columns_and_when_piped(tmp_path, monkeypatch):
+    """Paths are shown relative to the current folder, so an 80-column table keeps each run on few lines."""
+    study = tmp_path / "a-rather-long-folder-name-for-the-study" / "build"
+    for n in (1, 2):
+        record_run(study / "history.sqlite", started=f"2026-12-0{n}T10:1{n}:00", finished="f", status="complete",
+                   transfer=tmp_path / "a-rather-long-folder-name-for-the-study" / "samples" / f"transfer-0{n}",
+                   out=study / f"transfer-0{n}", manifest={"version": "x"},
+                   findings=pd.DataFrame({"package": ["SDTM"], "rule_id": ["SD0003"], "severity": ["Error"]}), sri=None)
+    monkeypatch.chdir(tmp_path / "a-rather-long-folder-name-for-the-study")
+    monkeypatch.setenv("COLUMNS", "80")
+    res = CliRunner().invoke(app, ["history", "build/history.sqlite"])      # CliRunner's output is a pipe
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert lines[1:4] == ["run 1  2026-12-01 10:11  complete  errors 1", "    transfer samples/transfer-01",
+                          "    out      build/transfer-01"]
+    assert len(lines) == 7
+
+
+def test_version_option_prints_the_version():
+    from cdisc_il2 import __version__
+
+    for args in (["--version"], ["version"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0 and res.output.strip() == __version__
 
 
 def test_history_write_is_one_transaction(tmp_path, monkeypatch):
@@ -129,30 +161,48 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("kill_after", [2.0, 9.0, 18.0])
-def test_a_killed_run_leaves_the_previous_package_and_history(sample_run, tmp_path, kill_after):
+MARKER = "left-by-an-older-run.txt"      # a name no run writes: it tells the old package from the new one
+
+
+@pytest.mark.parametrize("point", RUN_POINTS)
+def test_a_killed_run_leaves_the_previous_package_and_history(sample_run, small_transfer, tmp_path, point):
+    """The run is killed (SIGKILL) at each named point of the pipeline, reached on any machine whatever its speed."""
     out = _copy(sample_run, tmp_path / "study", "transfer")
-    (out / "sdtm" / "suppdm.csv").write_text("an older run's file\n")     # a different earlier run in the folder
+    (out / MARKER).write_text("an older run's file\n")
     before = _tree(out)
     history = tmp_path / "study" / "history.sqlite"
     record_run(history, started="s", finished="f", status="complete", transfer=SAMPLES, out=out,
                manifest={"version": "x"}, findings=pd.DataFrame(), sri=None)
-    proc = subprocess.Popen([sys.executable, "-m", "cdisc_il2.cli", "run", str(SAMPLES), "--out", str(out), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(kill_after)
-    finished = proc.poll() is not None
-    if not finished:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = subprocess.run([sys.executable, "-m", "cdisc_il2.cli", "run", str(small_transfer), "--out", str(out),
+                           "--quiet"], cwd=ROOT, capture_output=True, env={**os.environ, FAULT_ENV: point})
+    assert proc.returncode == -signal.SIGKILL, f"the run did not reach '{point}': exit {proc.returncode} {proc.stderr[-500:]}"
+    assert len(list_runs(history)) == 1                          # the history as it was, whatever the point
+    published = RUN_POINTS.index(point) > RUN_POINTS.index("between renames")
+    if point == "between renames":
+        assert not out.exists()                                  # the one moment OUT is aside ...
+        recover(out)                                             # ... put back by the next run before anything else
     after = _tree(out)
-    runs = list_runs(history)
-    if finished or after != before:                     # the new package went in place whole
-        assert "manifest.json" in after and "sdtm/suppdm.csv" not in after
+    if published:                                                # the new package went in place whole
+        assert MARKER not in after and "manifest.json" in after
         manifest = json.loads(after["manifest.json"])
         assert {o["path"] for o in manifest["outputs"]} | {"manifest.json"} == set(after)
     else:
-        assert len(runs) == 1                           # the history as it was
+        assert after == before
     assert not [p for p in after if p.endswith(".tmp") or "/." in "/" + p]
+    leftovers = {p.name for p in out.parent.iterdir()} - {out.name, "history.sqlite"}
+    # a killed run's staging folder (cleared by the next run), SQLite's rollback journal (rolled back at next open)
+    assert leftovers <= {f".{out.name}.staging", "history.sqlite-journal"}
+
+
+def test_the_next_run_after_a_kill_completes_and_clears_the_staging(sample_run, small_transfer, tmp_path):
+    out = _copy(sample_run, tmp_path / "study", "transfer")
+    env = {**os.environ, FAULT_ENV: "between renames"}
+    cmd = [sys.executable, "-m", "cdisc_il2.cli", "run", str(small_transfer), "--out", str(out), "--quiet"]
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True, env=env).returncode == -signal.SIGKILL
+    res = CliRunner().invoke(app, ["run", str(small_transfer), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["history.sqlite", "transfer"]
+    assert len(list_runs(tmp_path / "study" / "history.sqlite")) == 1
 
 
 def test_report_is_self_contained_and_escapes_cell_text(sample_run, tmp_path):

@@ -157,24 +157,41 @@ HEADER_SCHEMA: dict = {
 }
 
 
-def _check_header(path: Path, meta: object) -> None:
-    """The metadata against the Dataset-JSON v1.1 schema: the first problem, with where it is, as an InputError."""
+def _schema_path(parts) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(parts)) or "(top)"
+
+
+def _check_header(path: Path, meta: object) -> list[dict]:
+    """The metadata against the Dataset-JSON v1.1 schema. What stops the rows being read (no columns, a column
+    without a name, a name twice) is an InputError; every other departure (a datetime without seconds, a missing
+    or unknown attribute, an unknown dataType, read as text) is returned as a deviation: where, value, message."""
     import jsonschema
 
     if not isinstance(meta, dict) or "columns" not in meta or "name" not in meta:
         raise InputError(f"{path.name}: not Dataset-JSON: 'columns' or 'name' is missing")
-    validator = jsonschema.Draft201909Validator(HEADER_SCHEMA)
-    errors = sorted(validator.iter_errors(meta), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        err = errors[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
-                        for i, p in enumerate(err.absolute_path)) or "(top)"
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise InputError(f"{path.name}: not valid Dataset-JSON v1.1: at {where}: {err.message}{more}")
-    names = [c["name"] for c in meta["columns"]]
+    columns = meta["columns"]
+    if not isinstance(columns, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in columns):
+        raise InputError(f"{path.name}: not valid Dataset-JSON v1.1: 'columns' must be a list of objects, each "
+                         "with a 'name'")
+    if not isinstance(meta["name"], str):
+        raise InputError(f"{path.name}: not valid Dataset-JSON v1.1: 'name' must be text, not {meta['name']!r}")
+    names = [c["name"] for c in columns]
     twice = next((n for n in names if names.count(n) > 1), None)
     if twice:
         raise InputError(f"{path.name}: not valid Dataset-JSON v1.1: column '{twice}' is declared twice")
+    validator = jsonschema.Draft201909Validator(HEADER_SCHEMA)
+    errors = sorted(validator.iter_errors(meta), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)),
+                                                                e.message))
+    out = []
+    for err in errors:
+        value = err.instance if not isinstance(err.instance, (dict, list)) else None
+        what = err.message
+        if err.validator == "pattern" and err.validator_value == _DATETIME:
+            what = (f"{value!r} is not an ISO 8601 date-time with seconds "
+                    "(YYYY-MM-DDThh:mm:ss, optional fraction and offset)")
+        out.append({"where": _schema_path(err.absolute_path), "value": None if value is None else str(value),
+                    "message": f"not valid Dataset-JSON v1.1: at {_schema_path(err.absolute_path)}: {what}"})
+    return out
 
 
 def _check_rows(path: Path, meta: dict, rows: list, first_line: int | None) -> None:
@@ -186,7 +203,7 @@ def _check_rows(path: Path, meta: dict, rows: list, first_line: int | None) -> N
         row = rows[bad]
         got = f"has {len(row)} values" if isinstance(row, list) else f"is a {type(row).__name__}, not a list"
         raise InputError(f"{path.name}: {where} {got}, the columns say {width}")
-    if meta["records"] != len(rows):
+    if isinstance(meta.get("records"), int) and meta["records"] != len(rows):
         raise InputError(f"{path.name}: the header says {meta['records']} records but the file holds {len(rows)} "
                          "rows (cut short, or records not updated)")
 
@@ -209,7 +226,7 @@ def read_dataset_json(path: Path) -> Dataset:
                         rows = value
                     else:
                         meta[key] = value
-        _check_header(path, meta)
+        deviations = _check_header(path, meta)
         _check_rows(path, meta, rows, first_line)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, OSError, _ijson_error()) as exc:
         if isinstance(exc, InputError):
@@ -217,7 +234,7 @@ def read_dataset_json(path: Path) -> Dataset:
         raise InputError(f"{path.name}: not valid Dataset-JSON ({exc})") from None
     frame = _frame(meta["columns"], rows, path)
     return Dataset(meta["name"].upper(), meta.get("label"), frame, _meta(meta["columns"]), path,
-                   meta.get("datasetJSONCreationDateTime"))
+                   meta.get("datasetJSONCreationDateTime"), deviations)
 
 
 def _read_lines(path: Path) -> tuple[dict, list]:

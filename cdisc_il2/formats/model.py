@@ -29,6 +29,9 @@ class Dataset:
     columns: list[ColumnMeta] = field(default_factory=list)
     source: Path | None = None
     created: str | None = None
+    # where the file departs from its format's specification but could still be read (a Dataset-JSON header
+    # field against the v1.1 schema): each {"where", "value", "message"}, reported by the validator as a finding
+    deviations: list[dict] = field(default_factory=list)
 
     def column(self, name: str) -> ColumnMeta | None:
         """Metadata of one column by name, if the file had it."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
+from ..faults import fault_point
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -69,6 +70,7 @@ def record_run(path: Path, *, started: str, finished: str, status: str, transfer
             con.executemany("INSERT INTO sri VALUES (?, ?, ?, ?, ?, ?)",
                             [(run_id, r.AVISIT, int(r.N), int(r.responders), float(r.rate),
                               getattr(r, "primary_endpoint", "N")) for r in sri.itertuples()])
+        fault_point("history in transaction")
     return run_id
 
 

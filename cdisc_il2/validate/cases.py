@@ -78,6 +78,8 @@ def run_case(rule: Rule, case: dict) -> tuple[dict[str, list], dict[str, list], 
     """Run a rule on one of its cases: (expected, flagged, errors), records sorted per dataset."""
     datasets = datasets_from_records(case["data"], case.get("labels"), case.get("types"), case.get("formats"),
                                      case.get("lengths"))
+    for name, found in (case.get("deviations") or {}).items():
+        datasets[name].deviations = [dict(d) for d in found]
     extras: dict = {"expect_define": bool(case.get("expect_define"))}
     if "define" in case:
         d = case["define"]

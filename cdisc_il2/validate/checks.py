@@ -776,6 +776,17 @@ def length_excess(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+@register("format_deviations")
+def format_deviations(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """FMT-DSJ-01: where the dataset's file departs from its format's specification but was read all the same
+    (a Dataset-JSON header field against the v1.1 schema), one finding per departure, with where and the value."""
+    found = study.datasets[name].deviations
+    if not found:
+        return pd.DataFrame()
+    return pd.concat([_dataset_finding(rule, name, "", d.get("value"), d["message"]) for d in found],
+                     ignore_index=True)
+
+
 @register("split_lengths")
 def split_lengths(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """SD1116: a variable whose declared length differs between the split datasets of one domain."""
