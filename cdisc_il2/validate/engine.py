@@ -392,6 +392,10 @@ def _pchg(df: pd.DataFrame) -> pd.Series:
 # Values computed from other variables, usable in conditions like a variable.
 VIRTUAL: dict[str, Callable[[pd.DataFrame, str], pd.Series]] = {
     "_DATASET_": lambda df, name: pd.Series(name, index=df.index, dtype="string"),
+    # the domain code a dataset's DOMAIN carries: its name, or for a split dataset (SDTMIG 4.1.7: at most four
+    # characters, the first two the domain code: QSPH, LBCH) the first two characters
+    "_DOMAIN_CODE_": lambda df, name: pd.Series(name[:2] if 3 <= len(name) <= 4 and not name.startswith("AP") else name,
+                                                index=df.index, dtype="string"),
     "_PARENT_": lambda df, name: pd.Series(_domain_of(name[4:], pd.DataFrame()) or name[4:], index=df.index,
                                            dtype="string"),
     "_AVAL_MINUS_BASE_": lambda df, name: _change(df),
