@@ -33,6 +33,23 @@ def comparable_text(values: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
+KEY_DECIMALS = 9        # numeric keys agree to 1e-9: VISITNUM 1.2000000000000002 (a float sum) is visit 1.2
+_FLOAT_NOISE = r"^-?\d+\.\d{10,}$"
+
+
+def key_text(values: pd.Series) -> pd.Series:
+    """Key values as text that compare equal whatever produced them: numbers rounded to KEY_DECIMALS places, so
+    binary float noise (9.299999999999999 for 9.3) does not make two keys differ; other text as it is."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        return values.round(KEY_DECIMALS).astype("string")
+    text = as_text(values)
+    noisy = fullmatch(text, _FLOAT_NOISE)
+    if not noisy.any():
+        return text
+    fixed = pd.to_numeric(text[noisy]).round(KEY_DECIMALS).astype("string")
+    return text.mask(noisy, fixed)
+
+
 def filled(values: pd.Series) -> pd.Series:
     """True where a value is present: not null and, for text, not blank."""
     if not isinstance(values.dtype, pd.StringDtype) and values.dtype != object:

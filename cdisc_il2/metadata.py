@@ -162,6 +162,12 @@ def _cdisc_index() -> tuple[dict, dict]:
     return lists, by_short
 
 
+@lru_cache(maxsize=1)
+def dimensionless_tests() -> frozenset[str]:
+    """Test codes whose results have no unit by their CT definition (pH, specific gravity, INR)."""
+    return frozenset(load_json("ct.json").get("dimensionless_tests", []))
+
+
 def ct_versions() -> list[str]:
     """Versions of the CDISC controlled terminology shipped."""
     return list(load_json("ct.json")["versions"])

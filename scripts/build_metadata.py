@@ -25,6 +25,10 @@ EXTRA_CODELISTS = ["C66742", "C66781", "C71620", "C65047", "C67154", "C78734", "
                    # trial summary value codelists (TS: TPHASE, STYPE, TTYPE, INTMODEL, TBLIND, TCNTRL, SEXPOP, INTTYPE,
                    # TINDTP)
                    "C66737", "C99077", "C66739", "C99076", "C66735", "C66785", "C66732", "C99078", "C66736"]
+# Test codes whose result has no unit, found by what their own NCI definition or preferred term says they are:
+# a negative logarithm (pH), a ratio of like quantities (specific gravity: density to density; INR: a normalised
+# ratio of times). SD0026/SD0029 do not ask such results for a unit.
+DIMENSIONLESS_DEFINITIONS = [r"^The negative logarithm", r"^A ratio of the density", r"International Normalized Ratio"]
 CT_VERSION = "SDTM CT 2025-03-27"
 ADAM_CT_VERSION = "ADaM CT 2025-03-28"
 
@@ -96,7 +100,21 @@ def build_ct(ref: Path, wanted: set[str]) -> dict:
                                 "synonyms": syn, "preferred": r["NCI Preferred Term"]})
     for cl in lists.values():
         cl["terms"].sort(key=lambda t: t["value"])
-    return {"versions": [CT_VERSION, ADAM_CT_VERSION], "codelists": dict(sorted(lists.items()))}
+    return {"versions": [CT_VERSION, ADAM_CT_VERSION], "codelists": dict(sorted(lists.items())),
+            "dimensionless_tests": _dimensionless(rows)}
+
+
+def _dimensionless(rows: list[dict]) -> list[str]:
+    """Test codes (of every '... Test Code' codelist) whose definition or preferred term says they have no unit."""
+    import re
+
+    found = set()
+    for r in rows:
+        if r["Codelist Code"] and r["Codelist Name"].endswith("Test Code") and any(
+                re.search(p, r["CDISC Definition"] or "") or re.search(p, r["NCI Preferred Term"] or "")
+                for p in DIMENSIONLESS_DEFINITIONS):
+            found.add(r["CDISC Submission Value"])
+    return sorted(found)
 
 
 def build_rule_xref(ref: Path) -> dict:

@@ -225,17 +225,17 @@ CASES = {
     "SD0057": lambda c: c.drop("AE", "AESER"),
     "SD0058": lambda c: c.set("AE", slice(None), AEFOO="x"),
     "SD0002": lambda c: c.set("AE", 0, AETERM=pd.NA),
-    "IL2-NUM-01": lambda c: c.set("DM", 0, AGE="forty"),
+    "GEN-NUM-01": lambda c: c.set("DM", 0, AGE="forty"),
     "SD0055": lambda c: _declared("AE", "AESEQ", "Char")(c),
     "CT2001": lambda c: c.set("DM", 0, SEX="X"),
     "CT2002": lambda c: c.set("EX", 0, EXROUTE="INTRADERMAL-ISH"),
     "SD0003": lambda c: c.set("AE", 0, AESTDTC="2014/03/05"),
-    "IL2-ASCII-01": lambda c: c.set("AE", 0, AETERM="Céphalée"),
+    "FMT-ASCII-01": lambda c: c.set("AE", 0, AETERM="Céphalée"),
     "SD1029": lambda c: c.set("LB", 0, LBTEST="Hémoglobine"),
-    "IL2-XPT-05": lambda c: c.set("AE", 0, AETERM="x" * 201),
-    "IL2-LBL-01": _label("AE", "AETERM", "Reported term"),
+    "FMT-XPT-05": lambda c: c.set("AE", 0, AETERM="x" * 201),
+    "GEN-LBL-01": _label("AE", "AETERM", "Reported term"),
     "SD0001": lambda c: setattr(c.ds["AE"], "frame", c.f("AE").iloc[0:0]) or c,
-    "IL2-XPT-04": _label("AE", "AETERM", "Reported Term for the Adverse Event", "x" * 41),
+    "FMT-XPT-04": _label("AE", "AETERM", "Reported Term for the Adverse Event", "x" * 41),
     "AD0047": lambda c: c.drop("ADSL", "SITEID"),
     "AD0196": lambda c: c.set("ADSL", 0, SITEID=pd.NA),
     # keys and identifiers
@@ -243,7 +243,7 @@ CASES = {
     "SD0005": _seq_dup,
     "SD0083": lambda c: c.append("DM", 0),
     "SD1001": lambda c: c.set("DM", 1, SUBJID=c.f("DM").at[0, "SUBJID"]),
-    "IL2-DUP-01": lambda c: c.append("LB", 0, LBSEQ=999),
+    "GEN-DUP-01": lambda c: c.append("LB", 0, LBSEQ=999),
     "SD1117": lambda c: c.append("LB", 0, LBSEQ=999, LBORRES="7.7", LBSTRESC="7.7"),
     "SD0064": lambda c: c.set("AE", 0, USUBJID="NOPE"),
     "SD1349": lambda c: c.set("AE", 0, STUDYID="OTHER"),
@@ -286,8 +286,8 @@ CASES = {
     "SD1439": lambda c: _two_flags(c, "LBBLFL"),
     "SD1371": lambda c: c.set("LB", c.first("LB", LBLOBXFL="Y"), LBORRES=pd.NA),
     "SD1372": lambda c: c.set("LB", c.first("LB", LBLOBXFL="Y"), LBSTRESC=pd.NA),
-    "IL2-LB-01": lambda c: c.set("LB", _normal_row(c), LBNRIND="HIGH"),
-    "IL2-LB-02": lambda c: c.set("LB", _normal_row(c), LBNRIND=pd.NA),
+    "GEN-LB-01": lambda c: c.set("LB", _normal_row(c), LBNRIND="HIGH"),
+    "GEN-LB-02": lambda c: c.set("LB", _normal_row(c), LBNRIND=pd.NA),
     "IL2-LB-03": lambda c: c.set("LB", 0, LBSTRESU="mg/L"),
     "IL2-LB-04": lambda c: c.set("LB", 0, LBSTRESC="<0.5", LBSTRESN=np.nan),
     # exposure
@@ -297,7 +297,7 @@ CASES = {
     "IL2-EX-01": lambda c: c.set("EX", 0, EXDOSU="mg"),
     "IL2-EX-02": lambda c: c.set("EX", 0, EXROUTE="INTRAVENOUS"),
     "IL2-EX-03": lambda c: c.set("EX", 0, EXDOSE=500000),
-    "IL2-EX-04": lambda c: c.set("EX", c.first("EX", EXDOSFRQ="ONCE"), EXENDTC="2030-01-02"),
+    "GEN-EX-04": lambda c: c.set("EX", c.first("EX", EXDOSFRQ="ONCE"), EXENDTC="2030-01-02"),
     "IL2-EX-05": lambda c: c.set("EX", 0, EXDOSFRM="TABLET"),
     "SD1205": lambda c: c.set("EX", 0, EXSTDTC="2000-01-01"),
     "SD1206": _ex_after,
@@ -305,13 +305,13 @@ CASES = {
     "SD1340": lambda c: c.set("DM", 0, ACTARMCD=pd.NA),
     # adverse events
     "SD0009": _criteria,
-    "IL2-AE-01": lambda c: c.set("AE", 0, AESER="Y"),
+    "GEN-AE-01": lambda c: c.set("AE", 0, AESER="Y"),
     "SD1332": lambda c: c.set("AE", 0, AEOUT="NOT RECOVERED/NOT RESOLVED", AEENDTC="2014-12-01"),
     "SD1333": lambda c: c.set("AE", 0, AEOUT="RECOVERED/RESOLVED", AEENDTC=pd.NA),
     "SD0090": lambda c: c.set("AE", slice(None), AESDTH="N").set("AE", 0, AEOUT="FATAL"),
     "SD1440": lambda c: _same_term(c, "AEDECOD"),
     "SD1443": lambda c: _same_term(c, "AEBODSYS"),
-    "IL2-AE-03": lambda c: c.set("AE", 0, AESTDTC=pd.NA),
+    "GEN-AE-03": lambda c: c.set("AE", 0, AESTDTC=pd.NA),
     # demographics
     "SD0084": lambda c: c.set("DM", 0, AGE=0),
     "SD1121": lambda c: c.set("DM", 0, AGE=np.nan),
@@ -347,7 +347,7 @@ CASES = {
     "AD0141": lambda c: c.set("ADLB", 0, PARAM="Other"),
     "AD0142": lambda c: c.set("ADLB", 0, PARAMCD="ZZZ"),
     "AD0154": lambda c: c.set("ADLB", slice(None), BASETYPE="LAST").set("ADLB", _bds_post(c), ABLFL="Y"),
-    "IL2-ADAM-02": lambda c: c.set("ADLB", _bds_post(c), ABLFL="Y"),
+    "GEN-ADAM-02": lambda c: c.set("ADLB", _bds_post(c), ABLFL="Y"),
     "AD0176": lambda c: c.set("ADLB", _bds_post(c), ABLFL="N"),
     "AD0129": lambda c: c.set("ADLB", (i := _bds_post(c)), BASE=c.f("ADLB").at[i, "BASE"] + 1),
     "AD0130": lambda c: c.set("ADLB", slice(None), BASEC="1").set("ADLB", 0, BASEC="2"),
@@ -387,7 +387,10 @@ def test_every_rule_has_a_case_and_the_catalogue_is_large():
     untested = sorted(r for r in RULES if r not in CASES and not RULES[r].cases)
     assert not untested, f"rules with neither a defect case here nor `cases` in their YAML: {untested}"
     assert len(RULES) >= 80
-    assert all(r.p21 or r.id.startswith("IL2-") for r in RULES.values())
+    # a rule carries its Pinnacle 21 id, or one of ours: IL2- for this trial's (scope: study), FMT- (file formats)
+    # and GEN- (data) for our own general rules
+    assert all(r.p21 or r.id.startswith(("IL2-", "FMT-", "GEN-")) for r in RULES.values())
+    assert all(r.scope == "study" for r in RULES.values() if r.id.startswith("IL2-") and not r.p21)
 
 
 def test_clean_study_has_no_findings(clean):

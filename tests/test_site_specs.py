@@ -227,5 +227,5 @@ def test_text_xpt_cannot_hold_leaves_that_xpt_out_and_says_so(tmp_path):
     from cdisc_il2.validate import validate_folder
 
     found = validate_folder(src).findings
-    hit = found[(found["rule_id"] == "IL2-ASCII-01")]
+    hit = found[(found["rule_id"] == "FMT-ASCII-01")]
     assert hit["severity"].tolist() == ["Error"] and hit["usubjid"].tolist() == ["S-2"]

@@ -105,8 +105,8 @@ def test_every_deliberate_sample_problem_is_found(sample_run):
     found = {(f["rule_id"], f["dataset"], f["usubjid"]) for f in doc["findings"]}
     rules = {f["rule_id"] for f in doc["findings"]}
     truth = {p["id"]: p for p in json.loads((SAMPLES / "generator-truth.json").read_text())["problems"]}
-    expected = {"P1": ("IL2-AE-03", "AE"), "P2": ("SD0003", "LB"), "P3": ("CT2001", "AE"), "P4": ("SD1117", "LB"),
-                "P5": ("IL2-DTC-01", "AE"), "P6": ("IL2-LB-04", "LB"), "P8": ("SD0064", "AE")}
+    expected = {"P1": ("GEN-AE-03", "AE"), "P2": ("SD0003", "LB"), "P3": ("CT2001", "AE"), "P4": ("SD1117", "LB"),
+                "P5": ("GEN-DTC-01", "AE"), "P6": ("IL2-LB-04", "LB"), "P8": ("SD0064", "AE")}
     for pid, (rule, ds) in expected.items():
         assert (rule, ds, truth[pid]["usubjid"]) in found, pid
     assert "IL2-MAP-01" in rules                      # P7: the row without a patient ID, from rejects.csv

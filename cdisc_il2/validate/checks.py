@@ -16,7 +16,7 @@ from ..metadata import (GENERAL_CLASSES, codelist, dataset_variables, lab_tests,
 from ..frames import as_text, filled, printable_ascii, to_number
 from ..resources import data_dir, load_study
 from .engine import (NotApplicable, Rule, Study, _domain_of, _text, _tuple_codes, findings_frame, need, prefix,
-                     isin_text, present, register, text_per_distinct)
+                     isin_text, operator, present, register, text_per_distinct)
 
 XPT_MAX_CHAR = 200
 
@@ -300,14 +300,14 @@ def _schema_for(meta: pd.DataFrame, columns: tuple[tuple[str, bool], ...]) -> pa
     for var, numeric in columns:
         r = rows.get(var)
         checks = [
-            pa.Check(_na_ok(_fits_xpt, _fits_xpt_arrow), name="IL2-XPT-05", ignore_na=False),
-            pa.Check(_na_ok(printable_ascii, _ascii_arrow), name="IL2-ASCII-01", ignore_na=False),
+            pa.Check(_na_ok(_fits_xpt, _fits_xpt_arrow), name="FMT-XPT-05", ignore_na=False),
+            pa.Check(_na_ok(printable_ascii, _ascii_arrow), name="FMT-ASCII-01", ignore_na=False),
         ] if not numeric else []
         nullable = True
         if r is not None:
             nullable = r["core"] != "Req"
             if r["type"] == "Num":
-                checks.append(pa.Check(_na_ok(_is_number), name="IL2-NUM-01", ignore_na=False))
+                checks.append(pa.Check(_na_ok(_is_number), name="GEN-NUM-01", ignore_na=False))
             if var.endswith("DTC"):
                 checks.append(pa.Check(_na_ok(_iso_check), name="SD0003", ignore_na=False))
             levels = value_level_ct().get(var)
@@ -774,6 +774,15 @@ def length_excess(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str
             msg = rule.message.replace("{variable}", var) + f" (declared {length}, longest value {longest})"
             parts.append(_dataset_finding(rule, name, var, str(length - max(longest, 1)), msg))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@operator("dimensionless")
+def dimensionless(df: pd.DataFrame, cond: dict, study: Study, name: str) -> pd.Series:
+    """Records whose test code (`var`, --TESTCD) is a test without unit by its CT definition (pH, specific
+    gravity, INR)."""
+    from ..metadata import dimensionless_tests
+
+    return as_text(df[cond["var"]]).isin(dimensionless_tests()).fillna(False).astype(bool)
 
 
 @register("format_deviations")

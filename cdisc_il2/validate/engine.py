@@ -22,7 +22,7 @@ import yaml
 from ..dates import full_date
 from ..errors import SpecError
 from ..formats.model import Dataset
-from ..frames import as_text, filled, fullmatch, printable_ascii, to_number
+from ..frames import as_text, filled, fullmatch, key_text, printable_ascii, to_number
 from ..resources import data_dir, load_json
 
 FINDING_COLUMNS = ["rule_id", "p21_id", "core_id", "severity", "dataset", "variable", "row", "usubjid", "seq",
@@ -649,14 +649,26 @@ def check_consistent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: 
     sel = df[key + [p["value_var"]]].dropna(subset=p["key"])
     if p.get("nulls") == "ignore":       # a missing value is not another value (BASE on a record without AVAL)
         sel = sel[filled(sel[p["value_var"]])]
+    if p.get("flag") == "differing_from_first":     # as Pinnacle 21 counts: the records unlike the group's first
+        return _differs_from_first(sel, key, p["value_var"]).reindex(df.index, fill_value=False)
     n = _nunique(sel, key, p["value_var"])
     return (n > 1).reindex(df.index, fill_value=False)
 
 
+def _differs_from_first(sel: pd.DataFrame, key: list[str], value: str) -> pd.Series:
+    """Rows whose `value` (missing counts as a value) differs from that of the first row of their `key` group."""
+    group = sel.groupby([key_text(sel[k]) for k in key], sort=False, dropna=False).ngroup().to_numpy()
+    vcodes = pd.factorize(key_text(sel[value]), use_na_sentinel=False)[0]
+    _, first = np.unique(group, return_index=True)
+    first_code = np.empty(len(first), dtype=vcodes.dtype)
+    first_code[group[first]] = vcodes[first]
+    return pd.Series(vcodes != first_code[group], index=sel.index)
+
+
 def _nunique(sel: pd.DataFrame, key: list[str], value: str) -> pd.Series:
     """Distinct values (missing counts as a value) of `value` within `key` groups, aligned to rows."""
-    group = sel.groupby(key, sort=False, dropna=False).ngroup().to_numpy().astype(np.int64)
-    vcodes = pd.factorize(sel[value], use_na_sentinel=False)[0].astype(np.int64)
+    group = sel.groupby([key_text(sel[k]) for k in key], sort=False, dropna=False).ngroup().to_numpy().astype(np.int64)
+    vcodes = pd.factorize(key_text(sel[value]), use_na_sentinel=False)[0].astype(np.int64)
     width = int(vcodes.max()) + 1 if len(vcodes) else 1
     pairs = np.unique(group * width + vcodes)
     per_group = np.bincount(pairs // width, minlength=int(group.max()) + 1 if len(group) else 0)
@@ -697,7 +709,7 @@ def check_exists_in(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
         other = other[evaluate(other, p["target_where"], study, target)]
     rows = evaluate(df, p["where"], study, name) if "where" in p else pd.Series(True, index=df.index)
     if len(p["keys"]) == 1:
-        missing = ~isin_text(as_text(df[p["keys"][0]]), as_text(other[tkeys[0]]))
+        missing = ~isin_text(key_text(df[p["keys"][0]]), key_text(other[tkeys[0]]))
     else:       # key tuples compared as text, as a MultiIndex of the keys as strings would, through integer codes
         left, right = _tuple_codes([df[k] for k in p["keys"]], [other[k] for k in tkeys])
         missing = ~pd.Series(left).isin(right).to_numpy()
@@ -726,7 +738,7 @@ def _tuple_codes(left: list[pd.Series], right: list[pd.Series], na_equal: bool =
     lcode, rcode = np.zeros(n, dtype=np.int64), np.zeros(len(right[0]), dtype=np.int64)
     lmiss, rmiss = np.zeros(n, dtype=bool), np.zeros(len(right[0]), dtype=bool)
     for a, b in zip(left, right):
-        both = pd.concat([_text(a).astype("string"), _text(b).astype("string")], ignore_index=True)
+        both = pd.concat([key_text(a), key_text(b)], ignore_index=True)
         codes, uniques = pd.factorize(both, use_na_sentinel=not na_equal)
         lmiss |= codes[:n] < 0
         rmiss |= codes[n:] < 0
