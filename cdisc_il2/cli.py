@@ -134,7 +134,7 @@ def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optio
                               f"{chosen[name].name} is validated")
     result = validate_folder(data_dir, rejects, prefer, standard, define, _study_rules(study), package)
     if report:
-        write_excel(result, report)
+        write_excel(result, report, package=str(data_dir))
     if json_out:
         write_json(result, json_out)
     render_terminal(result, out_console)

@@ -142,7 +142,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
                                         domains={k: _summary_frame(v) for k, v in converted.domains.items()})
         sdtm = validate_folder(stage / "sdtm", converted.rejects, CSV_FIRST, datasets=sdtm_data,
                                unreadable=unreadable).with_triage(justified)
-        write_excel(sdtm, stage / "validation" / "report.xlsx")
+        write_excel(sdtm, stage / "validation" / "report.xlsx", package=f"{Path(transfer).name}: SDTM as converted")
         write_json(sdtm, stage / "validation" / "findings.json")
     fault_point("sdtm validated")
     in_memory = not unreadable          # else the later stages read the folder and stop on the unreadable file
@@ -158,7 +158,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         reference = sdtm_data if in_memory else read_folder(stage / "sdtm", prefer=CSV_FIRST)
         adam_checked = validate_datasets(adam_data, reference=reference)
         adam_checked = adam_checked.with_triage(justified)
-        write_excel(adam_checked, stage / "validation" / "adam-report.xlsx")
+        write_excel(adam_checked, stage / "validation" / "adam-report.xlsx", package=f"{Path(transfer).name}: ADaM as derived")
         write_json(adam_checked, stage / "validation" / "adam-findings.json")
     fault_point("adam validated")
     unwritable: list[str] = []

@@ -122,3 +122,40 @@ def test_every_rule_runs_on_reshaped_packages(variant, package_data):
         data = {k: Dataset(v.name, v.label, shape(v.frame), v.columns) for k, v in datasets.items()}
         result = validate_datasets(data)
         assert result.errors.empty, (name, result.errors.head(10).to_string())
+
+
+@needs_reference
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_issue_summary_is_one_line_per_domain_and_rule_errors_first(reports, folder):
+    """The Excel Issue Summary reads like Pinnacle 21's: one line per (domain, rule) with the split files named,
+    errors before warnings before notices, then by count; the Validation Summary sheet comes first; the terminal
+    never hides an error behind warnings or notices."""
+    _, doc, xlsx, output = reports[folder.name]
+    wb = load_workbook(xlsx, read_only=True)
+    assert wb.sheetnames[0] == "Validation Summary"
+    items = dict(list(wb["Validation Summary"].values)[1:])
+    assert items["errors"] == str(doc["summary"]["errors"]) and items["standard"] == doc["standard"]
+    rows = list(wb["Issue Summary"].values)
+    summary = pd.DataFrame(rows[1:], columns=rows[0])
+    domains = {d["dataset"]: d["domain"] for d in doc["datasets"]}
+    found = pd.DataFrame(doc["findings"])
+    if found.empty:
+        assert summary.empty
+        return
+    found["domain"] = found["dataset"].map(domains).fillna(found["dataset"])
+    expected = found.groupby(["scope", "severity", "domain", "rule_id"]).size()
+    got = summary.set_index(["scope", "severity", "domain", "rule_id"])["Count"].sort_index()
+    assert got.to_dict() == expected.to_dict()
+    order = summary["severity"].map({"Error": 0, "Warning": 1, "Notice": 2})
+    standard = summary[summary["scope"] == "standard"]
+    key = list(zip(order[standard.index], -standard["Count"]))
+    assert key == sorted(key)
+    for line in summary.itertuples():
+        assert set(line.datasets.split(", ")) == set(found.loc[(found["domain"] == line.domain) &
+                                                                (found["rule_id"] == line.rule_id), "dataset"])
+    errors = summary[summary["severity"] == "Error"]
+    for rule in errors["rule_id"].unique():
+        assert rule in output, rule         # every error line is on the terminal, however many notices
+    if folder.name == "sdtm-msg-2.0":       # QSPH and QSSL are one QS line wherever they share a rule
+        qs = summary[summary["domain"] == "QS"]
+        assert len(qs) and any("QSPH" in d and "QSSL" in d for d in qs["datasets"])

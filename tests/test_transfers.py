@@ -3,6 +3,7 @@ staged package (a killed run leaves the previous one), and the HTML report (esca
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -242,9 +243,14 @@ def test_report_renders_in_headless_chromium(sample_run, tmp_path):
     dom = subprocess.run([*base, "--dump-dom", page.as_uri()], check=True, timeout=120, capture_output=True,
                          text=True).stdout
     doc = json.loads((run / "validation" / "findings.json").read_text())
-    rule_lines = pd.DataFrame(doc["findings"]).drop_duplicates(["dataset", "rule_id"])
+    domains = {d["dataset"]: d["domain"] for d in doc["datasets"]}
+    findings = pd.DataFrame(doc["findings"]).assign(domain=lambda f: f["dataset"].map(domains).fillna(f["dataset"]))
+    rule_lines = findings.drop_duplicates(["domain", "rule_id", "severity"])
     assert f"SDTM: {len(doc['findings'])} findings in {len(rule_lines)} rule lines" in dom
     assert dom.count("<tr data-severity=") >= len(rule_lines)
+    severities = re.findall(r"<tr data-severity=\"(\w+)\"", dom.split(f"SDTM: {len(doc['findings'])} findings in", 1)[1].split("<h3>", 1)[0])
+    order = {"Error": 0, "Warning": 1, "Notice": 2}
+    assert severities and [order[s] for s in severities] == sorted(order[s] for s in severities)   # errors first
     assert 'id="comparison-summary"' in dom and 'id="sri-summary"' in dom and 'id="accountability"' in dom
     summary = pd.read_csv(run / "adam" / "sri_summary.csv")
     prim = summary[summary["primary_endpoint"] == "Y"].iloc[0]

@@ -73,7 +73,7 @@ def test_cli_exit_codes_and_reports(tmp_path, pilot):
     jsonschema.validate(doc, schema)
     assert doc["summary"]["errors"] > 0 and doc["summary"]["rules_in_catalogue"] >= 80 and doc["summary"]["rules_checked"] > 0
     wb = load_workbook(tmp_path / "r.xlsx")
-    assert wb.sheetnames[:4] == ["Dataset Summary", "Issue Summary", "Details", "Rules"]
+    assert wb.sheetnames[:5] == ["Validation Summary", "Dataset Summary", "Issue Summary", "Details", "Rules"]
     details = wb["Details"]
     assert details.freeze_panes == "A2" and details.auto_filter.ref.startswith("A1:")
     header = [c.value for c in details[1]]

@@ -164,7 +164,7 @@ def _plots(out: Path) -> str:
 
 
 def _findings_section(out: Path) -> tuple[str, dict]:
-    """Findings by dataset and rule, filterable, each rule's records in a drill-down; triage status."""
+    """Findings by domain and rule, errors first then by count, filterable, each line's records in a drill-down."""
     parts, totals = [], {}
     for label, name in (("SDTM", "findings.json"), ("ADaM", "adam-findings.json")):
         doc = _json(out / "validation" / name)
@@ -178,20 +178,26 @@ def _findings_section(out: Path) -> tuple[str, dict]:
         if "triage" not in f:
             f["triage"] = ""
         f["triage"] = f["triage"].fillna("")
-        g = f.groupby(["dataset", "rule_id", "severity"], sort=False).agg(
+        # one line per (domain, rule) as Pinnacle 21 groups them: split datasets under their domain, files named
+        domains = {d.get("dataset"): d.get("domain") or d.get("dataset") for d in doc.get("datasets", [])}
+        f["domain"] = f["dataset"].map(lambda d: domains.get(d) or d)
+        g = f.groupby(["domain", "rule_id", "severity"], sort=False).agg(
             count=("rule_id", "size"), justified=("triage", lambda t: int((t == "justified").sum())),
+            files=("dataset", lambda d: ", ".join(sorted(set(map(str, d))))),
             message=("message", "first")).reset_index()
         order = {"Error": 0, "Warning": 1, "Notice": 2}
-        g = g.sort_values(["severity", "dataset", "rule_id"], key=lambda c: c.map(order) if c.name == "severity" else c)
+        g = g.assign(_o=g["severity"].map(order)).sort_values(["_o", "count", "domain", "rule_id"],
+                                                               ascending=[True, False, True, True], kind="stable")
         tid = f"findings-{label.lower()}"
         rows = []
         for r in g.itertuples():
-            sel = f[(f["dataset"] == r.dataset) & (f["rule_id"] == r.rule_id)]
-            cols = [c for c in ("usubjid", "variable", "value", "row", "seq", "triage", "justification", "message")
-                    if c in sel]
+            sel = f[(f["domain"] == r.domain) & (f["rule_id"] == r.rule_id) & (f["severity"] == r.severity)]
+            cols = [c for c in ("dataset", "usubjid", "variable", "value", "row", "seq", "triage", "justification",
+                                "message") if c in sel]
             detail = table(sel[cols].head(DETAIL_LIMIT))
             more = f"<p class='muted'>first {DETAIL_LIMIT} of {len(sel)}</p>" if len(sel) > DETAIL_LIMIT else ""
-            rows.append(f"<tr data-severity='{esc(r.severity)}' class='{esc(r.severity)}'><td>{esc(r.dataset)}</td>"
+            where = r.domain if r.files == r.domain else f"{r.domain} ({r.files})"
+            rows.append(f"<tr data-severity='{esc(r.severity)}' class='{esc(r.severity)}'><td>{esc(where)}</td>"
                         f"<td>{esc(r.rule_id)}</td><td>{esc(r.severity)}</td><td class='num'>{r.count}</td>"
                         f"<td class='num'>{r.justified}</td><td><details><summary>{esc(r.message)}</summary>"
                         f"{detail}{more}</details></td></tr>")
@@ -200,7 +206,7 @@ def _findings_section(out: Path) -> tuple[str, dict]:
                     f"onchange=\"filterTable('{tid}-q','{tid}','{tid}-s')\"><option value=''>all severities</option>"
                     "<option>Error</option><option>Warning</option><option>Notice</option></select> "
                     f"<span id='{tid}-count'>{len(g)}</span> rule lines shown</p>")
-        head = "<tr><th>dataset</th><th>rule</th><th>severity</th><th>findings</th><th>justified</th><th>message (click for records)</th></tr>"
+        head = "<tr><th>domain (files)</th><th>rule</th><th>severity</th><th>findings</th><th>justified</th><th>message of the first record (click for all)</th></tr>"
         parts.append(f"<h3>{label}: {len(f)} findings in {len(g)} rule lines</h3>{controls}"
                      f"<table id='{tid}'><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
         stale = doc.get("stale_justifications") or []

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..formats import Dataset, read_folder
 from ..metadata import ct_versions
-from ..resources import load_study
+from ..resources import load_json, load_study
 from . import checks, functions  # noqa: F401  (register the rule functions and operators)
 from .engine import (DEFAULT_IG, FINDING_COLUMNS, RULE_ERROR_COLUMNS, SEVERITY_ORDER, Study, applies, empty_findings,
                      load_rules, not_in_configuration, run_rule_on)
@@ -63,6 +63,26 @@ def _severity_counts(findings: pd.DataFrame, total: str | None = None) -> dict:
     return out
 
 
+def _category(rule) -> str:
+    """The rule's Pinnacle 21 category (Presence, Consistency, Terminology, ...), or our own rule's kind."""
+    xref = load_json("rule-xref.json")["rules"]
+    if rule.p21 and rule.p21 in xref:
+        return xref[rule.p21].get("category", "")
+    return {"FMT": "Format", "IL2": "Study"}.get(rule.id.split("-")[0], "")
+
+
+def _dataset_class(study: Study, name: str) -> str:
+    """The class a dataset is checked as: its SDTM class, or its ADaM structure."""
+    kind = study.kind(name)
+    if kind in ("ADSL", "BDS"):
+        return f"ADaM {kind}"
+    if kind == "ADAM":
+        return "ADaM other"
+    if kind == "SUPP":
+        return "Relationship"
+    return study.sdtm_class(name) or ""
+
+
 def is_this_study(datasets: dict[str, Dataset]) -> bool:
     """Whether a package is this trial's: its STUDYID (DM, else any dataset) is the one in mappings/study.yaml."""
     ours = str(load_study()["studyid"])
@@ -110,6 +130,7 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
         for name in applied:
             per_dataset[name] = per_dataset.get(name, 0) + 1
         rows.append({"rule_id": rule.id, "p21_id": rule.p21 or "", "core_id": ", ".join(rule.core),
+                     "category": _category(rule),
                      "publisher_ids": ", ".join(rule.publisher), "severity": rule.severity,
                      "scope": "study" if rule.scope == "study" else "standard", "group": rule.group,
                      "check": rule.check if rule.check != "function" else rule.params.get("function", "function"),
@@ -129,6 +150,8 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
     for name in [*[n for n in datasets if n in checked], *sorted(set(findings["dataset"]) - set(checked))]:
         ds = datasets.get(name)
         summary.append({"dataset": name, "label": (ds.label or "") if ds else "(missing)",
+                        "domain": (study.domain(name) or name) if ds else name,
+                        "class": _dataset_class(study, name) if ds else "",
                         "source": ds.source.name if ds and ds.source else "",
                         "records": len(ds.frame) if ds else 0, "variables": ds.frame.shape[1] if ds else 0,
                         "standard": study.standard_name(name) if ds else "not in the package (named by a finding)",

@@ -23,25 +23,60 @@ SEVERITY_FILL = {"Error": PatternFill("solid", fgColor="F8CBAD"), "Warning": Pat
 REPORT_TIME = dt.datetime(2000, 1, 1)
 
 
+SUMMARY_COLUMNS = ["scope", "severity", "domain", "datasets", "rule_id", "p21_id", "core_id", "category", "variables",
+                   "count", "message", "sample"]
+
+
 def issue_summary(result: ValidationResult) -> pd.DataFrame:
-    """One row per dataset, rule and variable: the rule's message and how often it fired."""
+    """One line per domain and rule, as Pinnacle 21's Issue Summary reads: split datasets under their domain (the
+    files named), how often the rule fired, and the first finding's own message and record as a sample; the
+    standard's rules before this study's, then errors before warnings before notices, then by count."""
     f = result.findings
-    cols = ["scope", "dataset", "rule_id", "p21_id", "core_id", "severity", "variable", "message", "count"]
     if f.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
     if "scope" not in f:
         f = f.assign(scope="standard")
-    keys = ["scope", "dataset", "rule_id", "p21_id", "core_id", "severity", "variable"]
-    g = f.groupby(keys, dropna=False, sort=False)
-    first = g.first()[["message", "value"]]
-    out = g.size().rename("count").to_frame().join(first).reset_index()
-    # the message of the first finding, its value blanked: one line per rule, not per value
-    out["message"] = [m.replace(str(v), "...") if isinstance(v, str) and v and isinstance(m, str) else m
-                      for m, v in zip(out["message"], out["value"])]
-    order = {"Error": 0, "Warning": 1, "Notice": 2}
-    out["_o"] = out["severity"].map(order)
-    # the standard's rules first, this study's own rules after them
-    return out.sort_values(["scope", "dataset", "_o", "rule_id", "variable"], kind="stable")[cols]
+    domains = dict(zip(result.datasets["dataset"], result.datasets["domain"])) if "domain" in result.datasets else {}
+    categories = dict(zip(result.rules["rule_id"], result.rules["category"])) if "category" in result.rules else {}
+    f = f.assign(domain=f["dataset"].map(lambda d: domains.get(d, d)))
+    keys = ["scope", "severity", "domain", "rule_id", "p21_id", "core_id"]
+    rows = []
+    for key, g in f.groupby(keys, dropna=False, sort=False):
+        first = g.iloc[0]
+        where = [f"{first['dataset']}" + (f" record {int(first['row'])}" if pd.notna(first["row"]) else "")]
+        if isinstance(first["usubjid"], str) and first["usubjid"]:
+            where.append(first["usubjid"])
+        if isinstance(first["variable"], str) and first["variable"]:
+            value = "" if pd.isna(first["value"]) else f" = {first['value']}"
+            where.append(f"{first['variable']}{value}")
+        variables = sorted({v for v in g["variable"].dropna().astype(str) if v})
+        rows.append({**dict(zip(keys, key)), "datasets": ", ".join(sorted(set(g["dataset"].astype(str)))),
+                     "category": categories.get(key[3], ""), "variables": ", ".join(variables[:10]) +
+                     (f" (+{len(variables) - 10})" if len(variables) > 10 else ""),
+                     "count": len(g), "message": first["message"], "sample": "; ".join(where)})
+    out = pd.DataFrame(rows)
+    out["_s"] = out["scope"].ne("standard")
+    out["_o"] = out["severity"].map({"Error": 0, "Warning": 1, "Notice": 2})
+    out = out.sort_values(["_s", "_o", "count", "domain", "rule_id"], ascending=[True, True, False, True, True],
+                          kind="stable")
+    return out[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def validation_summary(result: ValidationResult, package: str | None = None) -> pd.DataFrame:
+    """The first sheet a Pinnacle 21 user looks for: package, standard, CT, and the counts."""
+    c = result.counts()
+    ds = result.datasets
+    read = ds[~ds["standard"].astype(str).str.startswith(("not read", "not in the package"))] if len(ds) else ds
+    items = [("package", package or ""), ("standard", result.standard),
+             ("controlled terminology", "; ".join(result.ct_versions)),
+             ("tool", f"cdisc-il2 {__version__}"), ("study rules", _study_rules_text(result)),
+             ("datasets validated", str(len(read))), ("records", f"{int(read['records'].sum()) if len(read) else 0:,}"),
+             ("datasets not read", str(len(result.unreadable))),
+             ("errors", str(c["errors"])), ("warnings", str(c["warnings"])), ("notices", str(c["notices"])),
+             ("justified findings", str(c.get("justified", 0))), ("issue lines (domain, rule)", str(len(issue_summary(result)))),
+             ("rules checked", f"{c['rules_checked']} of {c['rules_in_catalogue']}"),
+             ("rules that could not run", str(c["rule_errors"]))]
+    return pd.DataFrame(items, columns=["item", "value"])
 
 
 def _sheet(wb: Workbook, title: str, frame: pd.DataFrame, widths: dict[str, int], severity_col: str | None = None) -> None:
@@ -74,13 +109,14 @@ def _sheet(wb: Workbook, title: str, frame: pd.DataFrame, widths: dict[str, int]
     ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(cols)))}{n + 1}"
 
 
-def write_excel(result: ValidationResult, path: Path) -> None:
-    """The report data managers know: Dataset Summary, Issue Summary, Details, Rules."""
+def write_excel(result: ValidationResult, path: Path, package: str | None = None) -> None:
+    """The report data managers know: Validation Summary, Dataset Summary, Issue Summary, Details, Rules."""
     wb = Workbook(write_only=True)
+    _sheet(wb, "Validation Summary", validation_summary(result, package), {"item": 28, "value": 80})
     ds = result.datasets.rename(columns=str.title)
-    _sheet(wb, "Dataset Summary", ds, {"Dataset": 10, "Label": 36, "Source": 24})
+    _sheet(wb, "Dataset Summary", ds, {"Dataset": 10, "Label": 36, "Source": 24, "Class": 18})
     _sheet(wb, "Issue Summary", issue_summary(result).rename(columns={"count": "Count"}),
-           {"message": 80, "core_id": 16}, "severity")
+           {"message": 80, "core_id": 16, "sample": 50, "datasets": 18, "variables": 24}, "severity")
     details = result.findings.rename(columns={"row": "record"})
     _sheet(wb, "Details", details, {"message": 80, "value": 28, "usubjid": 22, "core_id": 16}, "severity")
     _sheet(wb, "Rules", result.rules, {"description": 90, "core_id": 22, "publisher_ids": 26, "applies_to": 22,
@@ -125,20 +161,27 @@ def write_json(result: ValidationResult, path: Path) -> None:
 
 
 def render_terminal(result: ValidationResult, console, limit: int = 25) -> None:
-    """A rich table of the most frequent issues and the totals."""
+    """A rich table of the issues by domain and rule, errors first and never hidden, and the totals."""
     from rich.table import Table
 
     summary = issue_summary(result)
-    table = Table(title="Validation issues", show_lines=False)
-    for c in ("dataset", "rule", "P21", "severity", "count", "message"):
+    errors = summary[summary["severity"] == "Error"]
+    shown = pd.concat([errors, summary[summary["severity"] != "Error"].head(max(limit - len(errors), 0))])
+    table = Table(title="Validation issues (by domain and rule; errors first)", show_lines=False)
+    for c in ("severity", "domain", "rule", "P21", "count", "message (first record)"):
         table.add_column(c, justify="right" if c == "count" else "left", overflow="fold")
     colour = {"Error": "red", "Warning": "yellow", "Notice": "cyan"}
-    for r in summary.head(limit).itertuples():
-        table.add_row(r.dataset, r.rule_id, r.p21_id, f"[{colour.get(r.severity, 'white')}]{r.severity}[/]",
-                      str(r.count), str(r.message))
+    for r in shown.itertuples():
+        where = r.domain if r.datasets == r.domain else f"{r.domain} ({r.datasets})"
+        table.add_row(f"[{colour.get(r.severity, 'white')}]{r.severity}[/]", where, r.rule_id, r.p21_id,
+                      str(r.count), f"{r.message} [{r.sample}]")
     console.print(table)
-    if len(summary) > limit:
-        console.print(f"... and {len(summary) - limit} more issue lines (see the report)")
+    if len(summary) > len(shown):
+        rest = summary.drop(shown.index)
+        by = rest.groupby("severity")["count"].agg(["size", "sum"])
+        said = ", ".join(f"{int(by.at[s, 'size'])} {s.lower()} lines ({int(by.at[s, 'sum'])} findings)"
+                         for s in ("Warning", "Notice") if s in by.index)
+        console.print(f"... and {len(rest)} more issue lines: {said} (see the report)", highlight=False)
     for r in result.errors.head(limit).itertuples():
         console.print(f"[red]rule not run:[/] {r.rule_id} on {r.dataset}: {r.error}")
     if len(result.errors) > limit:
