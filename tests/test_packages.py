@@ -58,6 +58,19 @@ def test_package_validates_completely(reports, folder):
 
 
 @needs_reference
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_no_explosions_on_the_package_as_it_is(reports, folder):
+    """No (rule, dataset) pair flags over half the records or fires over 1,000 times unless explained."""
+    from test_no_explosions import allowed, check_explosions, explosions
+
+    _, doc, _, _ = reports[folder.name]
+    records = {d["dataset"]: d["records"] for d in doc["datasets"]}
+    found = explosions(pd.DataFrame(doc["findings"], columns=["rule_id", "dataset", "row"]), records)
+    bad = check_explosions(folder.name, found, allowed())
+    assert not bad, "findings that explode (list them in tests/explosion_allow.csv only if right):\n" + "\n".join(bad)
+
+
+@needs_reference
 def test_split_datasets_take_their_domain_and_earlier_standards_are_declared(reports):
     _, msg, _, _ = reports["sdtm-msg-2.0"]
     ds = {d["dataset"]: d for d in msg["datasets"]}

@@ -601,12 +601,16 @@ def supp_parent(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) 
     doms = [name[4:]] if name.startswith("SUPP") else sorted(d for d in rdomain.unique() if d)
     ok = pd.Series(False, index=df.index)
     judged = pd.Series(False, index=df.index)
+    # RELREC's dataset-level relationships (SDTMIG 8.3.2): RELTYPE given, USUBJID and IDVARVAL null; IDVAR names a
+    # variable of the domain (SD0075's check), there is no one record to resolve
+    dataset_level = (pd.Series(False, index=df.index) if name.startswith("SUPP") or "RELTYPE" not in df else
+                     as_text(df["RELTYPE"]).notna() & df["USUBJID"].isna() & df["IDVARVAL"].isna())
     for dom in doms:
         try:
             pf = parent_frame(study, "SUPP" + dom)
         except NotApplicable:
             continue
-        mine = pd.Series(True, index=df.index) if name.startswith("SUPP") else (rdomain == dom)
+        mine = (pd.Series(True, index=df.index) if name.startswith("SUPP") else (rdomain == dom)) & ~dataset_level
         judged |= mine
         if p.get("mode") == "idvar":
             continue
