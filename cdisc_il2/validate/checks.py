@@ -753,27 +753,35 @@ def _declared_lengths(study: Study, name: str) -> dict[str, int]:
     return {c.name: c.length for c in ds.columns if c.type == "Char" and c.length and c.name in ds.frame.columns}
 
 
-@register("length_excess")
-def length_excess(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
-    """SD1082: character variables declared longer than their longest value (bytes). As Pinnacle 21 reads it,
-    a variable empty in every record (SD1149's business), ISO 8601 --DTC variables (room for a full date-time)
-    and MedDRA hierarchy names are left out."""
+def _longest(values: pd.Series) -> int:
+    """The byte length of a text column's longest value (UTF-8), 0 when it has none."""
     from ..frames import byte_lengths
 
+    arrow = _arrow_text(values)
+    if arrow is not None:           # the longest UTF-8 value straight from Arrow
+        import pyarrow.compute as pc
+
+        return int(pc.max(pc.binary_length(arrow)).as_py() or 0)
+    most = byte_lengths(values).max() if len(values) else 0
+    return 0 if pd.isna(most) else int(most)
+
+
+@register("length_excess")
+def length_excess(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
+    """SD1082: character variables declared longer than their longest value (bytes) in the domain: a split
+    dataset's (SDTMIG 4.1.7) length is the domain's longest, so its siblings' values count. As Pinnacle 21 reads
+    it, a variable empty in every record (SD1149's business), ISO 8601 --DTC variables (room for a full
+    date-time) and MedDRA hierarchy names are left out."""
     declared = _declared_lengths(study, name)
     if not declared:
         raise NotApplicable(name)
+    others = [n for n in study.siblings(name) if n != name]
     parts = []
     for var, length in declared.items():
         if var.endswith(DICTIONARY_SIZED) or var.endswith("DTC") or not study.cached(name, df, var, "notna", present).any():
             continue
-        arrow = _arrow_text(df[var])
-        if arrow is not None:           # the longest UTF-8 value straight from Arrow
-            import pyarrow.compute as pc
-
-            longest = int(pc.max(pc.binary_length(arrow)).as_py())
-        else:
-            longest = int(byte_lengths(df[var]).max())
+        longest = max([_longest(df[var])] + [_longest(study.frame(n)[var]) for n in others
+                                             if var in study.frame(n).columns])
         if length > max(longest, 1):
             msg = rule.message.replace("{variable}", var) + f" (declared {length}, longest value {longest})"
             parts.append(_dataset_finding(rule, name, var, str(length - max(longest, 1)), msg))

@@ -186,17 +186,78 @@ class Study:
     _joined_ids: set[int] = field(default_factory=set)
     _lookup: dict[tuple, object] = field(default_factory=dict)
     _domains: dict[str, str | None] = field(default_factory=dict)
+    _siblings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _combined: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def frame(self, name: str) -> pd.DataFrame:
-        """The records of a dataset."""
+        """The records of a dataset (or of a split domain combined by `combine`, under the domain's name)."""
+        ds = self.datasets.get(name)
+        if ds is None and name in self._combined:
+            return self._combined[name][0]
         return self.datasets[name].frame
+
+    def siblings(self, name: str) -> tuple[str, ...]:
+        """The datasets holding the domain of an SDTM dataset, in package order: for a split dataset (SDTMIG 4.1.7:
+        LBCH, LBHE...) all of them, which the IG judges as one domain; otherwise just the dataset."""
+        if name not in self._siblings:
+            dom = self.domain(name) if self.kind(name) == "SDTM" else None
+            sibs = tuple(n for n in self.datasets if self.kind(n) == "SDTM" and self.domain(n) == dom) if dom else ()
+            self._siblings[name] = sibs if len(sibs) > 1 else (name,)
+        return self._siblings[name]
+
+    def combine(self, names: list[str]) -> str:
+        """The records of the split datasets of one domain as one frame, held under the domain's name until
+        release(): what rules judging the domain (--SEQ unique, a baseline per subject) run on. Columns a part
+        lacks are missing there; a column typed differently across parts is compared as text."""
+        dom = self.domain(names[0])
+        if dom not in self._combined:
+            frames = [self.datasets[n].frame for n in names]
+            cols = list(dict.fromkeys(c for f in frames for c in f.columns))
+            parts = []
+            for f in frames:
+                part = {}
+                for c in cols:
+                    kinds = {str(g[c].dtype) for g in frames if c in g.columns}
+                    if c in f.columns:
+                        part[c] = f[c] if len(kinds) == 1 else as_text(f[c]).astype("string")
+                    else:
+                        like = next(g[c] for g in frames if c in g.columns)
+                        dtype = like.dtype if len(kinds) == 1 else "string"
+                        part[c] = pd.Series(pd.NA if dtype != np.float64 else np.nan, index=f.index, dtype=dtype)
+                parts.append(pd.DataFrame(part, index=f.index))
+            combined = pd.concat(parts, ignore_index=True)
+            origin = np.repeat(np.array(names, dtype=object), [len(f) for f in frames])
+            local = np.concatenate([np.arange(len(f)) for f in frames]) if frames else np.array([], dtype=int)
+            self._combined[dom] = (combined, origin, local)
+        return dom
+
+    def to_parts(self, found: pd.DataFrame, dom: str, names: list[str]) -> pd.DataFrame:
+        """Findings on a combined split domain pointed back at the split dataset and record they are in; a
+        finding on a variable as a whole goes to the first of the datasets that has the variable."""
+        if not len(found):
+            return found
+        _, origin, local = self._combined[dom]
+        found = found.copy()
+        rows = pd.to_numeric(found["row"], errors="coerce")
+        has = rows.notna().to_numpy()
+        pos = rows[has].astype(np.int64).to_numpy() - 1
+        dataset = found["dataset"].astype(object).to_numpy().copy()
+        row = np.full(len(found), np.nan)
+        dataset[has] = origin[pos]
+        row[has] = local[pos] + 1
+        for i in np.flatnonzero(~has):
+            var = found["variable"].iloc[i]
+            dataset[i] = next((n for n in names if var in self.datasets[n].frame.columns), names[0])
+        found["dataset"] = dataset
+        found["row"] = pd.array(row, dtype="Int64") if has.any() else found["row"]
+        return found
 
     def release(self) -> None:
         """Drop the per-column caches (parsed dates, conversions, joined frames and columns): validation runs
         every rule on one dataset, then releases them, so only one dataset's derived columns are held at once.
         They are pure functions of the data: a later rule that needs one again computes it again."""
         for cache in (self._dates, self._conv, self._joins, self._join_cols, self._joined_ids, self._lookup,
-                      self._joined_dates, self.__dict__.get("_pandera", {})):
+                      self._joined_dates, self._combined, self.__dict__.get("_pandera", {})):
             cache.clear()
         import pyarrow as pa
 
@@ -751,6 +812,9 @@ def _tuple_codes(left: list[pd.Series], right: list[pd.Series], na_equal: bool =
     return lcode, rcode
 
 
+# Checks whose question is about a domain, not a file: split datasets (SDTMIG 4.1.7) are judged together unless
+# the rule says `across: dataset` (any other rule can say `across: domain`).
+DOMAIN_CHECKS = frozenset({"unique", "duplicates", "at_most_one", "at_least_one"})
 CHECKS: dict[str, Callable] = {"condition": check_condition, "unique": check_unique, "duplicates": check_duplicates,
                                "consistent": check_consistent, "at_most_one": check_at_most_one,
                                "at_least_one": check_at_least_one, "exists_in": check_exists_in}
@@ -902,20 +966,28 @@ def run_rule_on(rule: Rule, study: Study, name: str, earlier: bool, parts: list,
         return
     if earlier and study.kind(name) in ("SDTM", "SUPP"):
         return          # Pinnacle 21 does not apply this rule under the package's (earlier) SDTMIG
+    target, parts_of = name, [name]
+    if rule.params.get("across", "domain" if rule.check in DOMAIN_CHECKS else "dataset") == "domain":
+        mine = study.under_validation()
+        sibs = [n for n in study.siblings(name) if n in mine and study.selects(n, rule.datasets)]
+        if len(sibs) > 1 and study.domain(name) not in study.datasets:
+            if name != sibs[0]:
+                return          # judged with the first of its domain's datasets
+            target, parts_of = study.combine(sibs), sibs
     for each in (rule.each or (None,)):
-        p = _resolve_tree(rule.params, name, each)
+        p = _resolve_tree(rule.params, target, each)
         variable = p.get("variable")
-        message = resolve_message(rule.message, name, each, variable)
+        message = resolve_message(rule.message, target, each, variable)
         try:
-            df = _with_join(study.frame(name), p, study)
+            df = _with_join(study.frame(target), p, study)
             if rule.check == "function":
-                out = FUNCTIONS[p["function"]](rule, df, p, study, name)
+                out = FUNCTIONS[p["function"]](rule, df, p, study, target)
             else:
-                out = CHECKS[rule.check](rule, df, p, study, name)
+                out = CHECKS[rule.check](rule, df, p, study, target)
             if isinstance(out, pd.DataFrame):
                 found = out
             elif out.any():
-                found = findings_frame(rule, name, df, out, variable, message)
+                found = findings_frame(rule, target, df, out, variable, message)
             else:
                 found = None
         except NotApplicable:
@@ -924,9 +996,9 @@ def run_rule_on(rule: Rule, study: Study, name: str, earlier: bool, parts: list,
             errors.append({"rule_id": rule.id, "dataset": name,
                            "error": f"rule could not be run on this dataset: {type(exc).__name__}: {exc}"})
             continue
-        applied.append(name)
+        applied.extend(parts_of)
         if found is not None and len(found):
-            parts.append(found)
+            parts.append(study.to_parts(found, target, parts_of) if target != name else found)
 
 
 def resolve_message(message: str, name: str, each: str | None, variable: str | None) -> str:

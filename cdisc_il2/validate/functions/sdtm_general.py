@@ -71,13 +71,22 @@ def model_variable_added(rule: Rule, df: pd.DataFrame, p: dict, study: Study, na
 
 @register("all_null_core")
 def all_null_core(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
-    """Variables of a given core (Perm: SD1078, Exp: SD1149) present but null in every record."""
+    """Variables of a given core (Perm: SD1078, Exp: SD1149) present but null in every record of the domain: a
+    split domain's variable (SDTMIG 4.1.7) is reported once, on the first of its datasets that has it, and only
+    when no other of them populates it."""
     if df.empty:
         raise NotApplicable(name)
     meta = variable_metadata(study, name)
     want = set(meta.loc[meta["core"].isin(p["level"]), "name"])
-    parts = [_dataset_finding(rule, name, v, None, _msg(rule, v, name))
-             for v in df.columns if v in want and not filled(df[v]).any()]
+    others = [n for n in study.siblings(name) if n != name]
+    parts = []
+    for v in df.columns:
+        if v not in want or filled(df[v]).any():
+            continue
+        holders = [n for n in study.siblings(name) if v in study.frame(n).columns and len(study.frame(n))]
+        if holders[0] != name or any(filled(study.frame(n)[v]).any() for n in others if n in holders):
+            continue
+        parts.append(_dataset_finding(rule, name, v, None, _msg(rule, v, name)))
     return _concat(parts)
 
 
