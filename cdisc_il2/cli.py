@@ -121,7 +121,8 @@ class FailOn(str, Enum):
 
 def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optional[Path], rejects=None,
                          prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: Optional[str] = None,
-                         define: Optional[Path] = None, study: Optional[str] = None, package: bool = False):
+                         define: Optional[Path] = None, study: Optional[str] = None, package: bool = False,
+                         ct_release: Optional[list[Path]] = None):
     from .validate import validate_folder
     from .validate.report import render_terminal, write_excel, write_json
 
@@ -132,7 +133,11 @@ def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optio
         if skipped:
             out_console.print(f"note: {name} is here as {', '.join(p.name for p in [chosen[name], *skipped])}; "
                               f"{chosen[name].name} is validated")
-    result = validate_folder(data_dir, rejects, prefer, standard, define, _study_rules(study), package)
+    from .metadata import read_ct_release
+
+    releases = [read_ct_release(p) for p in ct_release or []]
+    result = validate_folder(data_dir, rejects, prefer, standard, define, _study_rules(study), package,
+                             ct_releases=releases)
     if report:
         write_excel(result, report, package=str(data_dir))
     if json_out:
@@ -173,7 +178,12 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
              define: Optional[Path] = typer.Option(None, "--define", help="the package's Define-XML, when it is not "
                                                    "DATA_DIR/define.xml"),
              study: Optional[str] = typer.Option(None, "--study", help="run this trial's own rules (IL2-SLE-01) or "
-                                                 "not (none); default: when the package's STUDYID is this trial's")
+                                                 "not (none); default: when the package's STUDYID is this trial's"),
+             ct_release: Optional[list[Path]] = typer.Option(None, "--ct-release", help="the CDISC CT release the "
+                                                             "package was made with (NCI EVS file, e.g. 'SDTM "
+                                                             "Terminology 2020-12-18.txt'; once for SDTM, once for "
+                                                             "ADaM): terminology findings whose value is a term of "
+                                                             "it are marked as changes between releases")
              ) -> None:
     """Check every dataset of a folder against SDTMIG / ADaMIG 1.3, CDISC CT and the study rules.
 
@@ -188,8 +198,11 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
         raise UsageError(f"--standard '{standard}' is not an SDTMIG version we know ({', '.join(KNOWN_IG)})")
     if define is not None and not define.is_file():
         raise UsageError(f"--define '{define}' is not a file")
+    for path in ct_release or []:
+        if not path.is_file():
+            raise UsageError(f"--ct-release '{path}' is not a file")
     result = _validate_and_report(data_dir, report, json_out, standard=standard, define=define, study=study,
-                                  package=True)
+                                  package=True, ct_release=ct_release)
     if result.unreadable:
         for name, why in sorted(result.unreadable.items()):
             err_console.print(f"error: {why}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -171,6 +172,73 @@ def dimensionless_tests() -> frozenset[str]:
 def ct_versions() -> list[str]:
     """Versions of the CDISC controlled terminology shipped."""
     return list(load_json("ct.json")["versions"])
+
+
+CT_COLUMNS = ("Code", "Codelist Code", "Codelist Extensible (Yes/No)", "Codelist Name", "CDISC Submission Value")
+CT_MAX_BYTES = 512 * 1024 * 1024       # a CT release is ~40 MB; anything far larger is not one
+
+
+def ct_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CDISC controlled terminology release as NCI EVS publishes it (tab-delimited .txt, or the
+    same columns as .csv): Code, Codelist Code, Codelist Extensible, Codelist Name, CDISC Submission Value..."""
+    import csv
+
+    from .errors import InputError
+
+    path = Path(path)
+    try:
+        if path.stat().st_size > CT_MAX_BYTES:
+            raise InputError(f"{path}: {path.stat().st_size:,} bytes is not a CT release (at most {CT_MAX_BYTES:,})")
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            head = fh.readline()
+            fh.seek(0)
+            rows = list(csv.DictReader(fh, delimiter="\t" if "\t" in head else ","))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot be read as a CDISC CT release ({exc})") from None
+    missing = [c for c in CT_COLUMNS if rows and c not in rows[0]] if rows else list(CT_COLUMNS)
+    if missing:
+        raise InputError(f"{path}: not a CDISC CT release in the NCI EVS layout: no column {', '.join(missing)} "
+                         f"(expected the columns {', '.join(CT_COLUMNS)}, tab-delimited or CSV)")
+    return rows
+
+
+@dataclass(frozen=True)
+class CtRelease:
+    """One CDISC CT release's codelists (NCI C-code -> submission values), e.g. the one a package declares."""
+
+    version: str                    # the release date, YYYY-MM-DD
+    codelists: dict[str, frozenset[str]]
+    source: str                     # the file it was read from
+    standard: str = "SDTM"          # SDTM or ADaM terminology
+
+    def has_term(self, codelist_code: str, value: str) -> bool | None:
+        """Whether a value is a term of the codelist in this release (None: the release has no such codelist)."""
+        terms = self.codelists.get(codelist_code)
+        return None if terms is None else value in terms
+
+
+def read_ct_release(path: Path) -> CtRelease:
+    """A CT release file (SDTM or ADaM, NCI EVS layout), dated by its 'Standard and Date' column or the date in
+    its file or folder name (NCI's own names: SDTM Terminology 2020-12-18.txt, or .../2020-12-18/...)."""
+    from .errors import InputError
+
+    path = Path(path)
+    rows = ct_rows(path)
+    stamp = (rows[0].get("Standard and Date") or "") if rows else ""
+    dated = re.search(r"\d{4}-\d{2}-\d{2}", stamp) or next(
+        (m for part in (path.name, *[q.name for q in path.parents]) if (m := re.search(r"\d{4}-\d{2}-\d{2}", part))),
+        None)
+    if dated is None:
+        raise InputError(f"{path}: the CT release's date is neither in its 'Standard and Date' column nor in its "
+                         "file or folder name (name it as NCI does, e.g. 'SDTM Terminology 2020-12-18.txt')")
+    lists: dict[str, set[str]] = {}
+    for r in rows:
+        if r["Codelist Code"]:
+            lists.setdefault(r["Codelist Code"], set()).add(r["CDISC Submission Value"])
+        else:
+            lists.setdefault(r["Code"], set())
+    standard = "ADaM" if "ADAM" in (stamp + " " + path.name).upper() else "SDTM"
+    return CtRelease(dated.group(0), {k: frozenset(v) for k, v in lists.items()}, str(path), standard)
 
 
 @lru_cache(maxsize=None)

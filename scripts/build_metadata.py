@@ -18,6 +18,8 @@ import csv
 import json
 from pathlib import Path
 
+from cdisc_il2.metadata import ct_rows      # the NCI EVS layout, read the same way as a release given to validate
+
 ROOT = Path(__file__).resolve().parents[1]
 # Codelists used by the study but not attached to an SDTMIG variable in Variables.csv.
 EXTRA_CODELISTS = ["C66742", "C66781", "C71620", "C65047", "C67154", "C78734", "C66728", "C66734", "C99079",
@@ -82,10 +84,8 @@ def build_ct(ref: Path, wanted: set[str]) -> dict:
     """The codelists in `wanted` with all their terms, from the SDTM and ADaM CT releases."""
     lists: dict[str, dict] = {}
     rows: list[dict] = []
-    with open(ref / "ct" / "sdtm-terminology-2025-03.txt", newline="", encoding="utf-8") as fh:
-        rows += [dict(r, _src=CT_VERSION) for r in csv.DictReader(fh, delimiter="\t")]
-    with open(ref / "ct" / "adam-terminology-2025-03-28.csv", newline="", encoding="utf-8") as fh:
-        rows += [dict(r, _src=ADAM_CT_VERSION) for r in csv.DictReader(fh)]
+    rows += [dict(r, _src=CT_VERSION) for r in ct_rows(ref / "ct" / "sdtm-terminology-2025-03.txt")]
+    rows += [dict(r, _src=ADAM_CT_VERSION) for r in ct_rows(ref / "ct" / "adam-terminology-2025-03-28.csv")]
     for r in rows:
         if not r["Codelist Code"] and r["Code"] in wanted:
             lists[r["Code"]] = {"code": r["Code"], "name": r["Codelist Name"],

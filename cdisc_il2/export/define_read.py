@@ -79,7 +79,14 @@ def read_define(path: Path) -> dict:
         keys[name] = [n for _, n in sorted(seq)] or [k.strip() for k in a.get("DomainKeys", "").split(",") if k.strip()]
     return {"fileOID": root.get("FileOID"), "studyOID": study.get("OID"), "metaDataVersionOID": mdv.get("OID"),
             "datasets": datasets, "labels": labels, "keys": keys, "codelists": codelists,
-            "ig_versions": _ig_versions(root, mdv)}
+            "ig_versions": _ig_versions(root, mdv), "ct_versions": _ct_versions(root)}
+
+
+def _ct_versions(root) -> list[dict]:
+    """The controlled terminology releases a define declares (Define-XML 2.1 def:Standard Type="CT"): publishing
+    set (SDTM, ADaM, DEFINE-XML) and version (release date)."""
+    return [{"set": a.get("PublishingSet", ""), "version": a.get("Version", "")}
+            for a in (_attrs(el) for el in root.iter("{*}Standard")) if a.get("Type") == "CT" and a.get("Version")]
 
 
 def _ig_versions(root, mdv) -> list[str]:

@@ -193,7 +193,8 @@ def _findings_section(out: Path) -> tuple[str, dict]:
         for r in g.itertuples():
             sel = f[(f["domain"] == r.domain) & (f["rule_id"] == r.rule_id) & (f["severity"] == r.severity)]
             cols = [c for c in ("dataset", "usubjid", "variable", "value", "row", "seq", "triage", "justification",
-                                "message") if c in sel]
+                                "message", "ct", "ct_note") if c in sel and (c not in ("ct", "ct_note")
+                                                                            or sel[c].notna().any())]
             detail = table(sel[cols].head(DETAIL_LIMIT))
             more = f"<p class='muted'>first {DETAIL_LIMIT} of {len(sel)}</p>" if len(sel) > DETAIL_LIMIT else ""
             where = r.domain if r.files == r.domain else f"{r.domain} ({r.files})"
@@ -207,7 +208,10 @@ def _findings_section(out: Path) -> tuple[str, dict]:
                     "<option>Error</option><option>Warning</option><option>Notice</option></select> "
                     f"<span id='{tid}-count'>{len(g)}</span> rule lines shown</p>")
         head = "<tr><th>domain (files)</th><th>rule</th><th>severity</th><th>findings</th><th>justified</th><th>message of the first record (click for all)</th></tr>"
-        parts.append(f"<h3>{label}: {len(f)} findings in {len(g)} rule lines</h3>{controls}"
+        declared = "; ".join(f"{d['set']} CT {d['version']} ({d['source']})" for d in doc.get("ct_declared", []))
+        ct_line = (f"<p class='muted'>Terminology checked against {esc('; '.join(doc.get('ct_versions', [])))}"
+                   + (f"; the package declares {esc(declared)}" if declared else "") + "</p>")
+        parts.append(f"<h3>{label}: {len(f)} findings in {len(g)} rule lines</h3>{ct_line}{controls}"
                      f"<table id='{tid}'><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
         stale = doc.get("stale_justifications") or []
         if stale:

@@ -14,6 +14,7 @@ from . import checks, functions  # noqa: F401  (register the rule functions and 
 from .engine import (DEFAULT_IG, FINDING_COLUMNS, RULE_ERROR_COLUMNS, SEVERITY_ORDER, Study, applies, empty_findings,
                      load_rules, not_in_configuration, run_rule_on)
 from .standard import package_standard
+from .terminology import annotate, declared_ct, release_changes
 
 
 @dataclass
@@ -30,6 +31,8 @@ class ValidationResult:
     study_rules: bool = True
     unreadable: dict[str, str] = field(default_factory=dict)     # dataset -> why its file could not be read
     stale: pd.DataFrame = field(default_factory=pd.DataFrame)    # justifications that match no finding
+    ct_declared: list[dict] = field(default_factory=list)       # CT releases the package declares (set, version, source)
+    ct_given: list[str] = field(default_factory=list)           # CT release files given to compare with (--ct-release)
 
     def with_triage(self, justifications: pd.DataFrame) -> "ValidationResult":
         """The same result with each finding's triage status from the study's justifications."""
@@ -45,7 +48,8 @@ class ValidationResult:
                 "rules_checked": int((self.rules["checked_in"] != "").sum()),
                 "rules_in_catalogue": int(len(self.rules)),
                 "rules_fired": int((self.rules["fired"] == "Y").sum()),
-                "rule_errors": int(len(self.errors))}
+                "rule_errors": int(len(self.errors)),
+                "ct_release_changes": release_changes(self.findings)}
 
     def count_at_or_above(self, severity: str) -> int:
         """Number of findings at or above a severity (Error > Warning > Notice)."""
@@ -95,12 +99,15 @@ def is_this_study(datasets: dict[str, Dataset]) -> bool:
 
 def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None = None,
                       standard: str | None = None, study_rules: bool | None = None,
-                      extras: dict | None = None, reference: dict[str, Dataset] | None = None) -> ValidationResult:
+                      extras: dict | None = None, reference: dict[str, Dataset] | None = None,
+                      ct_releases: list | None = None) -> ValidationResult:
     """Run every rule on the datasets (and the mapping rejects, if given); findings sorted by dataset and row.
 
     `standard` is the package's SDTMIG version (default 3.4); `study_rules` runs this trial's own rules
     (default: when the package's STUDYID is this trial's); `extras` carries the package's define.xml;
-    `reference` datasets (SDTM beside ADaM) serve cross-dataset rules and are not themselves checked."""
+    `reference` datasets (SDTM beside ADaM) serve cross-dataset rules and are not themselves checked;
+    `ct_releases` (metadata.read_ct_release) are the CT releases the package was made with, to tell a term that
+    changed between releases from a data error."""
     checked = frozenset(datasets)
     datasets = {**(reference or {}), **datasets}
     own = is_this_study(datasets) if study_rules is None else study_rules
@@ -145,6 +152,8 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
     findings["_sev"] = findings["severity"].map(SEVERITY_ORDER)
     findings = findings.sort_values(["dataset", "row", "_sev", "rule_id", "variable"], ascending=[True, True, False, True, True],
                                     kind="stable", na_position="first").drop(columns="_sev").reset_index(drop=True)
+    declared = declared_ct(context.get("define_ct", []), study)
+    findings = annotate(findings, study, declared, list(ct_releases or []))
     errs = pd.DataFrame(errors, columns=RULE_ERROR_COLUMNS)
     summary = []
     for name in [*[n for n in datasets if n in checked], *sorted(set(findings["dataset"]) - set(checked))]:
@@ -162,18 +171,21 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
     parts_ig = ([f"SDTMIG {study.standard}"] if kinds & {"SDTM", "SUPP"} or not kinds & {"ADSL", "BDS", "ADAM"}
                 else []) + (["ADaMIG 1.3"] if kinds & {"ADSL", "BDS", "ADAM"} else [])
     ig = "; ".join(parts_ig)
-    return ValidationResult(findings, pd.DataFrame(rows), pd.DataFrame(summary), ct_versions(), errs, ig, own)
+    return ValidationResult(findings, pd.DataFrame(rows), pd.DataFrame(summary), ct_versions(), errs, ig, own,
+                            ct_declared=declared, ct_given=[f"{r.standard} CT {r.version} ({r.source})"
+                                                            for r in ct_releases or []])
 
 
 def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
                     prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: str | None = None,
                     define: Path | None = None, study_rules: bool | None = None,
                     package: bool = False, datasets: dict[str, Dataset] | None = None,
-                    unreadable: dict[str, str] | None = None) -> ValidationResult:
+                    unreadable: dict[str, str] | None = None, ct_releases: list | None = None) -> ValidationResult:
     """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together, under the standard
     given, else the one the package's define.xml (or `define`) declares. A `package` (what `validate` is given)
     is also checked against its define.xml, and is expected to have one. `datasets` are the folder's datasets
-    already read (read_folder with `unreadable`, the files it could not read): they are not read again."""
+    already read (read_folder with `unreadable`, the files it could not read): they are not read again.
+    `ct_releases` are the CT releases the package was made with (see validate_datasets)."""
     from ..errors import InputError
     from ..export.define_read import read_define
 
@@ -190,9 +202,11 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
         standard = package_standard(metadata)
     if package and metadata is not None:
         extras["define"] = metadata
+    if metadata is not None:
+        extras["define_ct"] = metadata.get("ct_versions", [])
     if datasets is None:
         datasets = read_folder(folder, prefer=prefer, unreadable=unreadable)
-    result = validate_datasets(datasets, rejects, standard, study_rules, extras)
+    result = validate_datasets(datasets, rejects, standard, study_rules, extras, ct_releases=ct_releases)
     if unreadable:          # listed in every report; the other datasets are validated all the same
         result.unreadable = unreadable
         rows = [{"dataset": n, "label": "", "source": "", "records": 0, "variables": 0,

@@ -69,6 +69,8 @@ def validation_summary(result: ValidationResult, package: str | None = None) -> 
     read = ds[~ds["standard"].astype(str).str.startswith(("not read", "not in the package"))] if len(ds) else ds
     items = [("package", package or ""), ("standard", result.standard),
              ("controlled terminology", "; ".join(result.ct_versions)),
+             ("controlled terminology the package declares", ct_declared_text(result)),
+             ("CT findings that are changes between releases", ct_changes_text(result)),
              ("tool", f"cdisc-il2 {__version__}"), ("study rules", _study_rules_text(result)),
              ("datasets validated", str(len(read))), ("records", f"{int(read['records'].sum()) if len(read) else 0:,}"),
              ("datasets not read", str(len(result.unreadable))),
@@ -136,6 +138,24 @@ def write_excel(result: ValidationResult, path: Path, package: str | None = None
     save_workbook(wb, path, REPORT_TIME)
 
 
+def ct_declared_text(result: ValidationResult) -> str:
+    """The CT releases the package declares, with where each is declared, for the report."""
+    if not result.ct_declared:
+        return "none (no define.xml def:Standard of type CT, no TS TSVCDVER for CDISC)"
+    return "; ".join(f"{d['set']} CT {d['version']} ({d['source']})" for d in result.ct_declared)
+
+
+def ct_changes_text(result: ValidationResult) -> str:
+    """How many terminology findings are terms of the package's own release, or why that was not measured."""
+    ours = {v.split()[-1] for v in result.ct_versions}
+    other = sorted({d["version"] for d in result.ct_declared} - ours)
+    if result.ct_given:
+        return f"{result.counts()['ct_release_changes']} (compared with {'; '.join(result.ct_given)})"
+    if other:
+        return f"not measured: the package declares CT {', '.join(other)}; give that release with --ct-release"
+    return "none to measure (the package declares no other release)"
+
+
 def _study_rules_text(result: ValidationResult) -> str:
     """Whether this trial's own rules ran, for the report."""
     return ("run (this trial's package)" if result.study_rules else
@@ -147,7 +167,8 @@ def to_json(result: ValidationResult) -> dict:
     def records(frame: pd.DataFrame) -> list[dict]:
         return json.loads(frame.to_json(orient="records"))
     return {"tool": "cdisc-il2", "version": __version__, "standard": result.standard,
-            "ct_versions": result.ct_versions, "study_rules": result.study_rules,
+            "ct_versions": result.ct_versions, "ct_declared": result.ct_declared, "ct_given": result.ct_given,
+            "study_rules": result.study_rules,
             "summary": result.counts(),
             "datasets": records(result.datasets), "rules": records(result.rules),
             "rule_errors": records(result.errors),
@@ -198,6 +219,11 @@ def render_terminal(result: ValidationResult, console, limit: int = 25) -> None:
                   f"{c['errors']} errors, {c['warnings']} warnings, {c['notices']} notices"
                   + (f" ({c['justified']} justified)" if c.get("justified") else "")
                   + (f"; {c['rule_errors']} rule/dataset pairs could not run" if c["rule_errors"] else ""))
+    ours = {v.split()[-1] for v in result.ct_versions}
+    if {d["version"] for d in result.ct_declared} - ours or result.ct_given:
+        console.print(f"CT: checked against {'; '.join(result.ct_versions)}; the package declares "
+                      f"{ct_declared_text(result)}. CT findings that are changes between releases: "
+                      f"{ct_changes_text(result)}", highlight=False)
     if "triage" in result.findings:
         again = result.findings[result.findings["triage"].eq("value changed since justified")]
         for r in again.head(limit).itertuples():
