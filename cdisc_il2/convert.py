@@ -31,6 +31,7 @@ class ConvertResult:
     rejects: pd.DataFrame
     accountability: pd.DataFrame
     trace: pd.DataFrame
+    cells: pd.DataFrame = field(default_factory=pd.DataFrame)     # each collected value's raw cell (trace_cells.csv)
     specs: list[Spec] = field(default_factory=list)
     inputs: list[Path] = field(default_factory=list)
     transfer_time: dt.datetime = DEFAULT_TIME
@@ -104,13 +105,13 @@ def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_sit
         raise InputError("no demography (DM) records: no spec maps a DM block, or its files are missing")
     issues = Issues()
     frames = {d: pd.concat(parts, ignore_index=True) for d, parts in records.items()}
-    domains, trace = assemble(frames, labels, issues)
+    domains, trace, cells = assemble(frames, labels, issues)
     all_rejects = pd.concat([*rejects, issues.frame()], ignore_index=True)
     all_rejects = all_rejects.drop_duplicates(["file", "sheet", "row", "column", "value", "reason", "disposition"])
     all_rejects = all_rejects.sort_values(["file", "sheet", "row", "column"], kind="stable").reset_index(drop=True)
     acc = pd.DataFrame(account).reindex(columns=ACCOUNT_COLUMNS)
     acc = _settle_accountability(acc, all_rejects)
-    return ConvertResult(domains, all_rejects, acc, trace, specs, sorted(used), max(saved, default=DEFAULT_TIME))
+    return ConvertResult(domains, all_rejects, acc, trace, cells, specs, sorted(used), max(saved, default=DEFAULT_TIME))
 
 
 def spec_files(transfer: Path, spec: Spec) -> list[Path]:
@@ -177,7 +178,8 @@ def variables_table(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def write_outputs(result: ConvertResult, out: Path) -> list[Path]:
-    """Write sdtm/<domain>.csv, sdtm/variables.csv, rejects.csv, accountability.csv, trace.csv atomically."""
+    """Write sdtm/<domain>.csv, sdtm/variables.csv, rejects.csv, accountability.csv, trace.csv and
+    trace_cells.csv atomically."""
     out = Path(out)
     written = []
     for name, df in result.domains.items():
@@ -189,7 +191,7 @@ def write_outputs(result: ConvertResult, out: Path) -> list[Path]:
     written.append(out / "transfer.json")
     for p, df in ((out / "sdtm" / "variables.csv", variables_table(result.domains)),
                   (out / "rejects.csv", result.rejects), (out / "accountability.csv", result.accountability),
-                  (out / "trace.csv", result.trace)):
+                  (out / "trace.csv", result.trace), (out / "trace_cells.csv", result.cells)):
         write_csv(p, df)
         written.append(p)
     return written

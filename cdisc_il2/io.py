@@ -139,3 +139,44 @@ def set_text_cell(cell, value: object) -> None:
     cell.value = value
     if isinstance(value, str):
         cell.data_type = "s"
+
+
+EXCEL_MAX_ROWS = 1_048_575
+SEVERITY_COLOURS = {"Error": "F8CBAD", "Warning": "FFE699", "Notice": "DDEBF7"}
+
+
+def add_sheet(wb, title: str, frame: pd.DataFrame, widths: dict[str, int], severity_col: str | None = None) -> None:
+    """A write-only sheet of a frame: styled header, frozen first row, autofilter, widths, a severity column
+    coloured, data cells always as text or numbers (text from the data is never a formula)."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    header_fill, header_font = PatternFill("solid", fgColor="1F4E78"), Font(bold=True, color="FFFFFF")
+    fills = {k: PatternFill("solid", fgColor=v) for k, v in SEVERITY_COLOURS.items()}
+    ws = wb.create_sheet(title)
+    cols = list(frame.columns)
+    for i, c in enumerate(cols, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = widths.get(c, 14)
+    ws.freeze_panes = "A2"
+    header = []
+    for c in cols:
+        cell = WriteOnlyCell(ws, value=c)
+        cell.font, cell.fill = header_font, header_fill
+        cell.alignment = Alignment(vertical="center")
+        header.append(cell)
+    ws.append(header)
+    n = min(len(frame), EXCEL_MAX_ROWS - 1)
+    sev_idx = cols.index(severity_col) if severity_col in cols else None
+    values = frame.head(n).astype(object).where(frame.head(n).notna(), None).to_numpy()
+    for row in values:
+        cells = []
+        for j, v in enumerate(row):
+            cell = WriteOnlyCell(ws, value=v)
+            if isinstance(v, str):
+                cell.data_type = "s"       # text from the data is never a formula, whatever it starts with
+            if sev_idx is not None and j == sev_idx and v in fills:
+                cell.fill = fills[v]
+            cells.append(cell)
+        ws.append(cells)
+    ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(cols)))}{n + 1}"

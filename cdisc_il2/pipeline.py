@@ -37,6 +37,7 @@ class RunOutcome:
     previous: Path | None = None
     run_id: int | None = None
     history: Path | None = None
+    queries: pd.DataFrame | None = None
 
 
 def staging_folder(out: Path) -> Path:
@@ -99,6 +100,13 @@ def _summary_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[[c for c in ("USUBJID",) if c in frame.columns]]
 
 
+def _sites_of(converted) -> dict[str, str]:
+    """Raw file -> the site whose spec read it (accountability's spec, the spec's SITEID)."""
+    site = {spec.name: spec.site for spec in converted.specs}
+    acc = converted.accountability
+    return {str(f): site[str(s)] for f, s in zip(acc["file"], acc["spec"]) if str(s) in site}
+
+
 def _nothing(_: str) -> ContextManager:
     return contextlib.nullcontext()
 
@@ -131,6 +139,8 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
     with step("validate SDTM"):
         from .formats import read_folder
         from .validate import validate_datasets, validate_folder
+        from .transfers.compare import natural_keys
+        from .transfers.queries import attach_sources, build_queries, follow_up, read_queries, write_queries
         from .validate.report import write_excel, write_json
 
         # the SDTM just written is read once (as every later stage would read it) and handed on in memory
@@ -138,13 +148,22 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         sdtm_data = read_folder(stage / "sdtm", prefer=CSV_FIRST, unreadable=unreadable)
         # what the run keeps of the conversion from here on (memory): of each domain what the CLI's summary reads
         # (records and subjects); the trace is written and no longer needed
+        trace, cells = converted.trace, converted.cells
         converted = dataclasses.replace(converted, trace=pd.DataFrame(columns=converted.trace.columns),
+                                        cells=pd.DataFrame(columns=converted.cells.columns),
                                         domains={k: _summary_frame(v) for k, v in converted.domains.items()})
         sdtm = validate_folder(stage / "sdtm", converted.rejects, CSV_FIRST, datasets=sdtm_data,
-                               unreadable=unreadable).with_triage(justified)
+                               unreadable=unreadable)
+        sdtm = dataclasses.replace(sdtm, findings=attach_sources(sdtm.findings, cells, trace)).with_triage(justified)
         write_excel(sdtm, stage / "validation" / "report.xlsx", package=f"{Path(transfer).name}: SDTM as converted")
         write_json(sdtm, stage / "validation" / "findings.json")
     fault_point("sdtm validated")
+    with step("site queries"):
+        queries = follow_up(build_queries(sdtm.findings, sdtm_data, _sites_of(converted), Path(transfer).name,
+                                          natural_keys),
+                            read_queries(prev) if prev is not None else None, cells, sdtm_data, natural_keys)
+        write_queries(queries, stage / "queries", converted.transfer_time)
+        trace = cells = None
     in_memory = not unreadable          # else the later stages read the folder and stop on the unreadable file
     with step("derive ADaM"):
         from .derive import derive_folder
@@ -195,17 +214,19 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
     fault_point("reported")
     publish(stage, out)
     fault_point("published")
-    outcome = RunOutcome(converted, sdtm, adam, adam_checked, unwritable, comparison, prev, history=history)
+    outcome = RunOutcome(converted, sdtm, adam, adam_checked, unwritable, comparison, prev, history=history,
+                         queries=queries)
     with step("run history"):
         outcome.run_id = _record(history, started, transfer, out, manifest, sdtm, adam_checked, unwritable,
-                                 comparison, prev)
+                                 comparison, prev, queries)
     return outcome
 
 
 def _record(history: Path, started: str, transfer: Path, out: Path, manifest: dict, sdtm, adam_checked,
-            unwritable: list[str], comparison, prev: Path | None) -> int:
+            unwritable: list[str], comparison, prev: Path | None, queries: pd.DataFrame | None = None) -> int:
     """One history row for the run, with its findings by rule and its SRI-4 summary."""
     from .transfers.history import list_runs, record_run
+    from .transfers.queries import query_counts
 
     findings = pd.concat([sdtm.findings.assign(package="SDTM"), adam_checked.findings.assign(package="ADaM")],
                          ignore_index=True)
@@ -220,4 +241,5 @@ def _record(history: Path, started: str, transfer: Path, out: Path, manifest: di
                       status="incomplete" if unwritable else "complete", transfer=transfer, out=out,
                       manifest=manifest, findings=findings, sri=sri, previous_run=previous_id,
                       summary={"sdtm": sdtm.counts(), "adam": adam_checked.counts(),
-                               "comparison": comparison.summary() if comparison is not None else None})
+                               "comparison": comparison.summary() if comparison is not None else None,
+                               "queries": query_counts(queries)})

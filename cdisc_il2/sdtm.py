@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .dates import full_date, study_day
-from .mapping.engine import (DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
+from .mapping.engine import (CELL_COL, CELL_SEP, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
                              parse_numbers)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table
 from .resources import load_study
@@ -385,10 +385,34 @@ def trace(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
                          "column": df[SRC_COLUMN]})
 
 
+CELL_COLUMNS = ["DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", "heading", "raw"]
+
+
+def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
+    """Where each collected value of each record came from: one row per (record, variable) with the raw file,
+    sheet, row, the site's own heading and the cell's text (an empty cell too: a missing value is a query)."""
+    parts = []
+    seqs = pd.to_numeric(df[seq], errors="coerce").astype("Int64") if seq in df else pd.Series(pd.NA, index=df.index)
+    for col in [c for c in df.columns if c.startswith(CELL_COL)]:
+        var = col[len(CELL_COL):]
+        ref = df[col].astype("string")
+        ok = ref.notna()
+        if not ok.any():
+            continue
+        bits = ref[ok].str.split(CELL_SEP, n=3, expand=True)
+        parts.append(pd.DataFrame({"DOMAIN": domain, "USUBJID": df.loc[ok, "USUBJID"].astype("string"),
+                                   "SEQ": seqs[ok], "VARIABLE": var, "file": bits[0], "sheet": bits[1],
+                                   "row": pd.to_numeric(bits[2], errors="coerce").astype("Int64"),
+                                   "heading": bits[3], "raw": df.loc[ok, RAW_COL + var].astype("string")}))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in CELL_COLUMNS})
+    return pd.concat(parts, ignore_index=True)[CELL_COLUMNS]
+
+
 def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, tuple[str, str]]],
-             issues: Issues) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+             issues: Issues) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
     """Build the SDTM domains (and SUPPxx), the trial design and subject visit/element datasets (design.py),
-    and the trace table from mapped records per domain."""
+    the trace table from mapped records per domain, and the trace of each collected value to its raw cell."""
     from .design import add_design_domains
 
     study = load_study()
@@ -405,7 +429,7 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
     if "QS" in prepared:
         prepared["QS"] = standardize_questionnaires(prepared["QS"], issues)
     out: dict[str, pd.DataFrame] = {}
-    traces = []
+    traces, cells = [], []
     for domain in [d for d in DOMAIN_ORDER if d in prepared]:
         df = prepared[domain]
         if domain != "DM":
@@ -418,8 +442,9 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
         supp = build_supp(df, domain, supp_labels.get(domain, {}))
         out[domain] = order_variables(df, domain)
         traces.append(trace(df, domain, f"{domain}SEQ" if domain != "DM" else "USUBJID"))
+        cells.append(trace_cells(df, domain, f"{domain}SEQ"))
         if not supp.empty:
             out[f"SUPP{domain}"] = order_variables(supp, "SUPPQUAL")
             traces.append(trace(supp, f"SUPP{domain}", "IDVARVAL"))
     out = add_design_domains(out)
-    return out, pd.concat(traces, ignore_index=True)
+    return out, pd.concat(traces, ignore_index=True), pd.concat(cells, ignore_index=True)

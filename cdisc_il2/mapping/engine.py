@@ -14,6 +14,11 @@ from .spec import Spec
 SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN = "__file__", "__sheet__", "__row__", "__column__"
 SUPP_COL = "SUPP:"
 DERIVE_COL = "DERIVE:"
+# Per collected variable and record, the raw cell it was read from ("file\x1fsheet\x1frow\x1fheading") and the
+# cell's text: what a site query names (trace_cells.csv); a constant, template or derived value has none.
+CELL_COL = "CELL:"
+RAW_COL = "RAW:"
+CELL_SEP = "\x1f"
 REJECT_COLUMNS = ["file", "sheet", "row", "column", "value", "reason", "disposition", "spec", "block", "domain"]
 ROW_REJECTED = "row rejected"
 VALUE_KEPT = "value kept as collected"
@@ -156,6 +161,9 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
                 issues.add(frame, missing, colname, raw, f"required value for {var} is missing", ROW_REJECTED)
                 reject |= missing
             out[target] = value
+            if section == "variables" and "dictionary" not in rule:      # a coded value is the sponsor's coding
+                cell, text = cell_refs(frame, colname, raw)
+                out[CELL_COL + var], out[RAW_COL + var] = cell, text
     for col in (SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN):
         out[col] = frame[col]
     rejected_rows.update(out.loc[reject, SRC_ROW].tolist())
@@ -169,6 +177,16 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
     partial = rejects["disposition"].eq(ROW_REJECTED) & rejects["row"].isin(list(mapped_rows))
     rejects.loc[partial, "disposition"] = "record rejected (other records of the row mapped)"
     return BlockResult(domain, records, rejects, acc)
+
+
+def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The raw cell of each record's value (file, sheet, row, heading joined by CELL_SEP) and its text, where the
+    value was read from a column of the sheet (a constant or template has a heading in parentheses: none)."""
+    head = heading.astype("string")
+    collected = head.notna() & ~head.str.startswith("(").fillna(True)
+    ref = (frame[SRC_FILE].astype("string") + CELL_SEP + frame[SRC_SHEET].astype("string") + CELL_SEP
+           + frame[SRC_ROW].astype("string") + CELL_SEP + head)
+    return ref.where(collected), raw.astype("string").where(collected)
 
 
 def _unpivot(spec: Spec, bpath: str, pivot: dict, frame: pd.DataFrame, sheet: RawSheet):

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..frames import comparable_text
-from .engine import REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, BlockResult, Issues
+from .engine import CELL_COL, RAW_COL, REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, BlockResult, Issues
 from .spec import Spec
 
 MERGE_REJECTED = "row rejected (no record to add to)"
@@ -31,7 +31,7 @@ def merge_block(base: pd.DataFrame | None, res: BlockResult, block: dict, spec: 
     issues = Issues(spec.name, name, res.domain)
     if base is None or base.empty:
         base = pd.DataFrame(columns=[*on, SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN])
-    values = [c for c in add.columns if c not in _PROVENANCE and c not in on]
+    values = [c for c in add.columns if c not in _PROVENANCE and c not in on and not c.startswith((CELL_COL, RAW_COL))]
     add_key = _key(add, on)
     base_key = _key(base, on)
     _check_clashes(add, add_key, add, add_key, values, spec, name, on, within=True)
@@ -50,6 +50,13 @@ def merge_block(base: pd.DataFrame | None, res: BlockResult, block: dict, spec: 
         new = pd.Series(take[var].to_numpy(), dtype=take[var].dtype)
         incoming = pd.Series(pd.NA, index=out.index, dtype="object")
         incoming[hit] = new.iloc[idx[hit].astype(int).to_numpy()].to_numpy()
+        taken = hit & ((out[var].isna() & incoming.notna()) if var in out else pd.Series(True, index=out.index))
+        for col in (CELL_COL + var, RAW_COL + var):      # the raw cell follows the value it gave
+            if col in take:
+                cell = pd.Series(pd.NA, index=out.index, dtype="string")
+                cell[hit] = take[col].astype("string").to_numpy()[idx[hit].astype(int).to_numpy()]
+                mine = out[col].astype("string") if col in out else pd.Series(pd.NA, index=out.index, dtype="string")
+                out[col] = cell.where(taken | mine.isna(), mine)
         if var in out:
             out[var] = out[var].astype("object").where(out[var].notna(), incoming)
         else:

@@ -147,6 +147,8 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
                      "description": rule.description or rule.message})
     findings = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FINDING_COLUMNS)
     findings = findings.astype({"row": "Int64"})
+    if "src_row" in findings:             # raw rows of rejects-based findings (mapping_rejects)
+        findings["src_row"] = pd.to_numeric(findings["src_row"], errors="coerce").astype("Int64")
     scope = {r["rule_id"]: r["scope"] for r in rows}
     findings["scope"] = findings["rule_id"].map(scope).astype("string")
     findings["_sev"] = findings["severity"].map(SEVERITY_ORDER)

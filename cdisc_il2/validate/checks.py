@@ -730,6 +730,10 @@ def mapping_rejects(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: s
     out["variable"] = ("raw column " + sel["column"].astype("string").fillna("?")).to_numpy()
     out["value"] = sel["value"].astype("string").to_numpy()
     out["row"] = pd.NA
+    # the raw cell itself, as attach_sources gives it for findings on mapped records
+    out["src_file"], out["src_sheet"] = sel["file"].astype("string").to_numpy(), sel["sheet"].astype("string").to_numpy()
+    out["src_row"], out["src_heading"] = sel["row"].astype("string").to_numpy(), sel["column"].astype("string").to_numpy()
+    out["src_raw"], out["src_variables"] = sel["value"].astype("string").to_numpy(), pd.NA
     return out
 
 

@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from .. import __version__
-from ..io import save_workbook, write_text
+from ..io import EXCEL_MAX_ROWS, add_sheet, save_workbook, write_text
+
 from . import ValidationResult
 
-EXCEL_MAX_ROWS = 1_048_575
-HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-SEVERITY_FILL = {"Error": PatternFill("solid", fgColor="F8CBAD"), "Warning": PatternFill("solid", fgColor="FFE699"),
-                 "Notice": PatternFill("solid", fgColor="DDEBF7")}
 REPORT_TIME = dt.datetime(2000, 1, 1)
 
 
@@ -81,51 +74,21 @@ def validation_summary(result: ValidationResult, package: str | None = None) -> 
     return pd.DataFrame(items, columns=["item", "value"])
 
 
-def _sheet(wb: Workbook, title: str, frame: pd.DataFrame, widths: dict[str, int], severity_col: str | None = None) -> None:
-    """A write-only sheet: styled header, frozen first row, autofilter, widths, data cells always as text or numbers."""
-    ws = wb.create_sheet(title)
-    cols = list(frame.columns)
-    for i, c in enumerate(cols, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = widths.get(c, 14)
-    ws.freeze_panes = "A2"
-    header = []
-    for c in cols:
-        cell = WriteOnlyCell(ws, value=c)
-        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
-        cell.alignment = Alignment(vertical="center")
-        header.append(cell)
-    ws.append(header)
-    n = min(len(frame), EXCEL_MAX_ROWS - 1)
-    sev_idx = cols.index(severity_col) if severity_col in cols else None
-    values = frame.head(n).astype(object).where(frame.head(n).notna(), None).to_numpy()
-    for row in values:
-        cells = []
-        for j, v in enumerate(row):
-            cell = WriteOnlyCell(ws, value=v)
-            if isinstance(v, str):
-                cell.data_type = "s"       # text from the data is never a formula, whatever it starts with
-            if sev_idx is not None and j == sev_idx and v in SEVERITY_FILL:
-                cell.fill = SEVERITY_FILL[v]
-            cells.append(cell)
-        ws.append(cells)
-    ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(cols)))}{n + 1}"
-
-
 def write_excel(result: ValidationResult, path: Path, package: str | None = None) -> None:
     """The report data managers know: Validation Summary, Dataset Summary, Issue Summary, Details, Rules."""
     wb = Workbook(write_only=True)
-    _sheet(wb, "Validation Summary", validation_summary(result, package), {"item": 28, "value": 80})
+    add_sheet(wb, "Validation Summary", validation_summary(result, package), {"item": 28, "value": 80})
     ds = result.datasets.rename(columns=str.title)
-    _sheet(wb, "Dataset Summary", ds, {"Dataset": 10, "Label": 36, "Source": 24, "Class": 18})
-    _sheet(wb, "Issue Summary", issue_summary(result).rename(columns={"count": "Count"}),
+    add_sheet(wb, "Dataset Summary", ds, {"Dataset": 10, "Label": 36, "Source": 24, "Class": 18})
+    add_sheet(wb, "Issue Summary", issue_summary(result).rename(columns={"count": "Count"}),
            {"message": 80, "core_id": 16, "sample": 50, "datasets": 18, "variables": 24}, "severity")
     details = result.findings.rename(columns={"row": "record"})
-    _sheet(wb, "Details", details, {"message": 80, "value": 28, "usubjid": 22, "core_id": 16}, "severity")
-    _sheet(wb, "Rules", result.rules, {"description": 90, "core_id": 22, "publisher_ids": 26, "applies_to": 22,
+    add_sheet(wb, "Details", details, {"message": 80, "value": 28, "usubjid": 22, "core_id": 16}, "severity")
+    add_sheet(wb, "Rules", result.rules, {"description": 90, "core_id": 22, "publisher_ids": 26, "applies_to": 22,
                                        "checked_in": 30}, "severity")
-    _sheet(wb, "Rules Not Run", result.errors, {"error": 100, "dataset": 12})
+    add_sheet(wb, "Rules Not Run", result.errors, {"error": 100, "dataset": 12})
     if len(result.stale):
-        _sheet(wb, "Stale Justifications", result.stale, {"justification": 60, "status": 28})
+        add_sheet(wb, "Stale Justifications", result.stale, {"justification": 60, "status": 28})
     c = result.counts()
     meta = pd.DataFrame({"item": ["tool", "version", "standard", "controlled terminology", "study rules", "findings",
                                   "rules checked", "rules in catalogue", "rules that could not run",
@@ -134,7 +97,7 @@ def write_excel(result: ValidationResult, path: Path, package: str | None = None
                                    _study_rules_text(result), str(len(result.findings)),
                                    str(c["rules_checked"]), str(c["rules_in_catalogue"]), str(c["rule_errors"]),
                                    f"{min(len(result.findings), EXCEL_MAX_ROWS - 1)} (all findings are in the JSON)"]})
-    _sheet(wb, "About", meta, {"item": 24, "value": 70})
+    add_sheet(wb, "About", meta, {"item": 24, "value": 70})
     save_workbook(wb, path, REPORT_TIME)
 
 
