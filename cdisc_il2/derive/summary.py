@@ -89,6 +89,8 @@ def plot_sledai(adqs: pd.DataFrame, path: Path) -> None:
         ax.plot(g["AVISITN"], g["AVAL"], color="grey", alpha=0.35, linewidth=0.8)
     med = s.groupby("AVISITN")["AVAL"].median()
     ax.plot(med.index, med.values, color="#C00000", linewidth=2.5, marker="o", label="median")
+    weeks = sorted(set(pd.to_numeric(s["AVISITN"], errors="coerce").dropna()))   # the visits of the data
+    ax.set_xticks(weeks, [f"{w:g}" for w in weeks])
     ax.set_xlabel("analysis visit (week)")
     ax.set_ylabel("SLEDAI-2K total")
     ax.set_title("SLEDAI-2K over time per subject")

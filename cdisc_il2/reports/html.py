@@ -13,6 +13,7 @@ import pandas as pd
 
 from .. import __version__
 from ..io import write_text
+from ..transfers.compare import record_label as _record_label
 
 DETAIL_LIMIT = 200          # finding rows shown per rule (all are in validation/findings.json)
 CHANGE_LIMIT = 500          # changed values shown (all are in comparison/changes.csv)
@@ -34,6 +35,7 @@ td.num{text-align:right}.Error{background:#F8CBAD}.Warning{background:#FFE699}.N
 .card b{display:block;font-size:20px}.plots{display:flex;flex-wrap:wrap;gap:12px}.plots figure{margin:0}
 details{margin:2px 0}summary{cursor:pointer}input[type=search]{padding:4px 8px;width:320px}
 tr.primary td{font-weight:700;background:#E2EFDA}
+ul.lines{list-style:none;padding-left:0;margin:4px 0}ul.lines li{margin:2px 0}
 """
 
 SCRIPT = """
@@ -93,6 +95,18 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]
 
 
+def _visit_ticks(ax, weeks: pd.Series) -> None:
+    """X ticks on the analysis visits present in the data (AVISITN, the study week), not matplotlib's own."""
+    values = sorted(set(pd.to_numeric(weeks, errors="coerce").dropna()))
+    ax.set_xticks(values, [f"{v:g}" for v in values], fontsize=7)
+
+
+def _unit(param: object) -> str:
+    """The unit a PARAM ends with in parentheses ('Complement C3 (g/L)' -> 'g/L'), else ''."""
+    text = str(param or "").strip()
+    return text[text.rindex("(") + 1:-1].strip() if text.endswith(")") and "(" in text else ""
+
+
 def _plots(out: Path) -> str:
     """SRI-4 by visit with CIs and the primary endpoint, SLEDAI-2K per subject, labs and Treg over time."""
     import matplotlib
@@ -132,6 +146,7 @@ def _plots(out: Path) -> str:
             ax.plot(g["AVISITN"], g["AVAL"], color="grey", alpha=0.35, linewidth=0.8)
         med = q.groupby("AVISITN")["AVAL"].median()
         ax.plot(med.index, med.values, color="#C00000", linewidth=2.2, marker="o", label="median")
+        _visit_ticks(ax, q["AVISITN"])
         ax.set_xlabel("analysis visit (week)")
         ax.set_ylabel("SLEDAI-2K total")
         ax.set_title("SLEDAI-2K per subject", fontsize=10)
@@ -151,9 +166,13 @@ def _plots(out: Path) -> str:
             fig, ax = plt.subplots(figsize=(4.2, 2.9))
             ax.fill_between(stats.index, stats[0.25], stats[0.75], color="#9DC3E6", alpha=0.6, label="quartiles")
             ax.plot(stats.index, stats[0.5], color="#1F4E78", marker="o", label="median")
-            ax.set_title(f"{title} ({sel['PARAM'].iloc[0].split('(')[-1].rstrip(')') if '(' in sel['PARAM'].iloc[0] else ''})",
-                         fontsize=9)
+            unit = _unit(sel["PARAM"].iloc[0])
+            if not unit and "AVALU" in sel:
+                unit = str(sel["AVALU"].iloc[0] or "")
+            ax.set_title(f"{title} ({unit})" if unit and not title.endswith(")") else title, fontsize=9)
+            _visit_ticks(ax, sel["AVISITN"])
             ax.set_xlabel("analysis visit (week)", fontsize=8)
+            ax.set_ylabel(f"result ({unit})" if unit else "result", fontsize=8)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
             fig.tight_layout()
@@ -220,34 +239,145 @@ def _findings_section(out: Path) -> tuple[str, dict]:
     return "".join(parts) or "<p class='muted'>No validation in this run.</p>", totals
 
 
+def _changed_values(folder: Path, changes: pd.DataFrame, raw: pd.DataFrame | None) -> pd.DataFrame:
+    """comparison/changed_values.csv, or (a folder written before it existed) the changed rows of changes.csv
+    with their record's raw file, sheet and row."""
+    values = _read_csv(folder / "changed_values.csv")
+    if values is not None:
+        return values
+    ch = changes[changes["change"] == "changed"].drop(columns="change")
+    if raw is not None and len(raw):
+        rec = raw.loc[raw["change"] == "changed", ["dataset", "key", "file", "sheet", "row"]].drop_duplicates(["dataset", "key"])
+        ch = ch.merge(rec, on=["dataset", "key"], how="left")
+    return ch.reindex(columns=[*ch.columns, *[c for c in ("file", "sheet", "row", "column", "raw") if c not in ch]]).fillna("")
+
+
+def _new_subjects(folder: Path, changes: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.DataFrame:
+    """comparison/new_subjects.csv, or (an older folder) the record counts per dataset of each added subject."""
+    counts = _read_csv(folder / "new_subjects.csv")
+    if counts is not None or subjects is None:
+        return counts if counts is not None else pd.DataFrame(columns=["usubjid", "file", "records"])
+    new = subjects.loc[subjects["change"] == "added", "usubjid"].tolist()
+    added = changes[(changes["change"] == "added") & changes["usubjid"].isin(new)]
+    wide = pd.crosstab(added["usubjid"], added["dataset"]).reindex(new, fill_value=0)
+    return pd.concat([pd.DataFrame({"usubjid": new, "file": "", "records": wide.sum(axis=1).tolist()}),
+                      wide.reset_index(drop=True)], axis=1).astype("string")
+
+
+def _visit_order(visit: object) -> tuple:
+    """A visit name's sort key: by its number ('WEEK 2' before 'WEEK 10'), names without one first."""
+    digits = "".join(ch if ch.isdigit() else " " for ch in str(visit)).split()
+    return (float(digits[0]) if digits else -1.0, str(visit))
+
+
+def _new_subject_lines(counts: pd.DataFrame, changes: pd.DataFrame, raw: pd.DataFrame | None,
+                       sri: pd.DataFrame | None) -> str:
+    """One line per new subject (records added, per dataset, raw file); its records and SRI-4 behind a click."""
+    datasets = [c for c in counts.columns if c not in ("usubjid", "file", "records")]
+    added = changes[changes["change"] == "added"]
+    if raw is not None and len(raw):
+        rec = raw.loc[raw["change"] == "added", ["dataset", "key", "sheet", "row"]].drop_duplicates(["dataset", "key"])
+        added = added.merge(rec, on=["dataset", "key"], how="left")
+    lines = []
+    for r in counts.to_dict("records"):
+        per = ", ".join(f"{d} {int(float(r[d]))}" for d in datasets if str(r.get(d) or "0") not in ("0", "0.0", ""))
+        mine = added[added["usubjid"] == r["usubjid"]]
+        recs = mine.assign(record=[_record_label(k, u) for k, u in zip(mine["key"], mine["usubjid"])])
+        detail = table(recs.reindex(columns=["dataset", "record", "sheet", "row"]).fillna(""))
+        if sri is not None and len(sri):
+            responses = sri[sri["usubjid"] == r["usubjid"]]
+            if len(responses):
+                by_visit = sorted(zip(responses["avisit"], responses["new"]), key=lambda v: _visit_order(v[0]))
+                detail = f"<p>SRI-4: {esc(', '.join(f'{a} {n}' for a, n in by_visit))}</p>" + detail
+        source = f"<p>from {esc(r['file'])}</p>" if r.get("file") else ""
+        lines.append(f"<li class='subject-line' data-usubjid='{esc(r['usubjid'])}'><details><summary>"
+                     f"<b>{esc(r['usubjid'])}</b>: {esc(r['records'])} records ({esc(per)})</summary>"
+                     f"{source}{detail}</details></li>")
+    return f"<ul id='new-subjects' class='lines'>{''.join(lines)}</ul>"
+
+
 def _comparison_section(out: Path) -> str:
-    """The comparison with the previous transfer; deleted records and vanished subjects first, in red."""
+    """The comparison with the previous transfer, in the order a person reads it: deleted records and vanished
+    subjects (red), changed values (old -> new with the raw cell), other added records, then each new subject
+    as one line with its record counts (its records behind a click, all in comparison/changes.csv)."""
     folder = out / "comparison"
     summary = _json(folder / "summary.json")
     if summary is None:
         return "<p class='muted'>No previous transfer given (run with --previous to compare).</p>"
     changes = _read_csv(folder / "changes.csv")
+    if changes is None:
+        changes = pd.DataFrame(columns=["dataset", "change", "usubjid", "key", "variable", "old", "new"])
     subjects = _read_csv(folder / "subjects.csv")
     sri = _read_csv(folder / "sri.csv")
     findings = _read_csv(folder / "findings.csv")
+    raw = _read_csv(folder / "raw_rows.csv")
     cards = "".join(f"<div class='card'>{esc(k.replace('_', ' '))}<b>{esc(v)}</b></div>" for k, v in summary.items())
     html_parts = [f"<div class='cards' id='comparison-summary'>{cards}</div>"]
     gone = subjects[subjects["change"] == "gone"] if subjects is not None else pd.DataFrame()
-    deleted = changes[changes["change"] == "deleted"] if changes is not None else pd.DataFrame()
+    new_ids = set(subjects.loc[subjects["change"] == "added", "usubjid"]) if subjects is not None else set()
+    deleted = changes[changes["change"] == "deleted"]
+    removed = []
     if len(gone):
-        html_parts.append(f"<p class='alert'>{len(gone)} subject(s) in the previous transfer are gone:</p>" + table(gone))
+        removed.append(f"<p class='alert'>{len(gone)} subject(s) in the previous transfer are gone:</p>"
+                       + table(gone, table_id="gone-subjects"))
     if len(deleted):
-        html_parts.append(f"<p class='alert'>{len(deleted)} record(s) deleted since the previous transfer:</p>"
-                          + table(deleted[["dataset", "usubjid", "key"]], table_id="deleted-records"))
-    if changes is not None and len(changes):
-        shown = changes[changes["change"] != "deleted"].head(CHANGE_LIMIT)
-        html_parts.append(f"<h3>Records added and values changed ({len(changes)} rows; all in comparison/changes.csv)</h3>"
-                          + table(shown, table_id="changes"))
+        d = deleted[["dataset", "usubjid", "key"]].assign(
+            record=[_record_label(k, u) for k, u in zip(deleted["key"], deleted["usubjid"])])
+        if raw is not None and len(raw):
+            rec = raw.loc[raw["change"] == "deleted", ["dataset", "key", "file", "sheet", "row"]].drop_duplicates(["dataset", "key"])
+            d = d.merge(rec, on=["dataset", "key"], how="left").fillna("")
+        removed.append(f"<p class='alert'>{len(deleted)} record(s) deleted since the previous transfer "
+                       "(raw cells of the previous transfer):</p>"
+                       + table(d.drop(columns="key")[["dataset", "usubjid", "record", *[c for c in ("file", "sheet", "row") if c in d]]],
+                               table_id="deleted-records"))
+    html_parts.append("<div id='comparison-removed'>" + ("".join(removed) or
+                      "<p class='ok'>No record deleted and no subject gone.</p>") + "</div>")
+    values = _changed_values(folder, changes, raw)
+    if len(values):
+        v = values.fillna("")
+        shown = pd.DataFrame({"dataset": v["dataset"], "usubjid": v["usubjid"],
+                              "record": [_record_label(k, u) for k, u in zip(v["key"], v["usubjid"])],
+                              "variable": v["variable"], "old \u2192 new": v["old"] + " \u2192 " + v["new"],
+                              "file": v["file"], "sheet": v["sheet"], "row": v["row"], "column": v["column"],
+                              "raw cell": v["raw"]})
+        records = v.drop_duplicates(["dataset", "key"])
+        more = (f"<p class='muted'>first {CHANGE_LIMIT} of {len(v)} (all in comparison/changed_values.csv)</p>"
+                if len(v) > CHANGE_LIMIT else "")
+        html_parts.append(f"<h3 id='changed-values-head'>Values changed: {len(v)} in {len(records)} record(s) "
+                          "(old \u2192 new; the raw cell where the value was collected, empty where derived)</h3>"
+                          + table(shown.head(CHANGE_LIMIT), table_id="changed-values") + more)
+    else:
+        html_parts.append("<p class='ok' id='changed-values-head'>No value changed.</p>")
+    others = changes[(changes["change"] == "added") & ~changes["usubjid"].isin(new_ids)]
+    if len(others):
+        o = others[["dataset", "usubjid", "key"]]
+        if raw is not None and len(raw):
+            rec = raw.loc[raw["change"] == "added", ["dataset", "key", "file", "sheet", "row"]].drop_duplicates(["dataset", "key"])
+            o = o.merge(rec, on=["dataset", "key"], how="left").fillna("")
+        html_parts.append(f"<details id='added-records'{' open' if len(o) <= 20 else ''}><summary><b>{len(o)} record(s) "
+                          "added to subjects already in the study or trial level</b> (all in comparison/changes.csv)"
+                          f"</summary>{table(o.head(CHANGE_LIMIT))}</details>")
+    counts = _new_subjects(folder, changes, subjects)
+    if len(counts):
+        html_parts.append(f"<h3 id='new-subjects-head'>{len(counts)} new subject(s): one line each, the records behind "
+                          "a click (all in comparison/changes.csv and new_subjects.csv)</h3>"
+                          + _new_subject_lines(counts, changes, raw, sri))
     if sri is not None and len(sri):
-        html_parts.append("<h3>SRI-4 responses that changed</h3>" + table(sri, table_id="sri-changes"))
+        known = sri[~sri["usubjid"].isin(new_ids)]
+        if len(known):
+            html_parts.append("<h3>SRI-4 responses that changed</h3>" + table(known, table_id="sri-changes"))
     if findings is not None and len(findings):
         new = findings[findings["status"] != "persisting"]
-        html_parts.append(f"<h3>Findings new and resolved ({len(new)})</h3>" + table(new.head(CHANGE_LIMIT)))
+        if len(new):
+            n = new.assign(count=pd.to_numeric(new["count"]))
+            lines = (n.groupby(["status", "dataset", "rule_id", "severity"], sort=True)
+                     .agg(findings=("count", "sum")).reset_index())
+            html_parts.append(f"<h3>Findings new and resolved: {int(n['count'].sum())} in {len(lines)} rule lines "
+                              f"(new {int(n.loc[n['status'] == 'new', 'count'].sum())}, resolved "
+                              f"{int(n.loc[n['status'] == 'resolved', 'count'].sum())})</h3>"
+                              + table(lines, table_id="findings-changed", numeric={"findings"})
+                              + "<details><summary>each finding new or resolved (all in comparison/findings.csv)"
+                              f"</summary>{table(new.head(CHANGE_LIMIT))}</details>")
     return "".join(html_parts)
 
 

@@ -3,7 +3,7 @@ renumbered), and their findings and SRI-4 responses. Everything works on whole f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +16,8 @@ from ..frames import comparable_text
 CHANGE_COLUMNS = ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
 FINDING_KEY = ["scope", "dataset", "rule_id", "severity", "variable", "usubjid", "value"]
 OCCURRENCE = "__occurrence__"
+VALUE_COLUMNS = ["dataset", "usubjid", "key", "variable", "old", "new", "file", "sheet", "row", "column", "raw"]
+NEW_SUBJECT_COLUMNS = ["usubjid", "file", "records"]      # then one column of record counts per dataset
 
 
 @dataclass
@@ -27,6 +29,8 @@ class Comparison:
     findings: pd.DataFrame         # FINDING_KEY + status (new|persisting|resolved), count
     sri: pd.DataFrame              # usubjid, avisit, old, new
     raw: pd.DataFrame              # dataset, change, usubjid, key, file, sheet, row, column
+    values: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VALUE_COLUMNS))
+    new_subjects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NEW_SUBJECT_COLUMNS))
 
     def summary(self) -> dict:
         """Counts a person reads first: records added/deleted/changed, subjects, findings, SRI changes."""
@@ -157,8 +161,7 @@ def _raw_rows(changes: pd.DataFrame, old_out: Path, new_out: Path, old_keyed: di
         for name, keyed in keyed_sets.items():
             if name.startswith("SUPP") or "USUBJID" not in keyed or (f"{name}SEQ" not in keyed and name != "DM"):
                 continue
-            seq = keyed["USUBJID"].astype("string") if name == "DM" else keyed[f"{name}SEQ"].astype("string").str.replace(r"\.0$", "", regex=True)
-            ids = pd.DataFrame({"key": keyed["__key__"], "USUBJID": keyed["USUBJID"].astype("string"), "SEQ": seq})
+            ids = _record_ids(name, keyed)
             sel = changes[(changes["dataset"] == name) & changes["change"].isin(which)].drop_duplicates(["key", "change"])
             if sel.empty:
                 continue
@@ -170,6 +173,68 @@ def _raw_rows(changes: pd.DataFrame, old_out: Path, new_out: Path, old_keyed: di
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True)[cols]
+
+
+def record_label(key: object, usubjid: object) -> str:
+    """A record's natural key as a person reads it beside its subject: without the study and subject parts."""
+    parts = str(key or "").split("|")
+    subject = str(usubjid or "")
+    if subject and subject in parts:
+        return "|".join(parts[parts.index(subject) + 1:]) or subject
+    return "|".join(parts[1:]) if len(parts) > 1 else str(key or "")
+
+
+def _record_ids(name: str, keyed: pd.DataFrame) -> pd.DataFrame:
+    """Key, USUBJID and SEQ (USUBJID for DM) of each record of a keyed dataset, as trace.csv names them."""
+    seq = keyed["USUBJID"].astype("string") if name == "DM" else \
+        keyed[f"{name}SEQ"].astype("string").str.replace(r"\.0$", "", regex=True)
+    return pd.DataFrame({"key": keyed["__key__"], "USUBJID": keyed["USUBJID"].astype("string"), "SEQ": seq})
+
+
+def _changed_values(changes: pd.DataFrame, raw: pd.DataFrame, new_out: Path, new_keyed: dict) -> pd.DataFrame:
+    """Each changed value with its raw cell: the record's file, sheet and row (trace.csv) and, where the value
+    was collected (not derived), the cell's column heading and raw text (trace_cells.csv)."""
+    ch = changes[changes["change"] == "changed"].drop(columns="change")
+    rec = raw.loc[raw["change"] == "changed", ["dataset", "key", "file", "sheet", "row"]].drop_duplicates(["dataset", "key"])
+    out = ch.merge(rec, on=["dataset", "key"], how="left").assign(column=pd.NA, raw=pd.NA)
+    cells_path = new_out / "trace_cells.csv"
+    need = {"DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", "heading", "raw"}
+    if cells_path.is_file() and len(out):
+        cells = pd.read_csv(cells_path, dtype="string", usecols=lambda c: c in need)
+        if need <= set(cells.columns):
+            cells = cells[cells["DOMAIN"].isin(set(out["dataset"])) & cells["VARIABLE"].isin(set(out["variable"]))]
+            ids = []
+            for name in sorted(set(out["dataset"])):
+                keyed = new_keyed.get(name)
+                if keyed is None or "USUBJID" not in keyed or (f"{name}SEQ" not in keyed and name != "DM"):
+                    continue
+                ids.append(_record_ids(name, keyed).assign(dataset=name))
+            if ids:
+                c = cells.assign(SEQ=cells["USUBJID"].where(cells["DOMAIN"] == "DM", cells["SEQ"].str.replace(r"\.0$", "", regex=True)))
+                c = c.rename(columns={"DOMAIN": "dataset", "VARIABLE": "variable"}).drop_duplicates(
+                    ["dataset", "USUBJID", "SEQ", "variable"])
+                hit = (out.reset_index()[["index", "dataset", "key", "variable"]]
+                       .merge(pd.concat(ids, ignore_index=True), on=["dataset", "key"])
+                       .merge(c, on=["dataset", "USUBJID", "SEQ", "variable"]).set_index("index"))
+                for col, src in (("file", "file"), ("sheet", "sheet"), ("row", "row"), ("column", "heading"), ("raw", "raw")):
+                    out.loc[hit.index, col] = hit[src]
+    return out.reindex(columns=VALUE_COLUMNS).astype("string").reset_index(drop=True)
+
+
+def _new_subject_counts(changes: pd.DataFrame, subjects: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """One row per new subject: the raw file(s) the subject came from, the records added and their count per
+    dataset (the records themselves are in changes.csv)."""
+    new = subjects.loc[subjects["change"] == "added", "usubjid"]
+    added = changes[(changes["change"] == "added") & changes["usubjid"].isin(set(new))].drop_duplicates(["dataset", "key"])
+    if new.empty:
+        return pd.DataFrame(columns=NEW_SUBJECT_COLUMNS)
+    counts = pd.crosstab(added["usubjid"], added["dataset"]).reindex(new.tolist(), fill_value=0)
+    counts = counts.reindex(columns=sorted(counts.columns)).astype(int)
+    files = raw[raw["usubjid"].isin(set(new)) & (raw["change"] == "added")].groupby("usubjid")["file"].agg(
+        lambda f: ", ".join(sorted(set(f.dropna()))))
+    out = pd.DataFrame({"usubjid": new.tolist(), "file": files.reindex(new.tolist()).fillna("").tolist(),
+                        "records": counts.sum(axis=1).tolist()})
+    return pd.concat([out, counts.reset_index(drop=True)], axis=1)
 
 
 def compare_runs(old: Path, new: Path) -> Comparison:
@@ -191,17 +256,20 @@ def compare_runs(old: Path, new: Path) -> Comparison:
     subjects = pd.DataFrame([{"usubjid": s, "change": "added"} for s in sorted(subj_b - subj_a)] +
                             [{"usubjid": s, "change": "gone"} for s in sorted(subj_a - subj_b)],
                             columns=["usubjid", "change"])
-    return Comparison(changes, subjects, compare_findings(old, new), compare_sri(old, new),
-                      _raw_rows(changes, old, new, ka, kb))
+    raw = _raw_rows(changes, old, new, ka, kb)
+    return Comparison(changes, subjects, compare_findings(old, new), compare_sri(old, new), raw,
+                      _changed_values(changes, raw, new, kb), _new_subject_counts(changes, subjects, raw))
 
 
 def write_comparison(comp: Comparison, folder: Path) -> list[Path]:
-    """OUT/comparison/: changes.csv, findings.csv, subjects.csv, sri.csv, raw_rows.csv and summary.json."""
+    """OUT/comparison/: changes.csv (every record), findings.csv, subjects.csv, sri.csv, raw_rows.csv,
+    changed_values.csv (each changed value with its raw cell), new_subjects.csv (record counts) and summary.json."""
     from ..io import write_csv, write_text
 
     folder = Path(folder)
     files = {"changes.csv": comp.changes, "findings.csv": comp.findings, "subjects.csv": comp.subjects,
-             "sri.csv": comp.sri, "raw_rows.csv": comp.raw}
+             "sri.csv": comp.sri, "raw_rows.csv": comp.raw, "changed_values.csv": comp.values,
+             "new_subjects.csv": comp.new_subjects}
     for name, frame in files.items():
         write_csv(folder / name, frame)
     write_text(folder / "summary.json", json.dumps(comp.summary(), indent=1) + "\n")
