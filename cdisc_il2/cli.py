@@ -270,20 +270,44 @@ def _step_reporter(quiet: bool):
 
 
 def _render_comparison(comp, previous: Path, written: Path | None = None) -> None:
-    """What changed since the previous transfer; deleted records and vanished subjects always called out."""
+    """What changed since the previous transfer, as the report orders it: deleted records and vanished subjects,
+    changed values (old -> new, with the raw cell), then each new subject on one line with its record counts."""
+    from rich.markup import escape
+
+    from .transfers.compare import record_label
+
     s = comp.summary()
     out_console.print(f"compared with {previous}: {s['records_added']} records added, {s['records_changed']} changed "
                       f"({s['values_changed']} values), {s['records_deleted']} deleted; subjects +{s['subjects_added']} "
                       f"-{s['subjects_gone']}; findings {s['findings_new']} new, {s['findings_resolved']} resolved; "
                       f"{s['sri_changed']} SRI-4 responses changed ({written or 'comparison/'})", highlight=False)
     for r in comp.subjects[comp.subjects["change"] == "gone"].itertuples():
-        out_console.print(f"[bold red]subject gone since the previous transfer:[/] {r.usubjid}", highlight=False)
+        out_console.print(f"[bold red]subject gone since the previous transfer:[/] {escape(str(r.usubjid))}", highlight=False)
     deleted = comp.changes[comp.changes["change"] == "deleted"]
     for r in deleted.head(50).itertuples():
-        out_console.print(f"[bold red]record deleted:[/] {r.dataset} {r.usubjid} {r.key}", highlight=False)
+        out_console.print(f"[bold red]record deleted:[/] {escape(f'{r.dataset} {r.usubjid} {r.key}')}", highlight=False)
     if len(deleted) > 50:
         out_console.print(f"[bold red]... and {len(deleted) - 50} more deleted records[/] "
                           f"({Path(written or 'comparison') / 'changes.csv'})")
+    values, lines = comp.values.astype("string").fillna(""), []
+    for (dataset, key), rec in values.groupby(["dataset", "key"], sort=False):   # derived values beside their source
+        collected, derived = rec[rec["column"] != ""], rec[rec["column"] == ""]
+        for i, r in enumerate((collected if len(collected) else derived).itertuples()):
+            cell = ", ".join(x for x in (r.file, r.sheet, f"row {r.row}" if r.row else "",
+                                         f"'{r.column}': {r.raw}" if r.column else "") if x)
+            if len(collected) and len(derived) and i == len(collected) - 1:
+                cell += f"; also {', '.join(derived['variable'])}"
+            what = " ".join(x for x in (dataset, r.usubjid, record_label(key, r.usubjid), r.variable) if x)
+            lines.append(f"value changed: {what} {r.old} -> {r.new}" + (f" ({cell})" if cell else ""))
+    for line in lines[:20]:
+        out_console.print(escape(line), highlight=False)
+    if len(lines) > 20:
+        out_console.print(f"... and {len(lines) - 20} more ({Path(written or 'comparison') / 'changed_values.csv'})")
+    counts = comp.new_subjects
+    datasets = [c for c in counts.columns if c not in ("usubjid", "file", "records")]
+    for r in counts.to_dict("records"):
+        per = ", ".join(f"{d} {int(r[d])}" for d in datasets if int(r[d]))
+        out_console.print(escape(f"new subject: {r['usubjid']}, {int(r['records'])} records ({per})"), highlight=False)
 
 
 @app.command()
@@ -307,7 +331,8 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
 
     Everything is written to a staging folder and put in place as a whole: a run killed at any moment leaves
     the previous complete package. Writes OUT/sdtm/, OUT/adam/, OUT/validation/, OUT/comparison/ (with
-    --previous), OUT/report.html, OUT/manifest.json, rejects/accountability/trace.csv.
+    --previous), OUT/queries/ (site queries: one workbook per site, queries.csv), OUT/report.html,
+    OUT/manifest.json, rejects/accountability/trace.csv/trace_cells.csv.
 
     Example: cdisc-il2 run samples/transfer-02 --out build/transfer-02 --previous build/transfer-01
     """
@@ -323,6 +348,8 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     out_console.print(f"ADaM validation: {c['errors']} errors, {c['findings']} findings (validation/adam-report.xlsx)")
     if outcome.comparison is not None:
         _render_comparison(outcome.comparison, outcome.previous, Path(out) / "comparison")
+    if outcome.queries is not None:
+        _render_query_counts(outcome.queries, Path(out) / "queries")
     out_console.print(f"submission files (XPT, Dataset-JSON, NDJSON, define.xml), report.html and manifest.json in {out}; "
                       f"run {outcome.run_id} recorded in {outcome.history}", highlight=False)
     if outcome.unwritable:
@@ -346,6 +373,52 @@ def compare(previous: Path = typer.Argument(..., help="the earlier run's output 
     target = out or Path(current) / "comparison"
     write_comparison(comp, target)
     _render_comparison(comp, previous, target)
+
+
+def _render_query_counts(queries, folder: Path) -> None:
+    """One line: site queries by status, and where the site workbooks are."""
+    if queries.empty:
+        out_console.print(f"site queries: none ({folder})", highlight=False)
+        return
+    by = queries["status"].value_counts()
+    sites = ", ".join(f"site {site} {int((g['status'] == 'open').sum())}" for site, g in queries.groupby("site"))
+    out_console.print(f"site queries: {', '.join(f'{int(n)} {s}' for s, n in by.sort_index().items())} "
+                      f"(open: {sites}) in {folder}", highlight=False)
+
+
+@app.command()
+@_guarded
+def queries(run_dir: Path = typer.Argument(..., help="a run's output folder (with queries/queries.csv)"),
+            limit: int = typer.Option(40, "--limit", help="open queries listed at most (the counts are complete)")) -> None:
+    """Print the open site queries of a run, per site and by age (transfers open), with the counts by status.
+
+    Example: cdisc-il2 queries build/transfer-02
+    """
+    from .transfers.queries import read_queries
+
+    q = read_queries(run_dir)
+    if q is None:
+        raise UsageError(f"'{run_dir}' has no queries/queries.csv (a folder written by `cdisc-il2 run`)")
+    table = Table(title="Site queries by status")
+    for col in ("site", "open", "answered", "closed", "oldest open (transfers)"):
+        table.add_column(col, justify="left" if col == "site" else "right")
+    for site, g in q.groupby("site", sort=True):
+        live = g[g["status"] == "open"]
+        age = max((int(float(a or 1)) for a in live["transfers_open"]), default=0)
+        table.add_row(site, str(len(live)), str(int((g["status"] == "answered").sum())),
+                      str(int(g["status"].str.startswith("closed").sum())), str(age) if len(live) else "-")
+    out_console.print(table)
+    live = q[q["status"] == "open"].assign(age=lambda d: d["transfers_open"].map(lambda a: int(float(a or 1))))
+    live = live.sort_values(["age", "site", "usubjid"], ascending=[False, True, True], kind="stable")
+    detail = Table(title=f"Open queries, oldest first ({len(live)})")
+    for col, ratio in (("site", 1), ("subject", 3), ("where (sheet, row: heading)", 4), ("value", 2), ("age", 1),
+                       ("question", 8)):
+        detail.add_column(col, overflow="fold", ratio=ratio)
+    for r in live.head(limit).itertuples():
+        detail.add_row(r.site, r.usubjid, f"{r.sheet}, row {r.row}: {r.heading}", r.raw_value, str(r.age), r.question)
+    out_console.print(detail)
+    if len(live) > limit:
+        out_console.print(f"... and {len(live) - limit} more open queries (queries/queries.csv)")
 
 
 def _short_path(path, base: Path) -> str:
