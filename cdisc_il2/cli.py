@@ -290,15 +290,18 @@ def _render_comparison(comp, previous: Path, written: Path | None = None) -> Non
         out_console.print(f"[bold red]... and {len(deleted) - 50} more deleted records[/] "
                           f"({Path(written or 'comparison') / 'changes.csv'})")
     values, lines = comp.values.astype("string").fillna(""), []
-    for (dataset, key), rec in values.groupby(["dataset", "key"], sort=False):   # derived values beside their source
-        collected, derived = rec[rec["column"] != ""], rec[rec["column"] == ""]
-        for i, r in enumerate((collected if len(collected) else derived).itertuples()):
+    for (dataset, key), rec in values.groupby(["dataset", "key"], sort=False):
+        collected = rec[rec["column"] != ""]
+        derived = rec[(rec["column"] == "") & rec["follows"].isin(set(collected["variable"]))]
+        for r in rec.drop(index=derived.index).itertuples():           # derived values beside their source
             cell = ", ".join(x for x in (r.file, r.sheet, f"row {r.row}" if r.row else "",
                                          f"'{r.column}': {r.raw}" if r.column else "") if x)
-            if len(collected) and len(derived) and i == len(collected) - 1:
-                cell += f"; also {', '.join(derived['variable'])}"
+            also = derived.loc[derived["follows"] == r.variable, "variable"]
+            if len(also):
+                cell += f"; also {', '.join(also)}"
             what = " ".join(x for x in (dataset, r.usubjid, record_label(key, r.usubjid), r.variable) if x)
-            lines.append(f"value changed: {what} {r.old} -> {r.new}" + (f" ({cell})" if cell else ""))
+            lines.append(f"value changed: {what} {r.old or '(empty)'} -> {r.new or '(empty)'}"
+                         + (f" ({cell})" if cell else ""))
     for line in lines[:20]:
         out_console.print(escape(line), highlight=False)
     if len(lines) > 20:

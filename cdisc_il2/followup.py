@@ -4,7 +4,8 @@ comparison with what was meant, not with the tool's own output.
 
 Changes: two subjects enrolled later (one withdrew after week 2 at site 01, one ongoing at site 03 with
 visits to week 4), a corrected lab value, a corrected AE end date, an AE term corrected, a deleted AE,
-and a renamed column heading at site 02 (its spec lists both headings)."""
+a renamed column heading at site 02 (its spec lists both headings), and two answers to the queries of
+transfer-01: the missing AE start date of P1 supplied, P3's unknown severity corrected."""
 from __future__ import annotations
 
 import datetime as dt
@@ -93,6 +94,17 @@ def make_transfer_02(src: Path, out: Path) -> dict:
     changes.append({"id": "T5", "what": "new subject, withdrew (consent withdrawn) after week 2", "file": SITE1,
                     "usubjid": f"{studyid}-01-{new_id}", "expect": [{"subject": "added", "EOSSTT": "DISCONTINUED",
                                                                   "DCSREAS": "WITHDRAWAL OF CONSENT"}]})
+    # T8: the site answers the query on P1 (an AE without a start date): the start date is supplied
+    ae = _rows(wb["Adverse events"])
+    head = ae[0]
+    start, end = head.index("Start date"), head.index("End date")
+    m = next(n for n, r in enumerate(ae[1:], start=1) if r[0] is not None and r[start] is None and r[end])
+    ae[m][start] = ae[m][end] - dt.timedelta(days=4)
+    _rewrite(wb["Adverse events"], ae)
+    changes.append({"id": "T8", "what": "query answered: the missing AE start date supplied by the site", "file": SITE1,
+                    "sheet": "Adverse events", "row": m + 1, "usubjid": f"{studyid}-01-{ae[m][0]}", "expect": [
+                        {"dataset": "AE", "change": "changed", "variable": "AESTDTC", "old": "",
+                         "new": ae[m][start].date().isoformat()}]})
     save_workbook(wb, out / SITE1, FILE_TIME_02)
 
     wb = load_workbook(src / SITE2)
@@ -112,6 +124,14 @@ def make_transfer_02(src: Path, out: Path) -> dict:
                     "file": SITE2, "sheet": "AE log", "row": k + 1, "usubjid": f"{studyid}-02-{ae[k][0]}", "expect": [
                         {"dataset": "AE", "change": "changed", "variable": "AETERM", "old": "tiredness",
                          "new": "fatigue"}]})
+    # T9: the site answers the query on P3 (a severity outside the codelist): 'Moderate-severe' is grade 2
+    g = head.index("Grade")
+    n = next(n for n, r in enumerate(ae[1:], start=1) if r[g] == "Moderate-severe")
+    ae[n][g] = "Grade 2"
+    changes.append({"id": "T9", "what": "query answered: the unknown severity 'Moderate-severe' corrected to 'Grade 2'",
+                    "file": SITE2, "sheet": "AE log", "row": n + 1, "usubjid": f"{studyid}-02-{ae[n][0]}", "expect": [
+                        {"dataset": "AE", "change": "changed", "variable": "AESEV", "old": "Moderate-severe",
+                         "new": "MODERATE"}]})
     head[head.index("Resolved")] = "Resolution date"
     _rewrite(wb["AE log"], ae)
     changes.append({"id": "T7", "what": "column heading 'Resolved' renamed 'Resolution date'", "file": SITE2,

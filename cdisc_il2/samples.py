@@ -607,7 +607,7 @@ def _inject_site1_problems(subs, dm, ae, lb, problems) -> None:
     studyid = load_study()["studyid"]
     if len(ae) >= 2:
         ae[1][3] = None
-        problems.append({"id": "P1", "site": "01", "sheet": "Adverse events", "row": 3,
+        problems.append({"id": "P1", "site": "01", "sheet": "Adverse events", "row": 3, "heading": "Start date",
                          "usubjid": f"{studyid}-01-{ae[1][0]}", "problem": "missing AE start date",
                          "expect": "carried; validation: AESTDTC missing"})
     if len(subs) >= 4:
@@ -619,16 +619,17 @@ def _inject_site1_problems(subs, dm, ae, lb, problems) -> None:
         row[3] = s.consent - dt.timedelta(days=10)
         row[4] = s.consent - dt.timedelta(days=5)
         problems.append({"id": "P5", "site": "01", "sheet": "Adverse events", "row": ae.index(row) + 2,
+                         "heading": "Start date",
                          "usubjid": f"{studyid}-01-{s.subjid}", "problem": "AE starts before informed consent",
                          "expect": "carried; validation: AESTDTC before RFICDTC"})
     dup = next(i for i, r in enumerate(lb) if r[3] == SITE1_TEST_NAMES["C3"] and r[1] == "Week 4")
     lb.insert(dup + 1, list(lb[dup]))
-    problems.append({"id": "P4", "site": "01", "sheet": "Labs", "row": dup + 3,
+    problems.append({"id": "P4", "site": "01", "sheet": "Labs", "row": dup + 3, "heading": "",
                      "usubjid": f"{studyid}-01-{lb[dup][0]}", "problem": "lab row duplicated",
                      "expect": "carried; validation: duplicate LB record"})
     lt = next(i for i, r in enumerate(lb) if r[3] == SITE1_TEST_NAMES["PROTEXR"] and r[1] == "Week 12")
     lb[lt][4] = "<0.05"
-    problems.append({"id": "P6", "site": "01", "sheet": "Labs", "row": lt + 2,
+    problems.append({"id": "P6", "site": "01", "sheet": "Labs", "row": lt + 2, "heading": "Result",
                      "usubjid": f"{studyid}-01-{lb[lt][0]}", "problem": "lab result reported as text '<0.05'",
                      "expect": "carried: LBSTRESC '<0.05', LBSTRESN empty"})
 
@@ -686,25 +687,27 @@ def _inject_site2_problems(ae: list, lb: list, problems: list[dict]) -> None:
     studyid = load_study()["studyid"]
     if ae:
         ae[0][2] = "UNK-" + ae[0][2][2:5] + "-" + ae[0][2][5:]
-        problems.append({"id": "P9", "site": "02", "sheet": "AE log", "row": 2, "usubjid": f"{studyid}-02-{ae[0][0]}",
+        problems.append({"id": "P9", "site": "02", "sheet": "AE log", "row": 2, "heading": "Onset",
+                         "usubjid": f"{studyid}-02-{ae[0][0]}",
                          "problem": "partial AE start date UNK-MON-YYYY (legitimate: kept partial)",
                          "expect": "carried as YYYY-MM"})
     if len(lb) > 3:
         r = lb[3]
         r[2] = "2014/02/30"
-        problems.append({"id": "P2", "site": "02", "sheet": "Lab results", "row": 5,
+        problems.append({"id": "P2", "site": "02", "sheet": "Lab results", "row": 5, "heading": "Date",
                          "usubjid": f"{studyid}-02-{r[0]}", "problem": "impossible date 2014/02/30",
                          "expect": "rejects.csv (value kept unmapped); validation: LBDTC not ISO 8601"})
     if len(ae) >= 2:
         ae[1][4] = "Moderate-severe"
-        problems.append({"id": "P3", "site": "02", "sheet": "AE log", "row": 3, "usubjid": f"{studyid}-02-{ae[1][0]}",
+        problems.append({"id": "P3", "site": "02", "sheet": "AE log", "row": 3, "heading": "Grade",
+                         "usubjid": f"{studyid}-02-{ae[1][0]}",
                          "problem": "unknown AE severity 'Moderate-severe'",
                          "expect": "rejects.csv (value not in codelist); validation: AESEV not in CT"})
     ae.append([None, "rash", "12MAY2014", "", "Grade 1", "No", "unlikely", "none", "recovered"])
-    problems.append({"id": "P7", "site": "02", "sheet": "AE log", "row": len(ae) + 1, "usubjid": "",
+    problems.append({"id": "P7", "site": "02", "sheet": "AE log", "row": len(ae) + 1, "heading": "Pt ID", "usubjid": "",
                      "problem": "AE row without a patient ID", "expect": "rejects.csv: row rejected"})
     ae.append([2999, "headache", "03JUN2014", "05JUN2014", "Grade 1", "No", "unlikely", "none", "recovered"])
-    problems.append({"id": "P8", "site": "02", "sheet": "AE log", "row": len(ae) + 1,
+    problems.append({"id": "P8", "site": "02", "sheet": "AE log", "row": len(ae) + 1, "heading": "Pt ID",
                      "usubjid": f"{studyid}-02-2999", "problem": "AE for a patient not in the demography sheet",
                      "expect": "carried; validation: USUBJID not in DM"})
 
@@ -746,7 +749,7 @@ def _write_site3(subs: list[Subject], rng: np.random.Generator, path: Path, prob
         eos.append([s.subjid, "完成" if completed else "提前退出", _fmt_site3(s.visit_dates[s.last_visit]),
                     "" if completed else SITE3_REASON[_withdrawal_reason(s)]])
     if problems is not None and subs:
-        problems.append({"id": "P10", "site": "03", "sheet": "疾病活动度", "row": 2,
+        problems.append({"id": "P10", "site": "03", "sheet": "疾病活动度", "row": 2, "heading": "医生总体评估(PGA)",
                          "usubjid": f"{studyid}-03-{subs[0].subjid}", "problem": "PGA not assessed (未评估) at screening",
                          "expect": "QSSTAT NOT DONE, QSORRES empty; no finding"})
     _sheet(wb, "人口学资料", ["受试者编号", "姓名缩写", "出生日期", "性别", "民族", "知情同意日期"], dm)

@@ -57,6 +57,21 @@ def sample_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def second_run(sample_run, tmp_path_factory):
+    """samples/transfer-02 run with --previous transfer-01 (the session's sample run), and its terminal output
+    (read-only for tests)."""
+    from typer.testing import CliRunner
+
+    from cdisc_il2.cli import app
+
+    out = tmp_path_factory.mktemp("second-transfer") / "transfer-02"
+    res = CliRunner().invoke(app, ["run", str(SAMPLES.parent / "transfer-02"), "--out", str(out), "--previous",
+                                   str(sample_run), "--quiet"])
+    assert res.exit_code == 0, res.output
+    return out, " ".join(res.output.split())
+
+
+@pytest.fixture(scope="session")
 def small_transfer(tmp_path_factory):
     """A generated transfer of six subjects over the three sites: the whole pipeline on little data, for the
     tests that run it again and again (killed runs)."""

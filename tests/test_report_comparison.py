@@ -45,15 +45,6 @@ MEASURE = """
 """
 
 
-@pytest.fixture(scope="module")
-def second_run(sample_run, tmp_path_factory):
-    """transfer-02 run with --previous transfer-01 (the session's sample run), and its terminal output."""
-    out = tmp_path_factory.mktemp("second-transfer") / "transfer-02"
-    res = CliRunner().invoke(app, ["run", str(TRANSFER02), "--out", str(out), "--previous", str(sample_run), "--quiet"])
-    assert res.exit_code == 0, res.output
-    return out, " ".join(res.output.split())
-
-
 def _new_subjects() -> list[str]:
     return [c["usubjid"] for c in INTENT.values() if any(e.get("subject") == "added" for e in c["expect"])]
 

@@ -16,7 +16,7 @@ from ..frames import comparable_text
 CHANGE_COLUMNS = ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
 FINDING_KEY = ["scope", "dataset", "rule_id", "severity", "variable", "usubjid", "value"]
 OCCURRENCE = "__occurrence__"
-VALUE_COLUMNS = ["dataset", "usubjid", "key", "variable", "old", "new", "file", "sheet", "row", "column", "raw"]
+VALUE_COLUMNS = ["dataset", "usubjid", "key", "variable", "old", "new", "file", "sheet", "row", "column", "raw", "follows"]
 NEW_SUBJECT_COLUMNS = ["usubjid", "file", "records"]      # then one column of record counts per dataset
 
 
@@ -78,10 +78,45 @@ def _with_key(frame: pd.DataFrame, name: str, parents: dict[str, pd.DataFrame]) 
     return df
 
 
+def _rekey_corrected(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """The earlier version with a record whose key value the site corrected (an AE start date supplied, a lab
+    date fixed) given its new key, so that it reads as that value changed, not as one record deleted and
+    another added: an unmatched old and an unmatched new record of the same subject pair when their keys
+    differ in exactly one part and neither has another such partner."""
+    if "USUBJID" not in a or "USUBJID" not in b:
+        return a
+    old_only = a[~a["__key__"].isin(set(b["__key__"]))]
+    new_only = b[~b["__key__"].isin(set(a["__key__"]))]
+    subjects = set(old_only["USUBJID"].dropna().astype(str)) & set(new_only["USUBJID"].dropna().astype(str))
+    if not subjects:
+        return a
+    def parts(frame: pd.DataFrame) -> dict[str, list[tuple[str, tuple]]]:
+        out: dict[str, list[tuple[str, tuple]]] = {}
+        for k, u in zip(frame["__key__"], frame["USUBJID"].astype("string")):
+            if str(u) in subjects:
+                out.setdefault(str(u), []).append((str(k), tuple(str(k).split("#")[0].split("|"))))
+        return out
+    olds, news = parts(old_only), parts(new_only)
+    def near(x: tuple, y: tuple) -> bool:
+        return len(x) == len(y) and sum(i != j for i, j in zip(x, y)) == 1
+    rekey: dict[str, str] = {}
+    for u in sorted(subjects):
+        for ok, op in olds[u]:
+            hits = [(nk, np_) for nk, np_ in news[u] if near(op, np_)]
+            if len(hits) == 1 and sum(near(other, hits[0][1]) for _, other in olds[u]) == 1:
+                rekey[ok] = hits[0][0]
+    if not rekey:
+        return a
+    a = a.copy()
+    a["__key__"] = a["__key__"].map(lambda k: rekey.get(str(k), k)).astype(a["__key__"].dtype)
+    return a
+
+
 def compare_frames(name: str, a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """Records added, deleted and changed (one row per changed variable) between two keyed versions of a
     dataset (frames from `_with_key`)."""
     seq = [c for c in set(a.columns) | set(b.columns) if c.endswith("SEQ") or c == "IDVARVAL"]
+    a = _rekey_corrected(a, b)
     m = a.merge(b, on="__key__", how="outer", suffixes=("__old", "__new"), indicator=True)
     usubjid = m.get("USUBJID__new", pd.Series(pd.NA, index=m.index)).fillna(
         m.get("USUBJID__old", pd.Series(pd.NA, index=m.index))) if "USUBJID__new" in m or "USUBJID__old" in m \
@@ -218,7 +253,21 @@ def _changed_values(changes: pd.DataFrame, raw: pd.DataFrame, new_out: Path, new
                        .merge(c, on=["dataset", "USUBJID", "SEQ", "variable"]).set_index("index"))
                 for col, src in (("file", "file"), ("sheet", "sheet"), ("row", "row"), ("column", "heading"), ("raw", "raw")):
                     out.loc[hit.index, col] = hit[src]
+    out["follows"] = _follows(out)
     return out.reindex(columns=VALUE_COLUMNS).astype("string").reset_index(drop=True)
+
+
+def _follows(values: pd.DataFrame) -> list[str]:
+    """For a derived value that changed, the changed value of the same record it is derived from
+    (mappings/derived-from.yaml): AESTDY follows AESTDTC; '' for collected values or none changed."""
+    from .queries import _sources_of
+
+    changed = values.groupby(["dataset", "key"])["variable"].agg(set).to_dict() if len(values) else {}
+    out = []
+    for d, k, var, col in zip(values["dataset"], values["key"], values["variable"], values["column"]):
+        mine = changed.get((d, k), set())
+        out.append("" if not pd.isna(col) else next((s for s in _sources_of(str(var), str(d))[1:] if s in mine), ""))
+    return out
 
 
 def _new_subject_counts(changes: pd.DataFrame, subjects: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:

@@ -156,7 +156,7 @@ def build_queries(findings: pd.DataFrame, datasets: dict, site_of: dict[str, str
         ident = ([f"cell={';'.join(held) or heading}", *sorted(set.intersection(*[set(i) for i in idents]))]
                  if idents else [f"cell={heading}", f"row={int(float(row))}"])
         site = site_of.get(str(file), "")
-        qid = "Q-" + hashlib.sha1("\x1f".join([site, str(sheet), subject, *ident]).encode()).hexdigest()[:10]
+        qid = _query_id(site, sheet, subject, ident)
         justified = g["triage"].eq("justified") if "triage" in g else pd.Series(False, index=g.index)
         live = g[~justified] if not justified.all() else g
         question = "; ".join(dict.fromkeys(
@@ -171,9 +171,26 @@ def build_queries(findings: pd.DataFrame, datasets: dict, site_of: dict[str, str
                      "first_transfer": transfer, "transfers_open": 1,
                      "status": "closed by triage" if justified else "open", "old_value": "", "new_value": "",
                      "response": "", "record_key": KEY_SEP.join(ident)})
-    out = pd.DataFrame(rows)
-    out = out.drop_duplicates("query_id")
+    out = _disambiguate(pd.DataFrame(rows), site_of)
     return out.sort_values(["site", "usubjid", "sheet", "row", "heading"], kind="stable").reset_index(drop=True)
+
+
+def _query_id(site: str, sheet: str, subject: str, ident: list[str]) -> str:
+    return "Q-" + hashlib.sha1("\x1f".join([site, str(sheet), subject, *ident]).encode()).hexdigest()[:10]
+
+
+def _disambiguate(out: pd.DataFrame, site_of: dict[str, str]) -> pd.DataFrame:
+    """Queries whose record identity is shared (a subject's same AE twice, its key without the queried date)
+    numbered in row order of the sheet, so that none is lost and each keeps its id while the order holds."""
+    if out.empty:
+        return out
+    out = out.sort_values(["query_id", "row"], kind="stable").copy()
+    n = out.groupby("query_id").cumcount()
+    for i in out.index[n.to_numpy() > 0]:
+        ident = str(out.at[i, "record_key"]).split(KEY_SEP) + [f"occurrence={int(n[i]) + 1}"]
+        out.at[i, "record_key"] = KEY_SEP.join(ident)
+        out.at[i, "query_id"] = _query_id(out.at[i, "site"], out.at[i, "sheet"], out.at[i, "usubjid"], ident)
+    return out
 
 
 def _first(values: pd.Series) -> str:
@@ -237,7 +254,7 @@ def _cell_now(cells: pd.DataFrame, datasets: dict, prev, keys_of) -> str | None:
     same file, sheet, heading and subject whose record has the query's identity."""
     want = set(str(prev.record_key or "").split(KEY_SEP)) - {""}
     held = next((w[len("cell="):] for w in want if w.startswith("cell=")), str(prev.heading))
-    want = {w for w in want if not w.startswith("cell=")}
+    want = {w for w in want if not w.startswith(("cell=", "occurrence="))}
     c = cells[(cells["file"] == prev.file) & (cells["sheet"] == prev.sheet)]
     if prev.usubjid:
         c = c[c["USUBJID"] == prev.usubjid]
@@ -245,6 +262,7 @@ def _cell_now(cells: pd.DataFrame, datasets: dict, prev, keys_of) -> str | None:
         c = c[(c["heading"] == held) & (c["row"].astype("string") == str(int(float(prev.row))))]
         return _first(c["raw"]) if len(c) else None
     c = c[c["VARIABLE"].isin(held.split(";"))]
+    found: list[tuple[int, str]] = []                 # (distance from the query's old row, raw value)
     for r in c.itertuples():
         ds = datasets.get(r.DOMAIN)
         if ds is None:
@@ -257,8 +275,9 @@ def _cell_now(cells: pd.DataFrame, datasets: dict, prev, keys_of) -> str | None:
         for pos in rows:
             ident = set(_identity(datasets, r.DOMAIN, pos + 1, r.VARIABLE, keys_of) or [])
             if want <= ident:
-                return "" if pd.isna(r.raw) else str(r.raw)
-    return None
+                found.append((abs(int(float(r.row)) - int(float(prev.row))), "" if pd.isna(r.raw) else str(r.raw)))
+    # two records of a subject may share the identity (the same AE twice): the one nearest the old row
+    return min(found, key=lambda x: x[0])[1] if found else None
 
 
 def write_queries(queries: pd.DataFrame, folder: Path, when) -> list[Path]:
