@@ -3,6 +3,7 @@ words, none for what the site never wrote; followed across transfers (open, answ
 The deliberate problems are read from generator-truth.json, the transfer's changes from transfer-changes.json."""
 from __future__ import annotations
 
+import html
 import json
 
 import pandas as pd
@@ -79,6 +80,12 @@ def test_findings_carry_their_raw_cell(sample_run):
     wb = load_workbook(sample_run / "validation" / "report.xlsx", read_only=True)
     header = next(wb["Details"].iter_rows(max_row=1, values_only=True))
     assert {"src_file", "src_sheet", "src_row", "src_heading", "src_raw"} <= set(header)
+    page = (sample_run / "report.html").read_text(encoding="utf-8")   # each finding's drill-down names its cell
+    assert "<th>sheet row</th><th>heading</th><th>raw value</th>" in page
+    for one in collected.drop_duplicates(["src_file", "src_sheet", "src_row", "src_heading"]).head(20).to_dict("records"):
+        cell = f"<td>{html.escape(one['src_file'])}</td><td>{html.escape(one['src_sheet'])}</td><td>{int(one['src_row'])}</td>" \
+               f"<td>{html.escape(one['src_heading'])}</td>"
+        assert cell in page, cell
 
 
 def test_queries_command_lists_open_queries_by_site(sample_run, tmp_path):

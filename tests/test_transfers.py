@@ -21,6 +21,7 @@ from cdisc_il2.cli import app
 from cdisc_il2.faults import FAULT_ENV, RUN_POINTS
 from cdisc_il2.pipeline import recover
 from cdisc_il2.transfers.compare import compare_runs
+from cdisc_il2.transfers.queries import read_queries
 from cdisc_il2.transfers.history import list_runs, record_run
 from cdisc_il2.transfers.triage import apply_triage, load_justifications
 from conftest import ROOT, SAMPLES
@@ -267,11 +268,15 @@ def test_second_transfer_lists_exactly_the_generators_changes(sample_run, tmp_pa
     first = sample_run                                   # transfer-01, already run
     doc = json.loads((first / "validation" / "findings.json").read_text())
     justified = next(f for f in doc["findings"] if f["rule_id"] == "SD0003")     # P2's impossible date
+    cell = [f for f in doc["findings"] if (f.get("src_file"), f.get("src_sheet"), f.get("src_row"),
+                                           f.get("src_heading")) == (justified["src_file"], justified["src_sheet"],
+                                                                     justified["src_row"], justified["src_heading"])]
+    assert len({f["rule_id"] for f in cell}) > 1       # every finding on that raw cell justified: its query closes
     path = tmp_path / "justifications.yaml"
     path.write_text(yaml.safe_dump({"justifications": [
-        {"rule": "SD0003", "dataset": "LB", "usubjid": justified["usubjid"], "variable": "LBDTC",
-         "value": justified["value"], "justification": "the site cannot recover the date", "who": "DM",
-         "when": "2015-07-01"}]}), encoding="utf-8")
+        {"rule": f["rule_id"], "dataset": f["dataset"], "usubjid": f["usubjid"], "variable": f["variable"] or "",
+         "value": f["value"] or "", "justification": "the site cannot recover the date", "who": "DM",
+         "when": "2015-07-01"} for f in cell]}), encoding="utf-8")
     history = first.parent / "history.sqlite"            # the study's history, where transfer-01's run is
     out = tmp_path / "transfer-02"
     res = CliRunner().invoke(app, ["run", str(transfer02), "--out", str(out), "--previous", "last", "--quiet",
@@ -312,6 +317,13 @@ def test_second_transfer_lists_exactly_the_generators_changes(sample_run, tmp_pa
     still = [f for f in found["findings"] if f["rule_id"] == "SD0003" and f["usubjid"] == justified["usubjid"]
              and f["value"] == justified["value"]]
     assert still and all(f["triage"] == "justified" for f in still)
+    q1, q2 = read_queries(first), read_queries(out)    # the query of that cell: same id, closed by triage
+    raised = q1[(q1["file"] == justified["src_file"]) & (q1["sheet"] == justified["src_sheet"])
+                & (q1["row"] == str(justified["src_row"])) & (q1["heading"] == justified["src_heading"])]
+    assert len(raised) == 1 and raised["status"].iloc[0] == "open"
+    now = q2[q2["query_id"] == raised["query_id"].iloc[0]]
+    assert now["status"].tolist() == ["closed by triage"]
+    assert (q2["status"] == "closed by triage").sum() == 1
     runs = list_runs(history)                            # both transfers, the second compared with the first
     assert runs["out"].tolist()[-2:] == [str(first.resolve()), str(out.resolve())]
     assert runs["status"].tolist()[-2:] == ["complete", "complete"] and runs["previous_run"].iloc[-1] == runs["id"].iloc[-2]

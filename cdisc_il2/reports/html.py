@@ -211,10 +211,20 @@ def _findings_section(out: Path) -> tuple[str, dict]:
         rows = []
         for r in g.itertuples():
             sel = f[(f["domain"] == r.domain) & (f["rule_id"] == r.rule_id) & (f["severity"] == r.severity)]
-            cols = [c for c in ("dataset", "usubjid", "variable", "value", "row", "seq", "triage", "justification",
-                                "message", "ct", "ct_note") if c in sel and (c not in ("ct", "ct_note")
-                                                                            or sel[c].notna().any())]
-            detail = table(sel[cols].head(DETAIL_LIMIT))
+            # the site's raw cell (file, sheet, row, heading, value) where the finding is on collected data
+            optional = ("src_file", "src_sheet", "src_row", "src_heading", "src_raw", "src_variables", "ct", "ct_note")
+            cols = [c for c in ("dataset", "usubjid", "variable", "value", "row", "seq", "src_file", "src_sheet",
+                                "src_row", "src_heading", "src_raw", "src_variables", "triage", "justification",
+                                "message", "ct", "ct_note") if c in sel and (c not in optional or sel[c].notna().any())]
+            shown = sel[cols].head(DETAIL_LIMIT)
+            for c in ("row", "seq", "src_row"):          # record numbers and sheet rows as counted, not 3.0
+                if c in shown:
+                    n = pd.to_numeric(shown[c], errors="coerce")
+                    if ((n % 1).fillna(0) == 0).all():
+                        shown = shown.assign(**{c: n.astype("Int64")})
+            detail = table(shown.rename(columns={"src_file": "raw file", "src_sheet": "sheet", "src_row": "sheet row",
+                                                 "src_heading": "heading", "src_raw": "raw value",
+                                                 "src_variables": "collected as"}))
             more = f"<p class='muted'>first {DETAIL_LIMIT} of {len(sel)}</p>" if len(sel) > DETAIL_LIMIT else ""
             where = r.domain if r.files == r.domain else f"{r.domain} ({r.files})"
             rows.append(f"<tr data-severity='{esc(r.severity)}' class='{esc(r.severity)}'><td>{esc(where)}</td>"
