@@ -101,7 +101,7 @@ def test_queries_command_lists_open_queries_by_site(sample_run, tmp_path):
 
 def test_the_next_transfer_answers_exactly_the_changed_cells(sample_run, second_run):
     """transfer-02's changes (transfer-changes.json) answer exactly the transfer-01 queries on the cells they
-    changed; the deleted record's query is closed; every other query stays open, one transfer older, its id kept
+    changed; a deleted record's query is closed; every other query stays open, one transfer older, its id kept
     though the deletion renumbered AESEQ and shifted the site's rows."""
     second, _ = second_run
     q1, q2 = read_queries(sample_run), read_queries(second)
@@ -118,7 +118,6 @@ def test_the_next_transfer_answers_exactly_the_changed_cells(sample_run, second_
                 if any((r.file, r.sheet, r.row, v) in changed for v in cell_vars(r.record_key))}
     closed = {r.query_id for r in q1.itertuples() if (r.file, r.sheet, r.row) in deleted}
     assert expected, "transfer-02 answers queries of transfer-01 (T8, T9)"
-    assert closed
     answered = q2[q2["status"] == "answered"]
     assert set(answered["query_id"]) == expected
     old = q1.set_index("query_id")
@@ -137,3 +136,25 @@ def test_the_next_transfer_answers_exactly_the_changed_cells(sample_run, second_
     assert (fresh["first_transfer"] == "transfer-02").all() and (fresh["status"] == "open").all()
     res = CliRunner().invoke(app, ["queries", str(second)])
     assert res.exit_code == 0 and "oldest open" in " ".join(res.output.split())
+
+
+def test_a_query_whose_finding_went_away_is_closed_and_kept(second_run):
+    """A previous query no longer raised, whose cell no longer exists (the site deleted the record), is closed,
+    listed with why, never dropped; one whose cell holds the same value is closed as no longer raised."""
+    from cdisc_il2.formats import read_folder
+    from cdisc_il2.transfers.compare import natural_keys
+    from cdisc_il2.transfers.queries import follow_up
+
+    second, _ = second_run
+    q2 = read_queries(second)
+    cells = pd.read_csv(second / "trace_cells.csv", dtype="string", keep_default_na=False)
+    ref = q2[q2["record_key"].str.contains("USUBJID=") & (q2["heading"] != WHOLE_ROW)].iloc[0]
+    gone = ref.to_frame().T.assign(query_id="Q-gone", usubjid="IL2-SLE-01-01-999",
+                                   record_key=ref["record_key"].replace(ref["usubjid"], "IL2-SLE-01-01-999"))
+    same = ref.to_frame().T.assign(query_id="Q-same")           # its identity holds the very value it held
+    datasets = read_folder(second / "sdtm")
+    now = follow_up(q2, pd.concat([gone, same], ignore_index=True), cells, datasets, natural_keys)
+    assert len(now) == len(q2) + 2
+    g = now.set_index("query_id")
+    assert g.at["Q-gone", "status"] == "closed" and g.at["Q-gone", "question"].endswith("(record no longer sent)")
+    assert g.at["Q-same", "status"] == "closed" and g.at["Q-same", "question"].endswith("(no longer raised)")

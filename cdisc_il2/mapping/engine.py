@@ -296,10 +296,11 @@ def _transform(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, w
         raw = value
         bad |= untranslated
         reason = reason.mask(untranslated, f"no English translation in the spec's translations.{rule['translate']}")
-    if "map" in rule:
-        table = {normalize(k): str(v) for k, v in rule["map"].items()}
-        value = normalize_series(value).map(table).astype("string")
-        miss = present & value.isna()
+    if "map" in rule:                 # a raw text mapped to null is known and gives no value (no reject)
+        table = {normalize(k): (None if v is None else str(v)) for k, v in rule["map"].items()}
+        keys = normalize_series(value)
+        value = keys.map(table).astype("string")
+        miss = present & ~keys.isin(set(table)).fillna(False).astype(bool)
         bad |= miss
         reason = reason.mask(miss, "not in the spec's map (valid: " + ", ".join(map(str, rule["map"])) + ")")
     if "codelist" in rule:
