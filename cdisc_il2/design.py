@@ -157,6 +157,8 @@ TS_RULES = {
     "first_informed_consent": lambda dm: _dates(pd.Series([full_date(_col(dm, "RFICDTC")).min()])).iloc[0],
     "last_participation": lambda dm: _dates(pd.Series([full_date(_col(dm, "RFPENDTC")).max()])).iloc[0],
     "treated_subjects": lambda dm: str(int(dm["USUBJID"][_col(dm, "RFXSTDTC").notna()].nunique())),
+    # the study is ongoing at this data cut while a subject has no end of participation yet
+    "any_subject_ongoing": lambda dm: "Y" if _col(dm, "RFPENDTC").isna().any() else "N",
     "schedule_length": lambda dm: f"P{_span_days(visit_table()['VISITDY'])}D",
 }
 

@@ -86,7 +86,8 @@ def make_transfer_02(src: Path, out: Path) -> dict:
     _rewrite(wb["Demography"], demo + added)
     for sheet, date_col in (("Dosing log", 3), ("Concomitant medications", None)):
         rows = _rows(wb[sheet])
-        keep = (lambda r, c=date_col: r[c] <= week2) if date_col is not None else (lambda r: True)
+        # the copied subject's doses up to its (shifted) week-2 visit: compared after the shift, as written
+        keep = (lambda r, c=date_col: _shift(r[c]) <= week2) if date_col is not None else (lambda r: True)
         _rewrite(wb[sheet], rows + _copy_subject(rows, last, new_id, keep))
     for sheet in ("Labs", "SLEDAI-2K", "PGA", "BILAG-2004"):
         rows = labs if sheet == "Labs" else _rows(wb[sheet])

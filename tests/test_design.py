@@ -234,11 +234,23 @@ def test_ts_codes_are_official_ct():
         if "codelist" not in p:
             continue
         code = p["codelist"] if re.fullmatch(r"C\d+", p["codelist"]) else codelist(p["codelist"]).code
-        value = str(p.get("TSVAL") or design._lookup(p["from"]))
+        if p.get("from") == "data":                   # derived from the data: the value it took
+            value = ts.loc[ts["TSPARMCD"].eq(p["TSPARMCD"]), "TSVAL"].iloc[0]
+        else:
+            value = str(p.get("TSVAL") or design._lookup(p["from"]))
         row = ts[ts["TSPARMCD"].eq(p["TSPARMCD"]) & ts["TSVAL"].eq(value)].iloc[0]
         assert terms[(code, value)] == row["TSVALCD"], (p["TSPARMCD"], value)
     for row in ts.itertuples():
         assert terms[("C66738", row.TSPARMCD)] == terms[("C67152", row.TSPARM)]
+
+
+def test_ts_says_the_study_is_ongoing_while_a_subject_has_no_end_of_participation():
+    dm = pd.DataFrame({"USUBJID": ["S-1", "S-2"], "RFICDTC": ["2014-03-01", "2014-04-01"],
+                       "RFPENDTC": ["2014-06-01", pd.NA], "RFXSTDTC": ["2014-03-02", "2014-04-02"]})
+    ongoing = design.build_ts(dm).set_index("TSPARMCD").loc["ONGOSIND"]
+    done = design.build_ts(dm.fillna({"RFPENDTC": "2014-07-01"})).set_index("TSPARMCD").loc["ONGOSIND"]
+    assert (ongoing["TSVAL"], done["TSVAL"]) == ("Y", "N")
+    assert ongoing["TSVALCD"] == codelist("NY").nci_codes["Y"] and done["TSVALCD"] == codelist("NY").nci_codes["N"]
 
 
 # ------------------------------------------------------------------ SV

@@ -21,3 +21,20 @@ def test_rule_cases(rule):
         expected, got, errors = run_case(rule, case)
         assert not errors, f"{rule.id} case {i + 1}: {errors}"
         assert got == expected, f"{rule.id} case {i + 1} ({case.get('note', '')}): expected {expected}, got {got}"
+
+
+def test_rules_pinnacle21_waives_for_an_ongoing_study_are_waived_by_ts_ongosind():
+    """Pinnacle 21 describes some rules as not for an ongoing study (TS ONGOSIND = Y): each of ours that carries
+    such a P21 id has unless_ongoing, and no other does; one of them shows it in a case."""
+    from cdisc_il2.resources import load_json
+
+    xref = load_json("rule-xref.json")["rules"]
+    waived = {i for i, x in xref.items() if "ONGOSIND" in x.get("description", "")
+              and "ONGOSIND" not in x.get("message", "")}
+    assert waived
+    for r in load_rules():
+        if r.p21 in waived:
+            assert r.params.get("unless_ongoing") is True, r.id
+        else:
+            assert not r.params.get("unless_ongoing"), r.id
+    assert any(r.params.get("unless_ongoing") and any("TS" in c["data"] for c in r.cases) for r in load_rules())

@@ -196,6 +196,17 @@ class Study:
             return self._combined[name][0]
         return self.datasets[name].frame
 
+    def ongoing(self) -> bool:
+        """Whether the package declares the study ongoing: TS has ONGOSIND = Y."""
+        if ("ongoing",) not in self._lookup:
+            ts = self.datasets.get("TS")
+            f = ts.frame if ts is not None else None
+            self._lookup[("ongoing",)] = bool(
+                f is not None and {"TSPARMCD", "TSVAL"} <= set(f.columns)
+                and (f["TSPARMCD"].astype("string").str.upper().eq("ONGOSIND")
+                     & f["TSVAL"].astype("string").str.upper().str.strip().eq("Y")).fillna(False).any())
+        return bool(self._lookup[("ongoing",)])
+
     def siblings(self, name: str) -> tuple[str, ...]:
         """The datasets holding the domain of an SDTM dataset, in package order: for a split dataset (SDTMIG 4.1.7:
         LBCH, LBHE...) all of them, which the IG judges as one domain; otherwise just the dataset."""
@@ -937,6 +948,8 @@ def _config_set(standard: str) -> frozenset:
 def applies(rule: Rule, study: Study) -> bool:
     """Whether a rule belongs to this package: its IG version, and study rules only on the study's data."""
     if rule.scope == "study" and not study.study_rules:
+        return False
+    if rule.params.get("unless_ongoing") and study.ongoing():
         return False
     return not rule.versions or study.standard in rule.versions
 
