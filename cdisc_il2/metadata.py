@@ -305,6 +305,11 @@ def lab_tests() -> dict:
     return load_study()["lab_tests"]
 
 
+def vital_signs() -> dict:
+    """Vital signs test definitions of the study (standard unit, conversions, qualifiers such as VSPOS)."""
+    return load_study().get("vital_signs", {})
+
+
 def qs_tests() -> pd.DataFrame:
     """Sponsor-defined questionnaire tests: QSCAT, QSTESTCD, QSTEST, kind, weight."""
     rows = []

@@ -55,6 +55,7 @@ SLEDAI_HEADINGS = [
     "Proteinuria", "Pyuria", "Rash", "Alopecia", "Mucosal ulcers", "Pleurisy", "Pericarditis",
     "Low complement", "Increased DNA binding", "Fever", "Thrombocytopenia", "Leukopenia",
 ]
+VS_TESTS = ["WEIGHT", "SYSBP", "DIABP", "PULSE", "TEMP"]        # the order of the vital signs columns
 BILAG_DOMAINS = ["Constitutional", "Mucocutaneous", "Neuropsychiatric", "Musculoskeletal", "Cardiorespiratory",
                  "Gastrointestinal", "Ophthalmic", "Renal", "Haematological"]
 # Item index (0-based) -> lab rule used to draw consistent lab values.
@@ -154,6 +155,7 @@ class Subject:
     bilag: dict[int, list[str]] = field(default_factory=dict)
     pga: dict[int, float] = field(default_factory=dict)
     labs: dict[int, dict[str, float]] = field(default_factory=dict)  # standard units
+    vitals: dict[int, dict[str, float]] = field(default_factory=dict)  # standard units (kg, mmHg, beats/min, C)
     dose_dates: list[tuple[int, dt.date]] = field(default_factory=list)
     meds: list[Medication] = field(default_factory=list)
     rescue: dict | None = None                                        # the rescue rule the subject meets
@@ -283,6 +285,20 @@ def _draw_labs(s: Subject, rng: np.random.Generator) -> None:
         lab["CREAT"] = rng.uniform(50, 95)
         lab["TREGCD4"] = rng.uniform(3.0, 5.0) + (4.0 * t if improving else 0.3)
         s.labs[v] = lab
+
+
+def _draw_vitals(s: Subject, rng: np.random.Generator) -> None:
+    """Vital signs at each visit attended (standard units): the subject's own weight with small changes, blood
+    pressure and pulse, and a temperature above 38 C exactly at the visits with the SLEDAI-2K fever descriptor."""
+    fever = SLEDAI_HEADINGS.index("Fever")
+    weight = float(rng.normal(58 if s.sex == "F" else 70, 8))
+    for v in range(1, s.last_visit + 1):
+        it = s.items[max(v, 2)] if v > 1 else s.items[2]
+        sys_bp = int(round(rng.normal(118, 11)))
+        s.vitals[v] = {"WEIGHT": round(weight + float(rng.normal(0, 0.6)), 1), "SYSBP": sys_bp,
+                       "DIABP": min(int(round(rng.normal(76, 7))), sys_bp - 25),
+                       "PULSE": int(round(rng.normal(76, 8))),
+                       "TEMP": round(float(rng.uniform(38.1, 38.8) if it[fever] else rng.uniform(36.2, 37.1)), 1)}
 
 
 def _schedule(s: Subject, rng: np.random.Generator, start: dt.date) -> None:
@@ -497,6 +513,9 @@ def generate(subjects: int, seed: int, out: Path, problems: bool = True) -> dict
     for s in subs:
         s.meds = _medications(s, cm_rng, roles.get((s.site, s.subjid)))
         s.rescue = _rescue_intent(s, roles.get((s.site, s.subjid)))
+    vs_rng = np.random.default_rng(seed + 2)       # vital signs: a generator of their own too
+    for s in subs:
+        _draw_vitals(s, vs_rng)
     out.mkdir(parents=True, exist_ok=True)
     site1 = [s for s in subs if s.site == "01"]
     site2 = [s for s in subs if s.site == "02"]
@@ -540,7 +559,7 @@ def _write_site1(subs: list[Subject], rng: np.random.Generator, path: Path, prob
     """Site 01: a sheet per CRF form, labs long, real Excel dates, M/F, CDISC-like units."""
     wb = Workbook()
     wb.remove(wb.active)
-    dm, ex, ae, lb, sled, pga, bil = [], [], [], [], [], [], []
+    dm, ex, ae, lb, sled, pga, bil, vs = [], [], [], [], [], [], [], []
     for s in subs:
         completed = s.last_visit == 9
         eos = s.visit_dates[s.last_visit]
@@ -572,6 +591,7 @@ def _write_site1(subs: list[Subject], rng: np.random.Generator, path: Path, prob
             sled.append([s.subjid, vname, d, *scores, sum(scores)])
             pga.append([s.subjid, vname, d, s.pga[v]])
             bil.append([s.subjid, vname, d, *s.bilag[v]])
+            vs.append([s.subjid, vname, d, *[s.vitals[v][t] for t in VS_TESTS]])
     if problems is not None:
         _inject_site1_problems(subs, dm, ae, lb, problems)
     _sheet(wb, "Demography", ["Subject ID", "Initials", "Date of birth", "Age", "Sex", "Ethnic group", "Race",
@@ -586,6 +606,8 @@ def _write_site1(subs: list[Subject], rng: np.random.Generator, path: Path, prob
                              *[f"{h} ({int(w)})" for h, w in zip(SLEDAI_HEADINGS, weights)], "Total score"], sled)
     _sheet(wb, "PGA", ["Subject ID", "Visit", "Assessment date", "PGA (0-3)"], pga)
     _sheet(wb, "BILAG-2004", ["Subject ID", "Visit", "Assessment date", *BILAG_DOMAINS], bil)
+    _sheet(wb, "Vital signs", ["Subject ID", "Visit", "Date", "Weight (kg)", "Systolic BP (mmHg)",
+                               "Diastolic BP (mmHg)", "Pulse (beats/min)", "Temperature (C)"], vs)
     _sheet(wb, "Concomitant medications", ["Subject ID", "CM no.", "Medication", "Indication", "Dose", "Unit",
                                            "Frequency", "Route", "Start date", "Stop date", "Ongoing"],
            _cm_site1(subs))
@@ -638,7 +660,7 @@ def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, prob
     """Site 02: other headings, labs wide, mixed date styles, Chinese sex codes, other units."""
     wb = Workbook()
     wb.remove(wb.active)
-    dm, ex, ae, lb, da = [], [], [], [], []
+    dm, ex, ae, lb, da, vs = [], [], [], [], [], []
     sex_spell = {"F": ["女", "Female", "F"], "M": ["男", "Male", "M"]}
     for s in subs:
         st = int(rng.integers(0, 4))
@@ -665,6 +687,9 @@ def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, prob
             lb.append(row)
             it = s.items[max(v, 2)] if v > 1 else s.items[2]
             da.append([int(s.subjid), vname, date_cell, *["Y" if p else "N" for p in it], s.pga[v], *s.bilag[v]])
+            w = s.vitals[v]                                    # weight in pounds
+            vs.append([int(s.subjid), vname, date_cell, round(w["WEIGHT"] / 0.45359237, 1), w["SYSBP"], w["DIABP"],
+                       w["PULSE"], w["TEMP"]])
     if problems is not None:
         _inject_site2_problems(ae, lb, problems)
     _sheet(wb, "Patients", ["Pt ID", "Patient name", "Gender", "Birth date", "Consent", "Age (yrs)",
@@ -676,6 +701,7 @@ def _write_site2(subs: list[Subject], rng: np.random.Generator, path: Path, prob
     _sheet(wb, "Lab results", ["Pt ID", "Visit", "Date", *[c[0] for c in SITE2_LAB_COLUMNS]], lb)
     _sheet(wb, "Disease activity", ["Pt ID", "Visit", "Date", *SLEDAI_HEADINGS, "PGA",
                                     *[f"BILAG {d[:5]}" for d in BILAG_DOMAINS]], da)
+    _sheet(wb, "Vitals", ["Pt ID", "Visit", "Date", "Wt (lbs)", "SBP", "DBP", "HR", "Temp (C)"], vs)
     _sheet(wb, "Medication list", ["Pt ID", "Drug", "Dose", "Dose unit", "Freq", "Route", "Start", "Stop",
                                    "Continuing"],
            _cm_site2(subs))
@@ -718,7 +744,7 @@ def _write_site3(subs: list[Subject], rng: np.random.Generator, path: Path, prob
     studyid = load_study()["studyid"]
     wb = Workbook()
     wb.remove(wb.active)
-    dm, ex, ae, lb, da, eos = [], [], [], [], [], []
+    dm, ex, ae, lb, da, eos, vs = [], [], [], [], [], [], []
     visit_cn = {1: "筛选期", 2: "基线", 9: "随访"}
     for n, s in enumerate(subs):
         birth = _fmt_site3(s.birth, "cn")
@@ -745,6 +771,7 @@ def _write_site3(subs: list[Subject], rng: np.random.Generator, path: Path, prob
             if n == 0 and v == 1:
                 pga = SITE3_NOT_DONE                           # PGA not assessed at screening
             da.append([s.subjid, vname, _fmt_site3(d), *["是" if p else "否" for p in it], pga, *s.bilag[v]])
+            vs.append([s.subjid, vname, _fmt_site3(d), *[s.vitals[v][t] for t in VS_TESTS]])
         completed = s.last_visit == 9
         eos.append([s.subjid, "完成" if completed else "提前退出", _fmt_site3(s.visit_dates[s.last_visit]),
                     "" if completed else SITE3_REASON[_withdrawal_reason(s)]])
@@ -759,6 +786,8 @@ def _write_site3(subs: list[Subject], rng: np.random.Generator, path: Path, prob
     _sheet(wb, "实验室检查", ["受试者编号", "访视", "采样日期", *[c[0] for c in SITE3_LAB_COLUMNS]], lb)
     _sheet(wb, "疾病活动度", ["受试者编号", "访视", "评估日期", *SITE3_SLEDAI, "医生总体评估(PGA)", *SITE3_BILAG], da)
     _sheet(wb, "研究结束", ["受试者编号", "完成状态", "结束日期", "退出原因"], eos)
+    _sheet(wb, "生命体征", ["受试者编号", "访视", "检查日期", "体重(kg)", "收缩压(mmHg)", "舒张压(mmHg)", "脉搏(次/分)",
+                        "体温(℃)"], vs)
     _sheet(wb, "合并用药", ["受试者编号", "药物名称", "用药原因", "单次剂量", "剂量单位", "频次", "给药途径", "开始日期",
                         "结束日期", "持续用药"], _cm_site3(subs))
     save_workbook(wb, path, FILE_TIME)

@@ -10,18 +10,19 @@ import pandas as pd
 from .dates import full_date, study_day
 from .mapping.engine import (CELL_COL, CELL_SEP, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
                              parse_numbers)
-from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table
+from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table, vital_signs
 from .resources import load_study
 
 SRC_SITE = "__site__"
 PROVENANCE = [SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN]
 DTC_VARS = {"EX": [("EXSTDTC", "EXSTDY"), ("EXENDTC", "EXENDY")], "AE": [("AESTDTC", "AESTDY"), ("AEENDTC", "AEENDY")],
-            "LB": [("LBDTC", "LBDY")], "QS": [("QSDTC", "QSDY")], "DS": [("DSSTDTC", "DSSTDY")],
+            "LB": [("LBDTC", "LBDY")], "VS": [("VSDTC", "VSDY")], "QS": [("QSDTC", "QSDY")], "DS": [("DSSTDTC", "DSSTDY")],
             "CM": [("CMSTDTC", "CMSTDY"), ("CMENDTC", "CMENDY")]}
 SEQ_ORDER = {"EX": ["EXSTDTC"], "AE": ["AESTDTC", "AETERM"], "LB": ["LBCAT", "LBTESTCD", "VISITNUM", "LBDTC"],
+             "VS": ["VSTESTCD", "VISITNUM", "VSDTC"],
              "QS": ["QSCAT", "QSTESTCD", "VISITNUM", "QSDTC"], "DS": ["DSSTDTC", "DSCAT"], "CM": ["CMSTDTC", "CMTRT"]}
 # the order domains are assembled in: DM first (reference dates), then the others
-DOMAIN_ORDER = ["DM", "DS", "EX", "AE", "LB", "QS", "CM"]
+DOMAIN_ORDER = ["DM", "DS", "EX", "AE", "LB", "VS", "QS", "CM"]
 DERIVE_AGE = DERIVE_COL + "AGE"
 
 
@@ -57,39 +58,45 @@ def derive_visitnum(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def standardize_lab_units(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
-    """LBTEST, LBCAT, LBSPEC and standard results/ranges in the study's standard unit per test."""
+def standardize_results(df: pd.DataFrame, domain: str, tests: dict, issues: Issues) -> pd.DataFrame:
+    """--TEST from CT (or the study's sponsor-defined name), the test's qualifiers (LBCAT, LBSPEC...) and
+    standard results/ranges in the study's standard unit per test: LB from `lab_tests`, VS from `vital_signs`."""
+    d = domain
+    testcd, orres, orresu = f"{d}TESTCD", f"{d}ORRES", f"{d}ORRESU"
     out = df.copy()
-    tests = lab_tests()
-    cl = codelist("LBTEST")
-    cd = codelist("LBTESTCD")
+    cl = codelist(f"{d}TEST")
+    cd = codelist(f"{d}TESTCD")
     test_name = {v: k for k, v in cl.nci_codes.items()}
-    names = {code: tests[code].get("LBTEST") or test_name.get(cd.nci_codes.get(code)) for code in tests}
-    out["LBTEST"] = out["LBTESTCD"].map(names).astype("string")
-    out["LBCAT"] = out["LBTESTCD"].map({k: v["LBCAT"] for k, v in tests.items()}).astype("string")
-    out["LBSPEC"] = out["LBTESTCD"].map({k: v["LBSPEC"] for k, v in tests.items()}).astype("string")
-    unknown = out["LBTESTCD"].notna() & out["LBTEST"].isna()
-    issues.add(out, unknown, raw_column(out, "LBTESTCD"), out["LBTESTCD"], "test not defined in mappings/study.yaml lab_tests")
-    std_unit = out["LBTESTCD"].map({k: v["unit"] for k, v in tests.items()}).astype("string")
-    factors = pd.DataFrame([{"LBTESTCD": k, "LBORRESU": u, "_factor": f}
-                            for k, v in tests.items() for u, f in [(v["unit"], 1.0), *v["conversions"].items()]])
-    out = out.merge(factors, on=["LBTESTCD", "LBORRESU"], how="left").set_axis(out.index)
-    no_factor = out["LBORRES"].notna() & out["_factor"].isna() & ~unknown
-    issues.add(out, no_factor, raw_column(out, "LBORRESU"), out["LBORRESU"].fillna("(no unit)"),
+    names = {code: tests[code].get(f"{d}TEST") or test_name.get(cd.nci_codes.get(code)) for code in tests}
+    out[f"{d}TEST"] = out[testcd].map(names).astype("string")
+    qualifiers = sorted({k for t in tests.values() for k in t if k.startswith(d) and k != f"{d}TEST"})
+    for q in qualifiers:
+        out[q] = out[testcd].map({k: v.get(q) for k, v in tests.items()}).astype("string")
+    unknown = out[testcd].notna() & out[f"{d}TEST"].isna()
+    issues.add(out, unknown, raw_column(out, testcd), out[testcd],
+               f"test not defined in mappings/study.yaml {'lab_tests' if d == 'LB' else 'vital_signs'}")
+    std_unit = out[testcd].map({k: v["unit"] for k, v in tests.items()}).astype("string")
+    factors = pd.DataFrame([{testcd: k, orresu: u, "_factor": f}
+                            for k, v in tests.items() for u, f in [(v["unit"], 1.0), *v["conversions"].items()]],
+                           columns=[testcd, orresu, "_factor"])
+    out = out.merge(factors, on=[testcd, orresu], how="left").set_axis(out.index)
+    no_factor = out[orres].notna() & out["_factor"].isna() & ~unknown
+    issues.add(out, no_factor, raw_column(out, orresu), out[orresu].fillna("(no unit)"),
                "no conversion from this unit to the standard unit " + std_unit.fillna("?"))
-    text = out["LBORRES"].astype("string").str.strip()
+    text = out[orres].astype("string").str.strip()
     parsed = text.str.extract(r"^(?P<op>[<>]=?)?\s*(?P<num>.+)$")
     value, why = parse_numbers(parsed["num"])        # the one number parser: 1,234.5 and 0,85 read, 'ND' refused
     num = value * out["_factor"]
     op = parsed["op"].fillna("")
     not_number = text.notna() & why.notna()
-    issues.add(out, not_number, raw_column(out, "LBORRES"), text,
-               "result is not a number: kept in LBORRES and LBSTRESC, LBSTRESN left empty (" + why.fillna("") + ")")
-    out["LBSTRESC"] = (op + number_text(num)).mask(num.isna(), text)
-    out["LBSTRESN"] = num.where(op == "").round(6)
-    out["LBSTRESU"] = std_unit.where(num.notna())
-    out["LBSTNRLO"] = (pd.to_numeric(out.get("LBORNRLO"), errors="coerce") * out["_factor"]).round(6)
-    out["LBSTNRHI"] = (pd.to_numeric(out.get("LBORNRHI"), errors="coerce") * out["_factor"]).round(6)
+    issues.add(out, not_number, raw_column(out, orres), text,
+               f"result is not a number: kept in {orres} and {d}STRESC, {d}STRESN left empty (" + why.fillna("") + ")")
+    out[f"{d}STRESC"] = (op + number_text(num)).mask(num.isna(), text)
+    out[f"{d}STRESN"] = num.where(op == "").round(6)
+    out[f"{d}STRESU"] = std_unit.where(num.notna())
+    for lo_hi in ("LO", "HI"):                       # reference ranges where collected (LB always has the columns)
+        if f"{d}ORNR{lo_hi}" in out or d == "LB":
+            out[f"{d}STNR{lo_hi}"] = (pd.to_numeric(out.get(f"{d}ORNR{lo_hi}"), errors="coerce") * out["_factor"]).round(6)
     return out.drop(columns="_factor")
 
 
@@ -425,7 +432,9 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
     dm = complete_end_of_participation(derive_dm(dm, ex), prepared.get("DS"))
     prepared["DM"] = dm
     if "LB" in prepared:
-        prepared["LB"] = derive_reference_indicator(standardize_lab_units(prepared["LB"], issues))
+        prepared["LB"] = derive_reference_indicator(standardize_results(prepared["LB"], "LB", lab_tests(), issues))
+    if "VS" in prepared:
+        prepared["VS"] = standardize_results(prepared["VS"], "VS", vital_signs(), issues)
     if "QS" in prepared:
         prepared["QS"] = standardize_questionnaires(prepared["QS"], issues)
     out: dict[str, pd.DataFrame] = {}
@@ -438,6 +447,8 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
             df = flag_last_before_exposure(df, "LB", ["USUBJID", "LBTESTCD", "LBSPEC"], dm)
         if domain == "QS":
             df = flag_last_before_exposure(df, "QS", ["USUBJID", "QSCAT", "QSTESTCD"], dm)
+        if domain == "VS":
+            df = flag_last_before_exposure(df, "VS", ["USUBJID", "VSTESTCD"], dm)
         df = assign_sequence(df, domain)
         supp = build_supp(df, domain, supp_labels.get(domain, {}))
         out[domain] = order_variables(df, domain)
