@@ -429,6 +429,50 @@ def full_date(dtc: pd.Series) -> pd.Series:
     return pd.to_datetime(out)
 
 
+def impute_partial_date(dtc: pd.Series, mode: str, min_dates: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """Impute partial ISO 8601 dates: mode 'first' (day 1 / January) or 'last' (month end / December).
+
+    Returns the date and the imputation flag (*DTF): 'D' when the day was imputed, 'M' when month and day,
+    'Y' when the year too (never here: a missing year stays missing). With mode 'first' and `min_dates`
+    (e.g. treatment start), an imputed date in the same month/year as the minimum date becomes that date,
+    so that an event of unknown day in the month of first dose is not moved before the first dose.
+    """
+    text = dtc.astype("string").str.slice(0, 10)
+    parts = text.str.extract(r"^(?P<y>\d{4})(?:-(?P<m>\d{2}))?(?:-(?P<d>\d{2}))?$")
+    y, m, d = parts["y"], parts["m"], parts["d"]
+    flag = pd.Series(pd.NA, index=dtc.index, dtype="string")
+    flag = flag.mask(y.notna() & m.notna() & d.isna(), "D").mask(y.notna() & m.isna(), "M")
+    if mode == "first":
+        filled = y + "-" + m.fillna("01") + "-" + d.fillna("01")
+        out = pd.to_datetime(filled, format="%Y-%m-%d", errors="coerce")
+        if min_dates is not None:
+            md = pd.to_datetime(min_dates)
+            same_month = flag.eq("D").fillna(False) & (out.dt.year == md.dt.year) & (out.dt.month == md.dt.month)
+            same_year = flag.eq("M").fillna(False) & (out.dt.year == md.dt.year)
+            later = (same_month | same_year) & (md > out)
+            out = out.mask(later, md)
+    else:
+        start = pd.to_datetime(y + "-" + m.fillna("12") + "-01", format="%Y-%m-%d", errors="coerce")
+        month_end = start + pd.offsets.MonthEnd(0)
+        out = pd.to_datetime(y + "-" + m.fillna("12") + "-" + d.fillna("01"), format="%Y-%m-%d", errors="coerce")
+        out = out.mask(d.isna(), month_end)
+    return out, flag.where(out.notna())
+
+
+def treatment_emergent(start_dtc: pd.Series, end_dtc: pd.Series, first_dose: pd.Series, last_dose: pd.Series,
+                       window_days: int) -> pd.Series:
+    """Whether each event is treatment-emergent, the one rule of SDTM SUPPAE AETRTEM and ADaM ADAE TRTEMFL: it
+    starts (partial dates imputed to the first day, not before the first dose in its month) on or after the first
+    dose and at most `window_days` after the last; an event of unknown start counts unless it ended before the
+    first dose. False without a first dose."""
+    first, last = pd.to_datetime(first_dose), pd.to_datetime(last_dose)
+    start, _ = impute_partial_date(start_dtc, "first", min_dates=first)
+    end, _ = impute_partial_date(end_dtc, "last")
+    dated = (start >= first) & (start <= last + pd.to_timedelta(window_days, unit="D"))
+    undated = start.isna() & (end.isna() | (end >= first))
+    return (first.notna() & (dated | undated)).fillna(False).astype(bool)
+
+
 def study_day(dtc: pd.Series, reference: pd.Series) -> pd.Series:
     """SDTM --DY: days from the reference start date, day 1 on the reference date, no day 0."""
     days = (full_date(dtc) - full_date(reference)).dt.days

@@ -29,3 +29,9 @@ def load_json(name: str) -> Any:
 def load_study() -> dict:
     """The study definition (trial design, visit schedule, tests, units) from mappings/study.yaml."""
     return yaml.safe_load((data_dir("mappings") / "study.yaml").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def load_analysis() -> dict:
+    """The analysis definitions (visit windows, treatment emergence, endpoints) from mappings/analysis.yaml."""
+    return yaml.safe_load((data_dir("mappings") / "analysis.yaml").read_text(encoding="utf-8"))

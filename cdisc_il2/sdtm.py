@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .dates import full_date, study_day
+from .dates import full_date, study_day, treatment_emergent
 from .mapping.engine import (CELL_COL, CELL_SEP, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
                              parse_numbers)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table, vital_signs
-from .resources import load_study
+from .resources import load_analysis, load_study
 
 SRC_SITE = "__site__"
 PROVENANCE = [SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN]
@@ -339,6 +339,29 @@ def flag_last_before_exposure(df: pd.DataFrame, domain: str, by: list[str], dm: 
     return out
 
 
+def add_derived_qualifiers(df: pd.DataFrame, domain: str, dm: pd.DataFrame,
+                           labels: dict[str, tuple[str, str]]) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+    """Supplemental qualifiers every site's records get by derivation (mappings/study.yaml derived_qualifiers):
+    AETRTEM, the treatment-emergent flag of AE, by the same rule and window as ADAE TRTEMFL (analysis.yaml)."""
+    wanted = load_study().get("derived_qualifiers", {}).get(domain, {})
+    if not wanted:
+        return df, labels
+    out, labels = df.copy(), dict(labels)
+    ref = dm.set_index("USUBJID")
+    for qnam, q in wanted.items():
+        if q["rule"] != "treatment_emergent":
+            raise ValueError(f"mappings/study.yaml derived_qualifiers.{domain}.{qnam}: unknown rule '{q['rule']}' "
+                             "(known: treatment_emergent)")
+        window = load_analysis()["adverse_events"]["trtem_window_days"]
+        flag = treatment_emergent(out[f"{domain}STDTC"], out[f"{domain}ENDTC"],
+                                  full_date(out["USUBJID"].map(ref["RFXSTDTC"])),
+                                  full_date(out["USUBJID"].map(ref["RFXENDTC"])), window)
+        known = out["USUBJID"].isin(set(ref.index))          # a subject missing from DM: unknown, no record
+        out[SUPP_COL + qnam] = pd.Series(np.where(flag, "Y", "N"), index=out.index, dtype="string").where(known)
+        labels[qnam] = (q["label"], q.get("origin", "Derived"))
+    return out, labels
+
+
 def assign_sequence(df: pd.DataFrame, domain: str) -> pd.DataFrame:
     """--SEQ 1..n within USUBJID in a stable, content-based order (same input, same numbers)."""
     keys = ["USUBJID", *[k for k in SEQ_ORDER.get(domain, []) if k in df], SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN]
@@ -449,8 +472,9 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
             df = flag_last_before_exposure(df, "QS", ["USUBJID", "QSCAT", "QSTESTCD"], dm)
         if domain == "VS":
             df = flag_last_before_exposure(df, "VS", ["USUBJID", "VSTESTCD"], dm)
+        df, labels = add_derived_qualifiers(df, domain, dm, supp_labels.get(domain, {}))
         df = assign_sequence(df, domain)
-        supp = build_supp(df, domain, supp_labels.get(domain, {}))
+        supp = build_supp(df, domain, labels)
         out[domain] = order_variables(df, domain)
         traces.append(trace(df, domain, f"{domain}SEQ" if domain != "DM" else "USUBJID"))
         cells.append(trace_cells(df, domain, f"{domain}SEQ"))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..dates import full_date
+from ..dates import full_date, impute_partial_date  # noqa: F401  (re-exported: the derivations' name)
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 
@@ -42,36 +42,6 @@ def derive_treatment(df: pd.DataFrame, source: pd.DataFrame, by: Sequence[str] =
     src = source[list(by) + list(dict.fromkeys(new.values()))]
     src = pd.concat([src[list(by)], pd.DataFrame({k: src[v] for k, v in new.items()})], axis=1)
     return merge_variables(df, src, by, list(new))
-
-
-def impute_partial_date(dtc: pd.Series, mode: str, min_dates: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
-    """Impute partial ISO 8601 dates: mode 'first' (day 1 / January) or 'last' (month end / December).
-
-    Returns the date and the imputation flag (*DTF): 'D' when the day was imputed, 'M' when month and day,
-    'Y' when the year too (never here: a missing year stays missing). With mode 'first' and `min_dates`
-    (e.g. treatment start), an imputed date in the same month/year as the minimum date becomes that date,
-    so that an event of unknown day in the month of first dose is not moved before the first dose.
-    """
-    text = dtc.astype("string").str.slice(0, 10)
-    parts = text.str.extract(r"^(?P<y>\d{4})(?:-(?P<m>\d{2}))?(?:-(?P<d>\d{2}))?$")
-    y, m, d = parts["y"], parts["m"], parts["d"]
-    flag = pd.Series(pd.NA, index=dtc.index, dtype="string")
-    flag = flag.mask(y.notna() & m.notna() & d.isna(), "D").mask(y.notna() & m.isna(), "M")
-    if mode == "first":
-        filled = y + "-" + m.fillna("01") + "-" + d.fillna("01")
-        out = pd.to_datetime(filled, format="%Y-%m-%d", errors="coerce")
-        if min_dates is not None:
-            md = pd.to_datetime(min_dates)
-            same_month = flag.eq("D").fillna(False) & (out.dt.year == md.dt.year) & (out.dt.month == md.dt.month)
-            same_year = flag.eq("M").fillna(False) & (out.dt.year == md.dt.year)
-            later = (same_month | same_year) & (md > out)
-            out = out.mask(later, md)
-    else:
-        start = pd.to_datetime(y + "-" + m.fillna("12") + "-01", format="%Y-%m-%d", errors="coerce")
-        month_end = start + pd.offsets.MonthEnd(0)
-        out = pd.to_datetime(y + "-" + m.fillna("12") + "-" + d.fillna("01"), format="%Y-%m-%d", errors="coerce")
-        out = out.mask(d.isna(), month_end)
-    return out, flag.where(out.notna())
 
 
 def derive_study_day(df: pd.DataFrame, date: str, reference: str, new: str) -> pd.Series:

@@ -1,14 +1,14 @@
 """One short program per ADaM dataset, composed from the generic derivations in core.py."""
 from __future__ import annotations
 
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from ..dates import treatment_emergent
 from ..metadata import qs_tests, visit_table
 from ..sdtm import number_text
-from ..resources import data_dir
+from ..resources import load_analysis
 from .core import (derive_analysis_windows, derive_baseline, derive_change, derive_study_day, derive_treatment,
                    flag_analysis_records, flag_extreme, from_sas_date, impute_partial_date, merge_variables,
                    sas_date_from_dtc, to_sas_date)
@@ -25,12 +25,9 @@ def analysis_config() -> dict:
     return copy.deepcopy(_analysis_yaml())
 
 
-@lru_cache(maxsize=1)
 def _analysis_yaml() -> dict:
     """mappings/analysis.yaml parsed once per process."""
-    import yaml
-
-    return yaml.safe_load((data_dir("mappings") / "analysis.yaml").read_text(encoding="utf-8"))
+    return load_analysis()
 
 
 def _supp(sdtm: dict[str, pd.DataFrame], domain: str, qnam: str) -> pd.DataFrame:
@@ -121,10 +118,9 @@ def build_adae(sdtm: dict[str, pd.DataFrame], adsl: pd.DataFrame, cfg: dict) -> 
     adae["ASTDT"], adae["AENDT"] = to_sas_date(astdt), to_sas_date(aendt)
     adae["ASTDY"] = derive_study_day(adae, "ASTDT", "TRTSDT", "ASTDY")
     adae["AENDY"] = derive_study_day(adae, "AENDT", "TRTSDT", "AENDY")
-    window_end = adae["TRTEDT"] + ae_cfg["trtem_window_days"]
-    dated = (adae["ASTDT"] >= adae["TRTSDT"]) & (adae["ASTDT"] <= window_end)
-    undated = adae["ASTDT"].isna() & (adae["AENDT"].isna() | (adae["AENDT"] >= adae["TRTSDT"]))
-    adae["TRTEMFL"] = np.where(adae["TRTSDT"].notna() & (dated | undated), "Y", pd.NA)
+    emergent = treatment_emergent(adae["AESTDTC"], adae["AEENDTC"], start_min, from_sas_date(adae["TRTEDT"]),
+                                  ae_cfg["trtem_window_days"])
+    adae["TRTEMFL"] = np.where(emergent, "Y", pd.NA)
     adae["AREL"] = np.where(adae["AEREL"].isin(ae_cfg["related"]), "RELATED",
                             np.where(adae["AEREL"].notna(), "NOT RELATED", pd.NA))
     adae["ASEV"] = adae["AESEV"]
