@@ -353,7 +353,8 @@ def add_derived_qualifiers(df: pd.DataFrame, domain: str, dm: pd.DataFrame,
             raise ValueError(f"mappings/study.yaml derived_qualifiers.{domain}.{qnam}: unknown rule '{q['rule']}' "
                              "(known: treatment_emergent)")
         window = load_analysis()["adverse_events"]["trtem_window_days"]
-        flag = treatment_emergent(out[f"{domain}STDTC"], out[f"{domain}ENDTC"],
+        missing = pd.Series(pd.NA, index=out.index, dtype="string")     # a spec that maps no dates
+        flag = treatment_emergent(out.get(f"{domain}STDTC", missing), out.get(f"{domain}ENDTC", missing),
                                   full_date(out["USUBJID"].map(ref["RFXSTDTC"])),
                                   full_date(out["USUBJID"].map(ref["RFXENDTC"])), window)
         known = out["USUBJID"].isin(set(ref.index))          # a subject missing from DM: unknown, no record
