@@ -26,6 +26,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                        "Exit codes: 0 success, 1 findings, 2 usage error, 3 input error, 4 internal error, "
                        "5 output incomplete.")
 out_console = Console()
+MEDDRA_HELP = ("the user's MedDRA ASCII release folder as MSSO ships it (llt.asc, pt.asc, ..., mdhier.asc, "
+               "meddra_release.asc); default mappings/study.yaml dictionaries.meddra")
 ALLOW_MISSING = typer.Option(False, "--allow-missing-site", help="carry on when a site spec matches no file "
                              "in the transfer (the site is listed in accountability.csv); default: input error")
 err_console = Console(stderr=True)
@@ -87,6 +89,13 @@ def _render_convert(result) -> None:
         out_console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if len(unbalanced):
         out_console.print("[red]accountability does not balance for some sheets: see accountability.csv[/]")
+    if getattr(result, "meddra", ""):
+        n_q = len(result.coding_queries) if result.coding_queries is not None else 0
+        out_console.print(f"AE coded with {result.meddra}: {n_q} coding query(ies) in coding_queries.csv "
+                          "and rejects.csv", highlight=False)
+    else:
+        out_console.print("AE terms uncoded: AEDECOD/AEBODSYS from the sponsor synonym list, no MedDRA release "
+                          "given (--meddra DIR or study.yaml dictionaries.meddra)", highlight=False)
 
 
 @app.command()
@@ -95,7 +104,8 @@ def convert(transfer_dir: Path = typer.Argument(..., help="folder of one data tr
             out: Path = typer.Option(..., "--out", help="output folder (SDTM under OUT/sdtm/)"),
             mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs "
                                                     "(default: the shipped mappings/sites)"),
-            allow_missing_site: bool = ALLOW_MISSING) -> None:
+            allow_missing_site: bool = ALLOW_MISSING,
+            meddra: Optional[Path] = typer.Option(None, "--meddra", help=MEDDRA_HELP)) -> None:
     """Map every site spreadsheet of a transfer to SDTM DM, EX, AE, LB, QS (+ SUPPxx).
 
     Writes OUT/sdtm/<domain>.csv, OUT/sdtm/variables.csv, OUT/rejects.csv, OUT/accountability.csv
@@ -105,7 +115,7 @@ def convert(transfer_dir: Path = typer.Argument(..., help="folder of one data tr
     """
     from .convert import map_transfer, write_outputs
 
-    result = map_transfer(transfer_dir, mappings, allow_missing_site)
+    result = map_transfer(transfer_dir, mappings, allow_missing_site, meddra)
     write_outputs(result, out)
     _render_convert(result)
 
@@ -122,7 +132,7 @@ class FailOn(str, Enum):
 def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optional[Path], rejects=None,
                          prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: Optional[str] = None,
                          define: Optional[Path] = None, study: Optional[str] = None, package: bool = False,
-                         ct_release: Optional[list[Path]] = None):
+                         ct_release: Optional[list[Path]] = None, meddra: Optional[Path] = None):
     from .validate import validate_folder
     from .validate.report import render_terminal, write_excel, write_json
 
@@ -134,10 +144,18 @@ def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optio
             out_console.print(f"note: {name} is here as {', '.join(p.name for p in [chosen[name], *skipped])}; "
                               f"{chosen[name].name} is validated")
     from .metadata import read_ct_release
+    from .validate import sdtm_beside
 
+    if package and chosen and all(k.startswith("AD") for k in chosen) and (beside := sdtm_beside(data_dir)):
+        out_console.print(f"note: the SDTM in {beside} is the reference for the cross-dataset rules")
     releases = [read_ct_release(p) for p in ct_release or []]
+    if meddra is not None:
+        from .dictionaries.meddra import read_release
+
+        release = read_release(meddra)
+        out_console.print(f"note: the MedDRA rules run against {release.label} ({meddra})", highlight=False)
     result = validate_folder(data_dir, rejects, prefer, standard, define, _study_rules(study), package,
-                             ct_releases=releases)
+                             ct_releases=releases, meddra=release if meddra is not None else None)
     if report:
         write_excel(result, report, package=str(data_dir))
     if json_out:
@@ -183,7 +201,10 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
                                                              "package was made with (NCI EVS file, e.g. 'SDTM "
                                                              "Terminology 2020-12-18.txt'; once for SDTM, once for "
                                                              "ADaM): terminology findings whose value is a term of "
-                                                             "it are marked as changes between releases")
+                                                             "it are marked as changes between releases"),
+             meddra: Optional[Path] = typer.Option(None, "--meddra", help="the MedDRA ASCII release folder the "
+                                                   "package was coded with: runs the MedDRA rules (SD0008, "
+                                                   "SD2007-SD2016 ...), which do not run without it")
              ) -> None:
     """Check every dataset of a folder against SDTMIG / ADaMIG 1.3, CDISC CT and the study rules.
 
@@ -202,7 +223,7 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
         if not path.is_file():
             raise UsageError(f"--ct-release '{path}' is not a file")
     result = _validate_and_report(data_dir, report, json_out, standard=standard, define=define, study=study,
-                                  package=True, ct_release=ct_release)
+                                  package=True, ct_release=ct_release, meddra=meddra)
     if result.unreadable:
         for name, why in sorted(result.unreadable.items()):
             err_console.print(f"error: {why}")
@@ -328,9 +349,10 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
                                                "OUT/../history.sqlite"),
         justifications: Optional[Path] = typer.Option(None, "--justifications", help="explained findings (YAML); "
                                                       "default mappings/justifications.yaml beside the site specs"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress lines (for scheduled jobs)")) -> None:
-    """Run the whole pipeline on one transfer: convert to SDTM, validate it, derive ADaM, validate that,
-    export, compare with the previous transfer, write report.html and record the run in the history.
+        quiet: bool = typer.Option(False, "--quiet", help="no progress lines (for scheduled jobs)"),
+        meddra: Optional[Path] = typer.Option(None, "--meddra", help=MEDDRA_HELP)) -> None:
+    """Run the whole pipeline on one transfer: convert to SDTM, derive ADaM, export, validate the exported files
+    (what ships), compare with the previous transfer, write report.html and record the run in the history.
 
     Everything is written to a staging folder and put in place as a whole: a run killed at any moment leaves
     the previous complete package. Writes OUT/sdtm/, OUT/adam/, OUT/validation/, OUT/comparison/ (with
@@ -343,7 +365,7 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     from .validate.report import render_terminal
 
     outcome = run_transfer(transfer_dir, out, mappings, allow_missing_site, previous, history, justifications,
-                           step=_step_reporter(quiet))
+                           step=_step_reporter(quiet), meddra=meddra)
     _render_convert(outcome.converted)
     render_terminal(outcome.sdtm, out_console)
     _render_derive(outcome.adam, out)
@@ -516,6 +538,10 @@ def samples(subjects: int = typer.Option(40, "--subjects", min=1, help="number o
     from .samples import generate
 
     truth = generate(subjects, seed, out)
+    from .sample_dictionaries import write_sample_release
+
+    release_dir = write_sample_release(Path(out).parent / "dictionaries" / "meddra")
+    out_console.print(f"wrote a SYNTHETIC MedDRA-layout release (invented codes) to {release_dir}")
     out_console.print(f"wrote {len(truth['subjects'])} subjects to {out} "
                       f"({len(truth['problems'])} deliberate data problems, see generator-truth.json)")
     if transfer_02 is not None:

@@ -65,6 +65,41 @@ def adam_variables(dataset: str) -> pd.DataFrame:
     return frame
 
 
+# The ADaMIG structures whose variables a dataset of each kind takes its standard labels from, in order: variables
+# copied from ADSL into BDS and OCCDS datasets keep their ADSL labels; an OCCDS dataset (whose IG tables we do not
+# ship) or any other ADaM dataset shares the BDS timing and analysis variables (ASTDT, AENDY, ANL01FL).
+ADAM_LABEL_STRUCTURES = {"ADSL": ("ADSL",), "BDS": ("BDS", "TTE", "ADSL"), "OCCDS": ("BDS", "ADSL"),
+                         "ADAM": ("BDS", "ADSL"), "ALL": ("ADSL", "BDS", "TTE")}
+
+
+@lru_cache(maxsize=None)
+def adam_pattern(name: str) -> re.Pattern | None:
+    """The regex a concrete name matches for an ADaMIG pattern entry (TRTxxP: TRT01P; *DT: RESCDT), else None."""
+    entry = load_json("adam-metadata.json").get("patterns", {}).get(name)
+    return re.compile(entry["regex"]) if entry else None
+
+
+@lru_cache(maxsize=None)
+def adam_standard_variable(var: str, kind: str) -> dict | None:
+    """The ADaMIG 1.3 entry of a variable for a dataset of this kind (ADSL, BDS, OCCDS, ADAM, ALL): its own entry,
+    else the first pattern entry it matches, with the label's placeholders filled (TRT01P: 'Planned Treatment for
+    Period 01', ANL01FL: 'Analysis Flag 01'); None when neither (a generic * entry such as *DT gives no label)."""
+    doc = load_json("adam-metadata.json")
+    variables = [v for key in ADAM_LABEL_STRUCTURES[kind] for v in doc["structures"].get(key, {}).get("variables", [])]
+    for v in variables:
+        if v["name"] == var:
+            return dict(v, pattern=None)
+    patterns = doc.get("patterns", {})
+    for v in variables:
+        entry = patterns.get(v["name"])
+        if entry is None or entry["generic"]:
+            continue
+        m = re.fullmatch(entry["regex"], var)
+        if m:
+            return dict(v, name=var, label=entry["label"].format(**m.groupdict()), pattern=v["name"])
+    return None
+
+
 GENERAL_CLASSES = ("Events", "Findings", "Interventions", "Findings About")
 IDENTIFIERS = ("STUDYID", "DOMAIN", "USUBJID", "POOLID", "SPDEVID", "--SEQ", "--GRPID", "--REFID", "--SPID",
                "--LNKID", "--LNKGRP")

@@ -1,5 +1,5 @@
 """The whole run on one transfer, in memory where it can be, written to a staging folder and put in place as a
-whole: convert -> validate SDTM -> derive -> validate ADaM -> export -> compare -> report, then the run history.
+whole: convert -> derive -> export -> validate the exported SDTM and ADaM -> compare -> report, then the run history.
 
 A run killed at any moment leaves the previous complete package (and the history as it was) or the new one."""
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .faults import fault_point
 from .resources import data_dir
 
 CSV_FIRST = ("csv",)     # read back only the CSVs just written, never older XPT/JSON beside them
+SHIPPED = ("xpt", "json", "csv")    # the submission files as `validate` chooses them: XPT, else Dataset-JSON
 Step = Callable[[str], ContextManager]
 
 
@@ -113,7 +114,7 @@ def _nothing(_: str) -> ContextManager:
 
 def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_missing_site: bool = False,
                  previous: str | None = None, history: Path | None = None, justifications: Path | None = None,
-                 step: Step = _nothing) -> RunOutcome:
+                 step: Step = _nothing, meddra: Path | None = None) -> RunOutcome:
     """Convert, validate, derive, validate, export, compare and report one transfer into OUT, atomically.
 
     Each stage imports what it uses when it starts (pandera, openpyxl, matplotlib, lxml are not needed before)."""
@@ -133,29 +134,52 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
     with step("convert"):
         from .convert import map_transfer, write_outputs
 
-        converted = map_transfer(transfer, mappings, allow_missing_site)
+        converted = map_transfer(transfer, mappings, allow_missing_site, meddra)
         write_outputs(converted, stage)
     fault_point("converted")
+    # the SDTM just written is read once (as every later stage would read it) and handed on in memory
+    from .formats import read_folder
+
+    unreadable: dict[str, str] = {}
+    sdtm_data = read_folder(stage / "sdtm", prefer=CSV_FIRST, unreadable=unreadable)
+    # what the run keeps of the conversion from here on (memory): of each domain what the CLI's summary reads
+    # (records and subjects); the trace is kept for the findings' raw cells and the queries
+    trace, cells = converted.trace, converted.cells
+    converted = dataclasses.replace(converted, trace=pd.DataFrame(columns=converted.trace.columns),
+                                    cells=pd.DataFrame(columns=converted.cells.columns),
+                                    domains={k: _summary_frame(v) for k, v in converted.domains.items()})
+    in_memory = not unreadable          # else the later stages read the folder and stop on the unreadable file
+    with step("derive ADaM"):
+        from .derive import derive_folder
+
+        adam = derive_folder(stage / "sdtm", stage, prefer=CSV_FIRST,
+                             sdtm={k: v.frame.copy(deep=False) for k, v in sdtm_data.items()} if in_memory else None)
+        adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
+    fault_point("adam derived")
+    unwritable: list[str] = []
+    with step("export XPT, Dataset-JSON, Define-XML"):
+        from .export import export_folder
+
+        export_folder(stage / "sdtm", stage / "sdtm", when=converted.transfer_time, specs=converted.specs,
+                      prefer=CSV_FIRST, unwritable=unwritable, datasets=sdtm_data if in_memory else None,
+                      coding={"AE": converted.release.version} if converted.release else None)
+        export_folder(stage / "adam", stage / "adam", when=converted.transfer_time, prefer=CSV_FIRST,
+                      unwritable=unwritable)
+    fault_point("exported")
+    # what is validated is what ships: the submission files just exported, read back as `validate` reads them
+    # (XPT, else Dataset-JSON, with define.xml), once; the findings are those `cdisc-il2 validate OUT/sdtm` gives
     with step("validate SDTM"):
-        from .formats import read_folder
-        from .validate import validate_datasets, validate_folder
+        from .validate import validate_folder
         from .transfers.compare import natural_keys
         from .transfers.queries import attach_sources, build_queries, follow_up, read_queries, write_queries
         from .validate.report import write_excel, write_json
 
-        # the SDTM just written is read once (as every later stage would read it) and handed on in memory
-        unreadable: dict[str, str] = {}
-        sdtm_data = read_folder(stage / "sdtm", prefer=CSV_FIRST, unreadable=unreadable)
-        # what the run keeps of the conversion from here on (memory): of each domain what the CLI's summary reads
-        # (records and subjects); the trace is written and no longer needed
-        trace, cells = converted.trace, converted.cells
-        converted = dataclasses.replace(converted, trace=pd.DataFrame(columns=converted.trace.columns),
-                                        cells=pd.DataFrame(columns=converted.cells.columns),
-                                        domains={k: _summary_frame(v) for k, v in converted.domains.items()})
-        sdtm = validate_folder(stage / "sdtm", converted.rejects, CSV_FIRST, datasets=sdtm_data,
-                               unreadable=unreadable)
+        shipped_unreadable: dict[str, str] = {}
+        shipped = read_folder(stage / "sdtm", prefer=SHIPPED, unreadable=shipped_unreadable)
+        sdtm = validate_folder(stage / "sdtm", converted.rejects, SHIPPED, package=True, datasets=shipped,
+                               unreadable=shipped_unreadable, meddra=converted.release)
         sdtm = dataclasses.replace(sdtm, findings=attach_sources(sdtm.findings, cells, trace)).with_triage(justified)
-        write_excel(sdtm, stage / "validation" / "report.xlsx", package=f"{Path(transfer).name}: SDTM as converted")
+        write_excel(sdtm, stage / "validation" / "report.xlsx", package=f"{Path(transfer).name}: SDTM as exported")
         write_json(sdtm, stage / "validation" / "findings.json")
     fault_point("sdtm validated")
     with step("site queries"):
@@ -163,34 +187,15 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
                                           natural_keys),
                             read_queries(prev) if prev is not None else None, cells, sdtm_data, natural_keys)
         write_queries(queries, stage / "queries", converted.transfer_time)
-        trace = cells = None
-    in_memory = not unreadable          # else the later stages read the folder and stop on the unreadable file
-    with step("derive ADaM"):
-        from .derive import derive_folder
-
-        adam = derive_folder(stage / "sdtm", stage, prefer=CSV_FIRST,
-                             sdtm={k: v.frame.copy(deep=False) for k, v in sdtm_data.items()} if in_memory else None)
-    fault_point("adam derived")
+        trace = cells = sdtm_data = None
     with step("validate ADaM"):
-        adam_data = read_folder(stage / "adam", prefer=CSV_FIRST)        # the ADaM as written, read once
-        adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
-        reference = sdtm_data if in_memory else read_folder(stage / "sdtm", prefer=CSV_FIRST)
-        adam_checked = validate_datasets(adam_data, reference=reference)
+        # with the exported SDTM as reference for the cross-dataset rules (`validate OUT/adam` takes OUT/sdtm)
+        adam_checked = validate_folder(stage / "adam", None, SHIPPED, package=True, reference=shipped)
+        shipped = None
         adam_checked = adam_checked.with_triage(justified)
-        write_excel(adam_checked, stage / "validation" / "adam-report.xlsx", package=f"{Path(transfer).name}: ADaM as derived")
+        write_excel(adam_checked, stage / "validation" / "adam-report.xlsx", package=f"{Path(transfer).name}: ADaM as exported")
         write_json(adam_checked, stage / "validation" / "adam-findings.json")
     fault_point("adam validated")
-    unwritable: list[str] = []
-    with step("export XPT, Dataset-JSON, Define-XML"):
-        from .export import export_folder
-
-        export_folder(stage / "sdtm", stage / "sdtm", when=converted.transfer_time, specs=converted.specs,
-                      prefer=CSV_FIRST, unwritable=unwritable, datasets=sdtm_data if in_memory else None)
-        sdtm_data = reference = None          # written: the SDTM frames go before the ADaM's are exported
-        export_folder(stage / "adam", stage / "adam", when=converted.transfer_time, prefer=CSV_FIRST,
-                      unwritable=unwritable, datasets=adam_data)
-        adam_data = None
-    fault_point("exported")
     comparison = None
     if prev is not None:
         from .transfers.compare import compare_runs, write_comparison

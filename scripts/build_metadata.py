@@ -3,7 +3,8 @@
 Reads ../shared/reference/ (SDTMIG 3.4 and ADaMIG 1.3 variable metadata, SDTM and ADaM
 controlled terminology) and writes:
   schemas/sdtm-metadata.json  datasets and variables (order, label, type, codelist, role, core)
-  schemas/adam-metadata.json  ADaMIG variable sets by data structure
+  schemas/adam-metadata.json  ADaMIG variable sets by data structure, and how a concrete name matches the
+                              IG's pattern entries (TRTxxP, ANLzzFL, *DT) with their labels as templates
   schemas/rule-xref.json      Pinnacle 21 rule ids with their message, publisher ids (CGxxxx, FDABxxx,
                               ADaM rule numbers) and the CDISC CORE rule ids that implement the same CG ids
   schemas/ct.json             every codelist referenced by those variables (plus extra ones named
@@ -77,7 +78,40 @@ def build_adam(ref: Path) -> dict:
                 "name": r["Variable Name"], "label": r["Variable Label"], "type": r["Type"],
                 "variable_set": r["Variable Set"], "codelists": _codes(r["CDISC CT Codelist Code(s)"]),
                 "core": r["Core"]})
-    return {"standard": "ADaMIG", "version": "1.3", "structures": structures}
+    patterns = {v["name"]: _pattern(v) for st in structures.values() for v in st["variables"]
+                if v["name"] != v["name"].upper() or "*" in v["name"]}
+    return {"standard": "ADaMIG", "version": "1.3", "structures": structures, "patterns": patterns}
+
+
+# ADaMIG 1.3 section 3.1.2: xx and zz stand for a two-digit index (01-99), y and w for an integer index.
+PLACEHOLDERS = {"xx": r"\d{2}", "zz": r"\d{2}", "y": r"\d+", "w": r"\d+"}
+
+
+def _pattern(var: dict) -> dict:
+    """How a concrete name matches an ADaMIG pattern entry (TRTxxP, ANLzzFL, CRITy; *DT, *SDY) and its label
+    with the placeholders as fields: {"regex": "TRT(?P<xx>\\d{2})P", "label": "Planned Treatment for Period {xx}"}.
+    A * entry is generic: its label ({Date}) describes a family, it is no label to give a variable."""
+    import re
+
+    name, label = var["name"], var["label"]
+    if name.startswith("*"):
+        return {"regex": "[A-Z][A-Z0-9]*" + re.escape(name[1:]), "generic": True, "description": label.strip("{}")}
+    rx, found, i = "", [], 0
+    while i < len(name):
+        ph = name[i:i + 2] if name[i:i + 2] in PLACEHOLDERS else name[i] if name[i] in PLACEHOLDERS else None
+        if ph is None:
+            rx += re.escape(name[i])
+            i += 1
+            continue
+        if ph in found or not re.search(rf"\b{ph}\b", label):
+            raise SystemExit(f"ADaMIG variable {name}: placeholder {ph} repeated or not in its label '{label}'")
+        rx += f"(?P<{ph}>{PLACEHOLDERS[ph]})"
+        found.append(ph)
+        i += len(ph)
+    template = label.replace("{", "{{").replace("}", "}}")
+    for ph in found:
+        template = re.sub(rf"\b{ph}\b", "{" + ph + "}", template, count=1)
+    return {"regex": rx, "generic": False, "label": template}
 
 
 def build_ct(ref: Path, wanted: set[str]) -> dict:

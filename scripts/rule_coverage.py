@@ -29,14 +29,18 @@ def main() -> None:
     p21_ours = {r.p21 for r in rules if r.p21}
     core_ours = {c for r in rules for c in r.core}
     print(f"our catalogue: {len(rules)} rules ({sum(r.scope == 'study' for r in rules)} of them this study's own)")
+    need = sorted({r.params["dictionary"] for r in rules if r.params.get("dictionary")})
+    for name in need:
+        n = sum(r.params.get("dictionary") == name for r in rules)
+        print(f"  {n} of them run only with the user's {dict(meddra="MedDRA").get(name, name)} release (validate --meddra DIR, run with a release)")
     for kind in ("sdtm", "adam"):
         cat = list(csv.DictReader(open(REF / "p21-rules" / f"{kind}-rules.csv", encoding="utf-8")))
         ids = {r["Pinnacle 21 ID"] for r in cat}
         dictionary = {r["Pinnacle 21 ID"] for r in cat if DICTIONARIES.search(r["Message"] + " " + r["Description"])}
         have = ids & p21_ours
         print(f"Pinnacle 21 {kind.upper()}: {len(have)} of {len(ids)} rules "
-              f"({len(dictionary)} need a licensed dictionary; {len(have - dictionary)} of the "
-              f"{len(ids - dictionary)} that do not)")
+              f"({len(dictionary)} mention a licensed dictionary, {len(have & dictionary)} of them implemented; "
+              f"{len(have - dictionary)} of the {len(ids - dictionary)} that do not)")
         if args.missing:
             for r in cat:
                 if r["Pinnacle 21 ID"] not in have:

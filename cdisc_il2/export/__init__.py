@@ -11,7 +11,7 @@ from ..errors import IncompleteOutput, InputError
 from ..formats import ColumnMeta, Dataset, read_folder
 from ..formats.datasetjson import write_dataset_json
 from ..formats.xpt import XptValueError, unfit_values, write_xpt
-from ..metadata import adam_datasets, adam_variables, sdtm_dataset_label, sdtm_variables
+from ..metadata import adam_datasets, adam_standard_variable, adam_structure, sdtm_dataset_label, sdtm_variables
 from ..resources import load_study
 from .define import build_define, define_config, write_define
 
@@ -20,25 +20,28 @@ FORMATS = ("xpt", "json", "ndjson")
 
 def _label_sources(name: str) -> list[pd.DataFrame]:
     out = []
-    for fn, key in ((sdtm_variables, "SUPPQUAL" if name.startswith("SUPP") else name),
-                    (sdtm_variables, adam_datasets().get(name, {}).get("predecessor", "")), (adam_variables, name),
-                    (adam_variables, "ADSL")):
+    for key in ("SUPPQUAL" if name.startswith("SUPP") else name, adam_datasets().get(name, {}).get("predecessor", "")):
         try:
-            out.append(fn(key))
+            out.append(sdtm_variables(key))
         except KeyError:
             continue
     return out
 
 
 def describe(ds: Dataset) -> Dataset:
-    """The dataset with submission metadata: standard labels and types, dataset label, ADaM date formats."""
+    """The dataset with submission metadata: standard labels and types, dataset label, ADaM date formats.
+
+    An ADaM variable takes its ADaMIG label (a pattern entry's with the index filled in: TRT01P 'Planned Treatment
+    for Period 01'), else its SDTM predecessor's, else the sponsor's in mappings/define.yaml `labels`."""
     known: dict[str, tuple[str, str]] = {}
     for meta in reversed(_label_sources(ds.name)):      # earlier sources win
         known.update(zip(meta["name"], zip(meta["label"], meta["type"])))
     extra = define_config().get("labels", {})
+    kind = adam_structure(ds.name) if ds.name.startswith("AD") else None
     cols = []
     for var in ds.frame.columns:
-        label, vtype = known.get(var, (None, None))
+        entry = adam_standard_variable(var, kind) if kind else None
+        label, vtype = (entry["label"], entry["type"]) if entry else known.get(var, (None, None))
         label = label or extra.get(var) or var
         vtype = vtype if vtype in ("Num", "Char") else ("Num" if pd.api.types.is_numeric_dtype(ds.frame[var]) else "Char")
         fmt = "DATE9." if ds.name.startswith("AD") and var.endswith("DT") and vtype == "Num" else None
@@ -52,8 +55,10 @@ def describe(ds: Dataset) -> Dataset:
 
 def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS, when: dt.datetime | None = None,
                   specs=None, define: Path | None = None, prefer: tuple[str, ...] = ("xpt", "json", "csv"),
-                  unwritable: list[str] | None = None, datasets: dict[str, Dataset] | None = None) -> list[Path]:
-    """Write every dataset of a folder as XPT / Dataset-JSON / NDJSON plus define.xml into `out`.
+                  unwritable: list[str] | None = None, datasets: dict[str, Dataset] | None = None,
+                  coding: dict[str, str] | None = None) -> list[Path]:
+    """Write every dataset of a folder as XPT / Dataset-JSON / NDJSON plus define.xml into `out` (`coding`:
+    domain -> the MedDRA version its terms were coded with, named in define.xml).
 
     With `define` (an existing Define-XML), Dataset-JSON item metadata and study OIDs come from it and no
     define.xml is written; otherwise our own define.xml is built from the same metadata. A dataset whose
@@ -103,7 +108,7 @@ def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS,
             write_dataset_json(ds, base.with_suffix(".ndjson"), header, items.get(name), ndjson=True)
             written.append(base.with_suffix(".ndjson"))
     if define is None:
-        xml = build_define(data, standard, specs, stamp, ".xpt" if "xpt" in formats else ".json")
+        xml = build_define(data, standard, specs, stamp, ".xpt" if "xpt" in formats else ".json", coding=coding)
         write_define(out / "define.xml", xml)
         written.append(out / "define.xml")
     if problems:

@@ -12,6 +12,7 @@ import yaml
 from lxml import etree
 
 from .. import __version__
+from ..dictionaries.meddra import MEDDRA_SUFFIXES
 from ..derive import sri
 from ..formats.model import Dataset
 from ..frames import byte_lengths
@@ -153,8 +154,9 @@ def _data_type(values: pd.Series, meta_type: str | None, var: str, display: str 
 
 
 def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: str = "2000-01-01T00:00:00",
-                 leaf_suffix: str = ".xpt") -> bytes:
-    """Define-XML 2.1 bytes for the datasets of one standard ('SDTM' or 'ADaM')."""
+                 leaf_suffix: str = ".xpt", coding: dict[str, str] | None = None) -> bytes:
+    """Define-XML 2.1 bytes for the datasets of one standard ('SDTM' or 'ADaM'); `coding`: domain -> the MedDRA
+    version its --LLT ... --SOCCD were coded with (an external MedDRA codelist)."""
     cfg = define_config()
     study = load_study()
     methods = cfg["methods"]
@@ -228,6 +230,8 @@ def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: 
             if role and isinstance(role, str) and standard == "SDTM":
                 ref.set("Role", role)
             items.append(_item_def(ds, name, col, mrow, standard, text, origin_sources, cls))
+            if coding and name in coding and col in {name + x for x in MEDDRA_SUFFIXES}:
+                _meddra_ref(items[-1], col.endswith("CD"), coding[name], cls)
             by = VLM_BY.get(kind if kind in ("SUPP", "BDS") else name)
             if by and col in by[1] and by[0] in df:
                 vld, wc_list, vitems = _value_list(ds, name, col, by[0], methods, sources, standard)
@@ -254,6 +258,17 @@ def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: 
         c = etree.SubElement(mdv, _d("CommentDef"), OID=oid)
         _text(c, "Description", text)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _meddra_ref(item: etree._Element, code: bool, version: str, cls: dict) -> None:
+    """Refer a MedDRA-coded item to the external MedDRA codelist of its version (names text, codes integer)."""
+    oid = f"CL.MEDDRA.{'CODE' if code else 'TERM'}"
+    if oid not in cls:
+        el = etree.Element("CodeList", OID=oid, Name=f"MedDRA {'codes' if code else 'terms'}",
+                           DataType="integer" if code else "text")
+        etree.SubElement(el, "ExternalCodeList", Dictionary="MEDDRA", Version=version)
+        cls[oid] = el
+    item.insert(1, etree.Element("CodeListRef", CodeListOID=oid))
 
 
 def _unique(elements: list) -> list:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..formats import Dataset, read_folder
+from ..formats import Dataset, choose_files, read_folder
 from ..metadata import ct_versions
 from ..resources import load_json, load_study
 from . import checks, functions  # noqa: F401  (register the rule functions and operators)
@@ -178,16 +178,28 @@ def validate_datasets(datasets: dict[str, Dataset], rejects: pd.DataFrame | None
                                                             for r in ct_releases or []])
 
 
+def sdtm_beside(folder: Path) -> Path | None:
+    """The folder `sdtm` beside an ADaM folder (OUT/sdtm for OUT/adam), when it holds datasets; else None."""
+    beside = Path(folder).resolve().parent / "sdtm"
+    if not beside.is_dir() or beside == Path(folder).resolve():
+        return None
+    chosen, _ = choose_files(beside)
+    return beside if chosen else None
+
+
 def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
                     prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: str | None = None,
                     define: Path | None = None, study_rules: bool | None = None,
                     package: bool = False, datasets: dict[str, Dataset] | None = None,
-                    unreadable: dict[str, str] | None = None, ct_releases: list | None = None) -> ValidationResult:
+                    unreadable: dict[str, str] | None = None, ct_releases: list | None = None,
+                    reference: dict[str, Dataset] | None = None, meddra=None) -> ValidationResult:
     """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together, under the standard
     given, else the one the package's define.xml (or `define`) declares. A `package` (what `validate` is given)
     is also checked against its define.xml, and is expected to have one. `datasets` are the folder's datasets
     already read (read_folder with `unreadable`, the files it could not read): they are not read again.
-    `ct_releases` are the CT releases the package was made with (see validate_datasets)."""
+    `ct_releases` are the CT releases the package was made with (see validate_datasets). `reference` datasets
+    (the SDTM an ADaM package came from) serve the cross-dataset rules; a `package` of ADaM datasets without one
+    takes the SDTM of the folder `sdtm` beside it (a run's OUT/adam and OUT/sdtm), see sdtm_beside."""
     from ..errors import InputError
     from ..export.define_read import read_define
 
@@ -206,9 +218,15 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
         extras["define"] = metadata
     if metadata is not None:
         extras["define_ct"] = metadata.get("ct_versions", [])
+    if meddra is not None:              # the MedDRA release (dictionaries.meddra): its rules run only with one
+        extras["meddra"] = meddra
     if datasets is None:
         datasets = read_folder(folder, prefer=prefer, unreadable=unreadable)
-    result = validate_datasets(datasets, rejects, standard, study_rules, extras, ct_releases=ct_releases)
+    if reference is None and package and datasets and all(k.startswith("AD") for k in datasets):
+        beside = sdtm_beside(folder)
+        reference = read_folder(beside, prefer=prefer) if beside is not None else None
+    result = validate_datasets(datasets, rejects, standard, study_rules, extras, reference=reference,
+                               ct_releases=ct_releases)
     if unreadable:          # listed in every report; the other datasets are validated all the same
         result.unreadable = unreadable
         rows = [{"dataset": n, "label": "", "source": "", "records": 0, "variables": 0,

@@ -85,6 +85,10 @@ def run_case(rule: Rule, case: dict) -> tuple[dict[str, list], dict[str, list], 
         d = case["define"]
         extras["define"] = {"datasets": d.get("datasets", {}), "labels": d.get("labels", {}),
                             "keys": d.get("keys", {}), "codelists": d.get("codelists", {})}
+    if "meddra" in case:                # the case's own (invented) dictionary terms
+        from ..dictionaries.meddra import release_from_terms
+
+        extras["meddra"] = release_from_terms(case["meddra"], "(rule case)")
     got, errors = flagged(rule, datasets, str(case.get("standard", DEFAULT_IG)), extras)
     expected = {k: sorted(v, key=str) for k, v in case["expect"].items() if v}
     return expected, got, errors

@@ -951,6 +951,8 @@ def applies(rule: Rule, study: Study) -> bool:
         return False
     if rule.params.get("unless_ongoing") and study.ongoing():
         return False
+    if rule.params.get("dictionary") and rule.params["dictionary"] not in study.extras:
+        return False            # a rule of a licensed dictionary (MedDRA) runs only when the user gives it
     return not rule.versions or study.standard in rule.versions
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...frames import as_text, filled, to_number
+from ...metadata import adam_pattern, adam_standard_variable
 from ...resources import load_json
 from ..checks import _dataset_finding
 from ..engine import NotApplicable, Rule, Study, findings_frame, register
@@ -326,74 +327,22 @@ def adam_calc(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) ->
 
 # ------------------------------------------------------------------ metadata: labels and formats
 
-def _adam_labels(study: Study, name: str) -> dict[str, str]:
-    structures = load_json("adam-metadata.json")["structures"]
-    kind = study.kind(name)
-    # variables copied from ADSL into BDS and OCCDS datasets keep their ADSL labels
-    keys = {"ADSL": ["ADSL"], "BDS": ["BDS", "TTE", "ADSL"], "ADAM": ["BDS", "ADSL"]}.get(kind)
-    if keys is None:
-        raise NotApplicable(name)
-    out: dict[str, str] = {}
-    for k in keys:
-        for v in structures[k]["variables"]:
-            out.setdefault(v["name"], v["label"])
-    return out
-
-
-def _placeholder_rx(var: str) -> tuple[re.Pattern, list[str]] | None:
-    """A regex for an ADaMIG name with placeholders (TRTxxP, CRITy, ANLzzFL, PHwSDT; *DT is skipped), and the
-    placeholders in order."""
-    if "*" in var or var == var.upper():
-        return None
-    order, rx = [], ""
-    i = 0
-    while i < len(var):
-        two = var[i:i + 2]
-        if two in ("xx", "zz"):
-            rx += r"(\d{2})"
-            order.append(two)
-            i += 2
-        elif var[i] in "ywz":
-            rx += r"(\d+)"
-            order.append(var[i])
-            i += 1
-        else:
-            rx += re.escape(var[i])
-            i += 1
-    return re.compile(rx), order
-
-
-def _standard_label(var: str, labels: dict[str, str]) -> str | None:
-    if var in labels:
-        return labels[var]
-    for std, label in labels.items():
-        made = _placeholder_rx(std)
-        if not made:
-            continue
-        rx, order = made
-        m = rx.fullmatch(var)
-        if not m:
-            continue
-        out = label
-        for ph, val in zip(order, m.groups()):
-            out = re.sub(rf"\b{ph}\b", val, out, count=1)
-        return out
-    return None
-
-
 @register("adam_label_mismatch")
 def adam_label_mismatch(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
     """AD0018: variable labels in the file that differ from the ADaMIG label of the variable (placeholders
     such as xx in 'Planned Treatment for Period xx' take the variable's own index); case and spacing ignored.
     BDS datasets take the BDS, TTE and then ADSL labels; other ADaM datasets (OCCDS, whose IG tables we do not
     ship) the BDS and ADSL labels of the variables they share."""
-    labels = _adam_labels(study, name)
+    kind = study.kind(name)
+    if kind not in ("ADSL", "BDS", "ADAM"):
+        raise NotApplicable(name)
     parts = []
     norm = lambda t: re.sub(r"\s+", " ", t).strip().casefold()
     for c in study.datasets[name].columns:
         if not c.label or c.name not in df.columns:
             continue
-        std = _standard_label(c.name, labels)
+        entry = adam_standard_variable(c.name, kind)
+        std = entry["label"] if entry else None
         if std and norm(std) != norm(c.label):
             parts.append(_dataset_finding(rule, name, c.name, c.label,
                                           _msg(rule, c.name) + f" (dataset: '{c.label}', ADaMIG: '{std}')"))
@@ -405,12 +354,10 @@ def adam_label_contains(rule: Rule, df: pd.DataFrame, p: dict, study: Study, nam
     """Family variables not defined by name in ADaMIG whose label (as the file carries it) does not contain
     `text` (case-insensitive): the bracketed word of the generic label, e.g. {Start Date} for *SDT."""
     fam = _family(df, p, study, name)
-    structures = load_json("adam-metadata.json")["structures"]
-    standard = {v["name"]: v["label"] for s in structures.values() for v in s["variables"]}
     parts = []
     for var, _ in fam:
         c = study.datasets[name].column(var)
-        if c is None or not c.label or _standard_label(var, standard) is not None:
+        if c is None or not c.label or adam_standard_variable(var, "ALL") is not None:
             continue        # ADaMIG variables keep their own labels (TRTSDT: 'Date of First Exposure to Treatment')
         if p["text"].casefold() not in c.label.casefold():
             parts.append(_dataset_finding(rule, name, var, c.label, _msg(rule, var)))
@@ -495,8 +442,7 @@ def adam_standard_pairs(rule: Rule, df: pd.DataFrame, p: dict, study: Study, nam
     skip = re.compile(p["skip"]) if p.get("skip") else None
     parts = []
     for sec, prim in pairs:
-        made = _placeholder_rx(sec)
-        rx = made[0] if made else re.compile(re.escape(sec))
+        rx = adam_pattern(sec) or re.compile(re.escape(sec))
         for c in df.columns:
             m = rx.fullmatch(c)
             if not m or (skip and skip.fullmatch(c)):

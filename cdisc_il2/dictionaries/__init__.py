@@ -1,0 +1,1 @@
+"""Licensed coding dictionaries the user supplies (MedDRA): readers shared by mapping and validation."""

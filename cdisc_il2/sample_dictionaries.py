@@ -1,0 +1,73 @@
+"""The bundled sample's synthetic MedDRA release and AE coding list, made from the sponsor synonym list.
+
+The release is in the official ASCII layout with invented codes (9xxxxxxx, not MedDRA's) and invented HLT and
+HLGT names; it holds the sample's preferred terms and system organ classes only and says so in
+meddra_release.asc and a README.txt. It lets the sample be coded end to end without licensed content.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .dictionaries.meddra import write_release
+from .io import write_csv
+from .metadata import normalize
+from .resources import data_dir
+
+SYNTHETIC_VERSION = "0.0 SYNTHETIC"
+NOTE = """SYNTHETIC MedDRA-layout release written by `cdisc-il2 samples` for the bundled sample study.
+It is NOT MedDRA: every code (9xxxxxxx) and every HLT and HLGT name is invented; it holds only the preferred
+terms and system organ classes of the sample's sponsor synonym list (mappings/dictionaries/ae-terms.yaml).
+Code real data with your own licensed MedDRA release from MSSO (cdisc-il2 run --meddra DIR).
+"""
+
+
+def sample_terms(ae_terms: Path | None = None) -> tuple[dict, list[dict]]:
+    """The synthetic release's terms (as write_release takes them) and the coding list rows (verbatim, llt_code)
+    for every verbatim spelling of the sponsor synonym list."""
+    path = ae_terms or data_dir("mappings") / "dictionaries" / "ae-terms.yaml"
+    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    socs = sorted({t["AEBODSYS"] for t in doc["terms"]})
+    soc_code = {s: str(91000001 + i) for i, s in enumerate(socs)}
+    pts = sorted({t["AEDECOD"]: t["AEBODSYS"] for t in doc["terms"]}.items())
+    terms: dict = {"version": SYNTHETIC_VERSION, "language": "English", "llt": [], "pt": {}, "paths": []}
+    pt_code = {}
+    for i, (pt, soc) in enumerate(pts):
+        code = str(94000001 + i)
+        pt_code[pt] = code
+        terms["pt"][code] = pt
+        terms["llt"].append([code, pt, code, True])       # every PT is also an LLT of the same code (MedDRA)
+        s = soc_code[soc]
+        terms["paths"].append([code, str(93000001 + i), f"{pt} (synthetic HLT)", str(92000000 + int(s) - 91000000),
+                               f"{soc} (synthetic HLGT)", s, soc, True])
+    rows, seen = [], set()
+    for t in doc["terms"]:
+        for verbatim in [t["AEDECOD"], *t.get("synonyms", [])]:
+            if normalize(verbatim) not in seen:
+                seen.add(normalize(verbatim))
+                rows.append({"verbatim": verbatim, "llt_code": pt_code[t["AEDECOD"]]})
+    return terms, rows
+
+
+def write_sample_dictionaries(release_dir: Path, coding_list: Path) -> list[Path]:
+    """Write the synthetic release folder and the AE coding list (verbatim, llt_code) of the sample."""
+    import pandas as pd
+
+    terms, rows = sample_terms()
+    written = write_release(release_dir, terms, NOTE)
+    write_csv(coding_list, pd.DataFrame(rows, columns=["verbatim", "llt_code"]))
+    return [*written, coding_list]
+
+
+def write_sample_release(release_dir: Path) -> Path:
+    """Write the synthetic release folder only (what `cdisc-il2 samples` writes beside the transfers)."""
+    terms, _ = sample_terms()
+    write_release(release_dir, terms, NOTE)
+    return Path(release_dir)
+
+
+if __name__ == "__main__":      # regenerate the shipped files: python -m cdisc_il2.sample_dictionaries
+    root = data_dir("mappings").parent
+    write_sample_dictionaries(root / "samples" / "dictionaries" / "meddra",
+                              data_dir("mappings") / "dictionaries" / "ae-coding.csv")
