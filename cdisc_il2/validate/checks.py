@@ -82,12 +82,19 @@ def ct_extensions() -> dict[str, frozenset[str]]:
 
 
 @lru_cache(maxsize=None)
-def _allowed(var: str, code: str) -> tuple[frozenset[str], bool] | None:
-    try:
-        cl = codelist(code)
-    except KeyError:
+def _allowed(var: str, codes: tuple[str, ...]) -> tuple[frozenset[str], bool] | None:
+    """The terms a variable may take: those of every codelist the IG lists for it (RSCAT: ONCRSCAT or CCCAT), and
+    whether that is extensible (any of them is); None when we ship none of its codelists."""
+    lists = []
+    for code in codes:
+        try:
+            lists.append(codelist(code))
+        except KeyError:
+            continue
+    if not lists:
         return None
-    return frozenset(cl.values) | ct_extensions().get(var, frozenset()), cl.extensible
+    values = frozenset().union(*(cl.values for cl in lists))
+    return values | ct_extensions().get(var, frozenset()), any(cl.extensible for cl in lists)
 
 
 # The dataset a schema is validating, and what its checks compute once per column (distinct values) or per
@@ -243,13 +250,21 @@ def _by_values(by_var: str, index: pd.Index) -> pd.Series:
     return run[key].reindex(index)
 
 
+def value_level_selectors(levels: dict) -> list[tuple[frozenset[str], str]]:
+    """Each selection of a value-level codelist as (the `by` values that select it, the codelist's C-code):
+    `codelists` names the `by` value itself, `by_codelist` a codelist the `by` value is a term of."""
+    out = [(frozenset({str(k).upper()}), c) for k, c in (levels.get("codelists") or {}).items()]
+    out += [(frozenset(v.upper() for v in codelist(by).values), c) for by, c in (levels.get("by_codelist") or {}).items()]
+    return out
+
+
 def _value_level_checks(var: str, levels: dict) -> list:
     """CT2004 (non-extensible) and CT2005 (extensible) checks: each record against the codelist its `by` value
     selects; records whose `by` value selects none are not checked here."""
     out = []
     for extensible, check_name in ((False, "CT2004"), (True, "CT2005")):
-        chosen = {k: codelist(c) for k, c in levels["codelists"].items()}
-        chosen = {k: frozenset(cl.values) for k, cl in chosen.items() if cl.extensible == extensible}
+        chosen = [(keys, codelist(c)) for keys, c in value_level_selectors(levels)]
+        chosen = [(keys, frozenset(cl.values)) for keys, cl in chosen if cl.extensible == extensible]
         if not chosen:
             continue
 
@@ -257,8 +272,8 @@ def _value_level_checks(var: str, levels: dict) -> list:
             by = _by_values(by_var, s.index)
             ok = pd.Series(True, index=s.index)
             text = as_text(s)
-            for key, values in chosen.items():
-                rows = (by == key).fillna(False)
+            for keys, values in chosen:
+                rows = by.isin(keys).fillna(False)
                 ok &= ~rows | text.isin(values).fillna(False)
             return (ok | s.isna()).fillna(True).astype(bool)
         out.append(pa.Check(member, name=check_name, ignore_na=False))
@@ -313,7 +328,9 @@ def _schema_for(meta: pd.DataFrame, columns: tuple[tuple[str, bool], ...]) -> pa
             levels = value_level_ct().get(var)
             if levels and levels["by"] in present:
                 checks.extend(_value_level_checks(var, levels))
-            allowed = _allowed(var, r["codelist"]) if isinstance(r.get("codelist"), str) and not levels else None
+            codes = tuple(c for c in (r.get("codelists") if isinstance(r.get("codelists"), (list, tuple))
+                                      else [r.get("codelist")]) if isinstance(c, str))
+            allowed = _allowed(var, codes) if codes and not levels else None
             if allowed:
                 values, extensible = allowed
                 skip = var.endswith("STRESC")

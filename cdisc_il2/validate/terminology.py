@@ -40,13 +40,13 @@ def _date(version: str) -> str:
 def _codelist_of(study: Study, name: str, variable: str, row) -> tuple[str | None, str | None]:
     """The codelist (C-code) and its release for one finding's variable (value-level ones by the selecting
     variable of the record), or (None, None) when the variable takes no CDISC codelist."""
-    from .checks import value_level_ct, variable_metadata
+    from .checks import value_level_ct, value_level_selectors, variable_metadata
 
     levels = value_level_ct().get(variable)
     try:
         if levels and name in study.datasets and levels["by"] in study.frame(name) and not pd.isna(row):
             key = str(study.frame(name)[levels["by"]].iloc[int(row) - 1]).strip().upper()
-            code = levels["codelists"].get(key)
+            code = next((c for keys, c in value_level_selectors(levels) if key in keys), None)
         else:
             meta = variable_metadata(study, name)
             hit = meta.loc[meta["name"] == variable, "codelist"]
