@@ -405,9 +405,14 @@ def _render_query_counts(queries, folder: Path) -> None:
     if queries.empty:
         out_console.print(f"site queries: none ({folder})", highlight=False)
         return
-    by = queries["status"].value_counts()
-    sites = ", ".join(f"site {site} {int((g['status'] == 'open').sum())}" for site, g in queries.groupby("site"))
-    out_console.print(f"site queries: {', '.join(f'{int(n)} {s}' for s, n in by.sort_index().items())} "
+    from collections import Counter
+
+    from .transfers.queries import query_counts
+
+    per_site = query_counts(queries)                   # the counts the run history keeps
+    by = sum((Counter(c) for c in per_site.values()), Counter())
+    sites = ", ".join(f"site {site} {c.get('open', 0)}" for site, c in per_site.items())
+    out_console.print(f"site queries: {', '.join(f'{n} {s}' for s, n in sorted(by.items()))} "
                       f"(open: {sites}) in {folder}", highlight=False)
 
 

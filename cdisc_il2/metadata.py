@@ -36,7 +36,6 @@ def sdtm_variables(domain: str) -> pd.DataFrame:
     return frame.sort_values("order").reset_index(drop=True)
 
 
-@lru_cache(maxsize=None)
 @lru_cache(maxsize=1)
 def adam_datasets() -> dict[str, dict]:
     """The study's ADaM datasets (mappings/define.yaml adam_datasets): structure, predecessor, label, records."""

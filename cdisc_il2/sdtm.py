@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .dates import full_date, study_day, treatment_emergent
-from .mapping.engine import (CELL_COL, CELL_SEP, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
-                             parse_numbers)
+from .mapping.engine import (CELL_COL, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
+                             parse_numbers, split_cell_refs)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table, vital_signs
 from .resources import load_analysis, load_study
 
@@ -430,11 +430,11 @@ def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
         ok = ref.notna()
         if not ok.any():
             continue
-        bits = ref[ok].str.split(CELL_SEP, n=3, expand=True)
+        bits = split_cell_refs(ref[ok])
         parts.append(pd.DataFrame({"DOMAIN": domain, "USUBJID": df.loc[ok, "USUBJID"].astype("string"),
-                                   "SEQ": seqs[ok], "VARIABLE": var, "file": bits[0], "sheet": bits[1],
-                                   "row": pd.to_numeric(bits[2], errors="coerce").astype("Int64"),
-                                   "heading": bits[3], "raw": df.loc[ok, RAW_COL + var].astype("string")}))
+                                   "SEQ": seqs[ok], "VARIABLE": var, "file": bits["file"], "sheet": bits["sheet"],
+                                   "row": bits["row"], "heading": bits["heading"],
+                                   "raw": df.loc[ok, RAW_COL + var].astype("string")}))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="string") for c in CELL_COLUMNS})
     return pd.concat(parts, ignore_index=True)[CELL_COLUMNS]

@@ -22,12 +22,7 @@ def analysis_config() -> dict:
     """mappings/analysis.yaml: windows, AE conventions, BILAG scores, SRI settings (a fresh copy each call)."""
     import copy
 
-    return copy.deepcopy(_analysis_yaml())
-
-
-def _analysis_yaml() -> dict:
-    """mappings/analysis.yaml parsed once per process."""
-    return load_analysis()
+    return copy.deepcopy(load_analysis())              # parsed once per process (resources.load_analysis)
 
 
 def _supp(sdtm: dict[str, pd.DataFrame], domain: str, qnam: str) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from ..dictionaries.meddra import MEDDRA_SUFFIXES, MeddraRelease, read_release
 from ..errors import InputError
 from ..metadata import normalize, normalize_series
 from ..resources import data_dir, load_study
-from .engine import CELL_COL, CELL_SEP, REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET
+from .engine import CELL_COL, REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, split_cell_refs
 
 AE_MEDDRA = ["AE" + s for s in MEDDRA_SUFFIXES]
 CODING_QUERY = "coding query: MedDRA variables left empty"
@@ -87,7 +87,7 @@ def code_ae(ae: pd.DataFrame, release: MeddraRelease, coding: dict[str, str], li
     why = why.mask(has_term & llt.isna(), "verbatim '" + term + f"' has no LLT code in {list_name}")
     why = why.where(has_term).fillna("")
     q = why.ne("")
-    heading = (ae[CELL_COL + "AETERM"].astype("string").str.split(CELL_SEP).str[3]
+    heading = (split_cell_refs(ae[CELL_COL + "AETERM"])["heading"]
                if CELL_COL + "AETERM" in ae else ae.get(SRC_COLUMN, pd.Series(pd.NA, index=ae.index)))
     sel = ae[q]
     rejects = pd.DataFrame({"file": sel[SRC_FILE], "sheet": sel[SRC_SHEET], "row": sel[SRC_ROW].astype("Int64"),

@@ -189,6 +189,13 @@ def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series) -> tuple[
     return ref.where(collected), raw.astype("string").where(collected)
 
 
+def split_cell_refs(ref: pd.Series) -> pd.DataFrame:
+    """The parts of cell references made by cell_refs: file, sheet, row (a number) and heading, one row each."""
+    bits = ref.astype("string").str.split(CELL_SEP, n=3, expand=True).reindex(columns=range(4))
+    return pd.DataFrame({"file": bits[0], "sheet": bits[1], "row": pd.to_numeric(bits[2], errors="coerce").astype("Int64"),
+                         "heading": bits[3]}, index=ref.index)
+
+
 def _unpivot(spec: Spec, bpath: str, pivot: dict, frame: pd.DataFrame, sheet: RawSheet):
     """Melt the declared wide columns into one record per non-empty cell, with their attributes."""
     heads = {h: _resolve(spec, f"{bpath}.unpivot.columns.{h}", h, sheet, set()) for h in pivot["columns"]}

@@ -249,31 +249,6 @@ def _findings_section(out: Path) -> tuple[str, dict]:
     return "".join(parts) or "<p class='muted'>No validation in this run.</p>", totals
 
 
-def _changed_values(folder: Path, changes: pd.DataFrame, raw: pd.DataFrame | None) -> pd.DataFrame:
-    """comparison/changed_values.csv, or (a folder written before it existed) the changed rows of changes.csv
-    with their record's raw file, sheet and row."""
-    values = _read_csv(folder / "changed_values.csv")
-    if values is not None:
-        return values
-    ch = changes[changes["change"] == "changed"].drop(columns="change")
-    if raw is not None and len(raw):
-        rec = raw.loc[raw["change"] == "changed", ["dataset", "key", "file", "sheet", "row"]].drop_duplicates(["dataset", "key"])
-        ch = ch.merge(rec, on=["dataset", "key"], how="left")
-    return ch.reindex(columns=[*ch.columns, *[c for c in ("file", "sheet", "row", "column", "raw") if c not in ch]]).fillna("")
-
-
-def _new_subjects(folder: Path, changes: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.DataFrame:
-    """comparison/new_subjects.csv, or (an older folder) the record counts per dataset of each added subject."""
-    counts = _read_csv(folder / "new_subjects.csv")
-    if counts is not None or subjects is None:
-        return counts if counts is not None else pd.DataFrame(columns=["usubjid", "file", "records"])
-    new = subjects.loc[subjects["change"] == "added", "usubjid"].tolist()
-    added = changes[(changes["change"] == "added") & changes["usubjid"].isin(new)]
-    wide = pd.crosstab(added["usubjid"], added["dataset"]).reindex(new, fill_value=0)
-    return pd.concat([pd.DataFrame({"usubjid": new, "file": "", "records": wide.sum(axis=1).tolist()}),
-                      wide.reset_index(drop=True)], axis=1).astype("string")
-
-
 def _visit_order(visit: object) -> tuple:
     """A visit name's sort key: by its number ('WEEK 2' before 'WEEK 10'), names without one first."""
     digits = "".join(ch if ch.isdigit() else " " for ch in str(visit)).split()
@@ -342,7 +317,8 @@ def _comparison_section(out: Path) -> str:
                                table_id="deleted-records"))
     html_parts.append("<div id='comparison-removed'>" + ("".join(removed) or
                       "<p class='ok'>No record deleted and no subject gone.</p>") + "</div>")
-    values = _changed_values(folder, changes, raw)
+    values = _read_csv(folder / "changed_values.csv")      # written by the same run (transfers.compare)
+    values = values if values is not None else pd.DataFrame(columns=["dataset", "usubjid", "key", "variable"])
     if len(values):
         v = values.fillna("")
         shown = pd.DataFrame({"dataset": v["dataset"], "usubjid": v["usubjid"],
@@ -367,7 +343,8 @@ def _comparison_section(out: Path) -> str:
         html_parts.append(f"<details id='added-records'{' open' if len(o) <= 20 else ''}><summary><b>{len(o)} record(s) "
                           "added to subjects already in the study or trial level</b> (all in comparison/changes.csv)"
                           f"</summary>{table(o.head(CHANGE_LIMIT))}</details>")
-    counts = _new_subjects(folder, changes, subjects)
+    counts = _read_csv(folder / "new_subjects.csv")
+    counts = counts if counts is not None else pd.DataFrame(columns=["usubjid", "file", "records"])
     if len(counts):
         html_parts.append(f"<h3 id='new-subjects-head'>{len(counts)} new subject(s): one line each, the records behind "
                           "a click (all in comparison/changes.csv and new_subjects.csv)</h3>"
