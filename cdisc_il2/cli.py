@@ -28,6 +28,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 out_console = Console()
 MEDDRA_HELP = ("the user's MedDRA ASCII release folder as MSSO ships it (llt.asc, pt.asc, ..., mdhier.asc, "
                "meddra_release.asc); default mappings/study.yaml dictionaries.meddra")
+WHODRUG_HELP = ("the user's WHODrug Global B3 release folder as UMC ships it (DD.txt, DDA.txt, INA.txt, version.txt); "
+                "default mappings/study.yaml dictionaries.whodrug")
 ALLOW_MISSING = typer.Option(False, "--allow-missing-site", help="carry on when a site spec matches no file "
                              "in the transfer (the site is listed in accountability.csv); default: input error")
 err_console = Console(stderr=True)
@@ -89,13 +91,21 @@ def _render_convert(result) -> None:
         out_console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if len(unbalanced):
         out_console.print("[red]accountability does not balance for some sheets: see accountability.csv[/]")
+    queries = result.coding_queries
     if getattr(result, "meddra", ""):
-        n_q = len(result.coding_queries) if result.coding_queries is not None else 0
+        n_q = int(queries["domain"].eq("AE").sum()) if queries is not None else 0
         out_console.print(f"AE coded with {result.meddra}: {n_q} coding query(ies) in coding_queries.csv "
                           "and rejects.csv", highlight=False)
     else:
         out_console.print("AE terms uncoded: AEDECOD/AEBODSYS from the sponsor synonym list, no MedDRA release "
                           "given (--meddra DIR or study.yaml dictionaries.meddra)", highlight=False)
+    if getattr(result, "whodrug", ""):
+        n_q = int(queries["domain"].eq("CM").sum()) if queries is not None else 0
+        out_console.print(f"CM coded with {result.whodrug}: {n_q} coding query(ies) in coding_queries.csv "
+                          "and rejects.csv", highlight=False)
+    else:
+        out_console.print("medications uncoded: CMDECOD/CMCLAS from the sponsor medication list, no WHODrug "
+                          "release given (--whodrug DIR or study.yaml dictionaries.whodrug)", highlight=False)
 
 
 @app.command()
@@ -105,7 +115,8 @@ def convert(transfer_dir: Path = typer.Argument(..., help="folder of one data tr
             mappings: Optional[Path] = typer.Option(None, "--mappings", help="folder of site mapping specs "
                                                     "(default: the shipped mappings/sites)"),
             allow_missing_site: bool = ALLOW_MISSING,
-            meddra: Optional[Path] = typer.Option(None, "--meddra", help=MEDDRA_HELP)) -> None:
+            meddra: Optional[Path] = typer.Option(None, "--meddra", help=MEDDRA_HELP),
+            whodrug: Optional[Path] = typer.Option(None, "--whodrug", help=WHODRUG_HELP)) -> None:
     """Map every site spreadsheet of a transfer to SDTM DM, EX, AE, LB, QS (+ SUPPxx).
 
     Writes OUT/sdtm/<domain>.csv, OUT/sdtm/variables.csv, OUT/rejects.csv, OUT/accountability.csv
@@ -115,7 +126,7 @@ def convert(transfer_dir: Path = typer.Argument(..., help="folder of one data tr
     """
     from .convert import map_transfer, write_outputs
 
-    result = map_transfer(transfer_dir, mappings, allow_missing_site, meddra)
+    result = map_transfer(transfer_dir, mappings, allow_missing_site, meddra, whodrug)
     write_outputs(result, out)
     _render_convert(result)
 
@@ -132,7 +143,8 @@ class FailOn(str, Enum):
 def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optional[Path], rejects=None,
                          prefer: tuple[str, ...] = ("xpt", "json", "csv"), standard: Optional[str] = None,
                          define: Optional[Path] = None, study: Optional[str] = None, package: bool = False,
-                         ct_release: Optional[list[Path]] = None, meddra: Optional[Path] = None):
+                         ct_release: Optional[list[Path]] = None, meddra: Optional[Path] = None,
+                         whodrug: Optional[Path] = None):
     from .validate import validate_folder
     from .validate.report import render_terminal, write_excel, write_json
 
@@ -154,8 +166,14 @@ def _validate_and_report(data_dir: Path, report: Optional[Path], json_out: Optio
 
         release = read_release(meddra)
         out_console.print(f"note: the MedDRA rules run against {release.label} ({meddra})", highlight=False)
+    drugs = None
+    if whodrug is not None:
+        from .dictionaries.whodrug import read_release as read_drug_release
+
+        drugs = read_drug_release(whodrug)
+        out_console.print(f"note: the WHODrug rules run against {drugs.label} ({whodrug})", highlight=False)
     result = validate_folder(data_dir, rejects, prefer, standard, define, _study_rules(study), package,
-                             ct_releases=releases, meddra=release if meddra is not None else None)
+                             ct_releases=releases, meddra=release if meddra is not None else None, whodrug=drugs)
     if report:
         write_excel(result, report, package=str(data_dir))
     if json_out:
@@ -204,7 +222,10 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
                                                              "it are marked as changes between releases"),
              meddra: Optional[Path] = typer.Option(None, "--meddra", help="the MedDRA ASCII release folder the "
                                                    "package was coded with: runs the MedDRA rules (SD0008, "
-                                                   "SD2007-SD2016 ...), which do not run without it")
+                                                   "SD2007-SD2016 ...), which do not run without it"),
+             whodrug: Optional[Path] = typer.Option(None, "--whodrug", help="the WHODrug B3 release folder the "
+                                                    "package was coded with: runs the WHODrug rules (SD1344-SD1346), "
+                                                    "which do not run without it")
              ) -> None:
     """Check every dataset of a folder against SDTMIG / ADaMIG 1.3, CDISC CT and the study rules.
 
@@ -223,7 +244,7 @@ def validate(data_dir: Path = typer.Argument(..., help="folder of SDTM and/or AD
         if not path.is_file():
             raise UsageError(f"--ct-release '{path}' is not a file")
     result = _validate_and_report(data_dir, report, json_out, standard=standard, define=define, study=study,
-                                  package=True, ct_release=ct_release, meddra=meddra)
+                                  package=True, ct_release=ct_release, meddra=meddra, whodrug=whodrug)
     if result.unreadable:
         for name, why in sorted(result.unreadable.items()):
             err_console.print(f"error: {why}")
@@ -350,7 +371,8 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
         justifications: Optional[Path] = typer.Option(None, "--justifications", help="explained findings (YAML); "
                                                       "default mappings/justifications.yaml beside the site specs"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress lines (for scheduled jobs)"),
-        meddra: Optional[Path] = typer.Option(None, "--meddra", help=MEDDRA_HELP)) -> None:
+        meddra: Optional[Path] = typer.Option(None, "--meddra", help=MEDDRA_HELP),
+        whodrug: Optional[Path] = typer.Option(None, "--whodrug", help=WHODRUG_HELP)) -> None:
     """Run the whole pipeline on one transfer: convert to SDTM, derive ADaM, export, validate the exported files
     (what ships), compare with the previous transfer, write report.html and record the run in the history.
 
@@ -365,7 +387,7 @@ def run(transfer_dir: Path = typer.Argument(..., help="folder of one data transf
     from .validate.report import render_terminal
 
     outcome = run_transfer(transfer_dir, out, mappings, allow_missing_site, previous, history, justifications,
-                           step=_step_reporter(quiet), meddra=meddra)
+                           step=_step_reporter(quiet), meddra=meddra, whodrug=whodrug)
     _render_convert(outcome.converted)
     render_terminal(outcome.sdtm, out_console)
     _render_derive(outcome.adam, out)
@@ -543,10 +565,12 @@ def samples(subjects: int = typer.Option(40, "--subjects", min=1, help="number o
     from .samples import generate
 
     truth = generate(subjects, seed, out)
-    from .sample_dictionaries import write_sample_release
+    from .sample_dictionaries import write_sample_drug_release, write_sample_release
 
     release_dir = write_sample_release(Path(out).parent / "dictionaries" / "meddra")
     out_console.print(f"wrote a SYNTHETIC MedDRA-layout release (invented codes) to {release_dir}")
+    release_dir = write_sample_drug_release(Path(out).parent / "dictionaries" / "whodrug")
+    out_console.print(f"wrote a SYNTHETIC WHODrug-B3-layout release (invented codes) to {release_dir}")
     out_console.print(f"wrote {len(truth['subjects'])} subjects to {out} "
                       f"({len(truth['problems'])} deliberate data problems, see generator-truth.json)")
     if transfer_02 is not None:

@@ -12,7 +12,7 @@ from .errors import InputError, UsageError
 from .ingest import Workbook, block_columns, cell_problems, date_patterns_for
 from .io import write_csv, write_text
 from .mapping.engine import DUPLICATE_REJECTED, BlockResult, Issues, run_block
-from .mapping.coding import QUERY_COLUMNS, code_ae, load_coding
+from .mapping.coding import QUERY_COLUMNS, code_ae, code_cm, load_coding, load_drug_coding
 from .mapping.merge import MERGE_REJECTED, merge_block
 from .mapping.spec import Spec, find_specs
 from .metadata import sdtm_dataset_label, sdtm_variables
@@ -39,12 +39,15 @@ class ConvertResult:
     meddra: str = ""            # the MedDRA release AE was coded with ('' : uncoded, sponsor synonym list only)
     coding_queries: pd.DataFrame | None = None      # verbatims not coded (coding_queries.csv), with a release
     release: object = None      # the MedDRA release (dictionaries.meddra.MeddraRelease) for validation
+    whodrug: str = ""           # the WHODrug release CM was coded with ('' : sponsor medication dictionary only)
+    drug_release: object = None     # the WHODrug release (dictionaries.whodrug.WhodrugRelease) for validation
 
 
 def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_site: bool = False,
-                 meddra: Path | None = None) -> ConvertResult:
+                 meddra: Path | None = None, whodrug: Path | None = None) -> ConvertResult:
     """Read and map every site workbook in `transfer` with the site specs; nothing is written. With a MedDRA
-    release (`meddra`, else mappings/study.yaml `dictionaries.meddra`) AE is coded (mapping/coding.py).
+    release (`meddra`, else mappings/study.yaml `dictionaries.meddra`) AE is coded, with a WHODrug release
+    (`whodrug`, else `dictionaries.whodrug`) CM (mapping/coding.py).
 
     Every sheet of every workbook and every file of the transfer is accounted for: mapped, rejected,
     or listed as not read. A site whose files are missing is an input error unless `allow_missing_site`."""
@@ -53,6 +56,7 @@ def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_sit
         raise UsageError(f"transfer folder '{transfer}' does not exist or is not a folder")
     specs = find_specs(mappings)
     coding = load_coding(meddra)        # read before the workbooks: a malformed release stops the run at once
+    drug_coding = load_drug_coding(whodrug)
     records: dict[str, list[pd.DataFrame]] = {}
     rejects, account = [], []
     labels: dict[str, dict[str, tuple[str, str]]] = {}
@@ -112,10 +116,19 @@ def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_sit
         raise InputError("no demography (DM) records: no spec maps a DM block, or its files are missing")
     issues = Issues()
     frames = {d: pd.concat(parts, ignore_index=True) for d, parts in records.items()}
-    queries = pd.DataFrame(columns=QUERY_COLUMNS) if coding is not None else None
+    found = []
     if coding is not None and "AE" in frames:
-        frames["AE"], coding_rejects, queries = code_ae(frames["AE"], *coding)
+        frames["AE"], coding_rejects, ae_queries = code_ae(frames["AE"], *coding)
         rejects.append(coding_rejects)
+        found.append(ae_queries)
+    if drug_coding is not None and "CM" in frames:
+        frames["CM"], coding_rejects, cm_queries = code_cm(frames["CM"], *drug_coding)
+        rejects.append(coding_rejects)
+        found.append(cm_queries)
+    queries = None
+    if coding is not None or drug_coding is not None:
+        queries = pd.concat([pd.DataFrame(columns=QUERY_COLUMNS), *found], ignore_index=True) if found \
+            else pd.DataFrame(columns=QUERY_COLUMNS)
     domains, trace, cells = assemble(frames, labels, issues)
     all_rejects = pd.concat([*rejects, issues.frame()], ignore_index=True)
     all_rejects = all_rejects.drop_duplicates(["file", "sheet", "row", "column", "value", "reason", "disposition"])
@@ -123,7 +136,8 @@ def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_sit
     acc = pd.DataFrame(account).reindex(columns=ACCOUNT_COLUMNS)
     acc = _settle_accountability(acc, all_rejects)
     return ConvertResult(domains, all_rejects, acc, trace, cells, specs, sorted(used), max(saved, default=DEFAULT_TIME),
-                         coding[0].label if coding else "", queries, coding[0] if coding else None)
+                         coding[0].label if coding else "", queries, coding[0] if coding else None,
+                         drug_coding[0].label if drug_coding else "", drug_coding[0] if drug_coding else None)
 
 
 def spec_files(transfer: Path, spec: Spec) -> list[Path]:
@@ -191,7 +205,7 @@ def variables_table(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def write_outputs(result: ConvertResult, out: Path) -> list[Path]:
     """Write sdtm/<domain>.csv, sdtm/variables.csv, rejects.csv, accountability.csv, trace.csv,
-    trace_cells.csv (and coding_queries.csv and coding.json when AE was coded with MedDRA) atomically."""
+    trace_cells.csv (and coding_queries.csv and coding.json when AE or CM was coded) atomically."""
     out = Path(out)
     written = []
     for name, df in result.domains.items():
@@ -206,8 +220,9 @@ def write_outputs(result: ConvertResult, out: Path) -> list[Path]:
                   (out / "trace.csv", result.trace), (out / "trace_cells.csv", result.cells)):
         write_csv(p, df)
         written.append(p)
-    if result.meddra:
+    if result.meddra or result.whodrug:
         write_csv(out / "coding_queries.csv", result.coding_queries)
-        write_text(out / "coding.json", json.dumps({"AE": result.meddra}, indent=1) + "\n")
+        coded = {d: label for d, label in (("AE", result.meddra), ("CM", result.whodrug)) if label}
+        write_text(out / "coding.json", json.dumps(coded, indent=1) + "\n")
         written += [out / "coding_queries.csv", out / "coding.json"]
     return written

@@ -108,13 +108,19 @@ def _sites_of(converted) -> dict[str, str]:
     return {str(f): site[str(s)] for f, s in zip(acc["file"], acc["spec"]) if str(s) in site}
 
 
+def _coding_versions(converted) -> dict[str, str] | None:
+    """Domain -> the version of the dictionary release it was coded with (Define-XML's external codelists)."""
+    versions = {d: rel.version for d, rel in (("AE", converted.release), ("CM", converted.drug_release)) if rel}
+    return versions or None
+
+
 def _nothing(_: str) -> ContextManager:
     return contextlib.nullcontext()
 
 
 def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_missing_site: bool = False,
                  previous: str | None = None, history: Path | None = None, justifications: Path | None = None,
-                 step: Step = _nothing, meddra: Path | None = None) -> RunOutcome:
+                 step: Step = _nothing, meddra: Path | None = None, whodrug: Path | None = None) -> RunOutcome:
     """Convert, validate, derive, validate, export, compare and report one transfer into OUT, atomically.
 
     Each stage imports what it uses when it starts (pandera, openpyxl, matplotlib, lxml are not needed before)."""
@@ -134,7 +140,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
     with step("convert"):
         from .convert import map_transfer, write_outputs
 
-        converted = map_transfer(transfer, mappings, allow_missing_site, meddra)
+        converted = map_transfer(transfer, mappings, allow_missing_site, meddra, whodrug)
         write_outputs(converted, stage)
     fault_point("converted")
     # the SDTM just written is read once (as every later stage would read it) and handed on in memory
@@ -162,7 +168,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
 
         export_folder(stage / "sdtm", stage / "sdtm", when=converted.transfer_time, specs=converted.specs,
                       prefer=CSV_FIRST, unwritable=unwritable, datasets=sdtm_data if in_memory else None,
-                      coding={"AE": converted.release.version} if converted.release else None)
+                      coding=_coding_versions(converted))
         export_folder(stage / "adam", stage / "adam", when=converted.transfer_time, prefer=CSV_FIRST,
                       unwritable=unwritable)
     fault_point("exported")
@@ -177,7 +183,8 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         shipped_unreadable: dict[str, str] = {}
         shipped = read_folder(stage / "sdtm", prefer=SHIPPED, unreadable=shipped_unreadable)
         sdtm = validate_folder(stage / "sdtm", converted.rejects, SHIPPED, package=True, datasets=shipped,
-                               unreadable=shipped_unreadable, meddra=converted.release)
+                               unreadable=shipped_unreadable, meddra=converted.release,
+                               whodrug=converted.drug_release)
         sdtm = dataclasses.replace(sdtm, findings=attach_sources(sdtm.findings, cells, trace)).with_triage(justified)
         write_excel(sdtm, stage / "validation" / "report.xlsx", package=f"{Path(transfer).name}: SDTM as exported")
         write_json(sdtm, stage / "validation" / "findings.json")

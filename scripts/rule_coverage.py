@@ -32,8 +32,8 @@ def main() -> None:
     need = sorted({r.params["dictionary"] for r in rules if r.params.get("dictionary")})
     for name in need:
         n = sum(r.params.get("dictionary") == name for r in rules)
-        label = {"meddra": "MedDRA"}.get(name, name)
-        print(f"  {n} of them run only with the user's {label} release (validate --meddra DIR, run with a release)")
+        label = {"meddra": "MedDRA", "whodrug": "WHODrug"}.get(name, name)
+        print(f"  {n} of them run only with the user's {label} release (validate --{name} DIR, run with a release)")
     for kind in ("sdtm", "adam"):
         cat = list(csv.DictReader(open(REF / "p21-rules" / f"{kind}-rules.csv", encoding="utf-8")))
         ids = {r["Pinnacle 21 ID"] for r in cat}

@@ -45,9 +45,10 @@ def uncoded(small_transfer):
     mp = pytest.MonkeyPatch()
     mp.setattr(coding_mod, "configured", lambda meddra: (None, Path("unused.csv")))
     try:
-        yield map_transfer(small_transfer)
+        result = map_transfer(small_transfer)
     finally:
-        mp.undo()
+        mp.undo()           # not active beyond the conversion (session fixtures)
+    yield result
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +75,10 @@ def coded(release, small_transfer):
     mp = pytest.MonkeyPatch()
     mp.setattr(coding_mod, "configured", lambda meddra: (Path(meddra), coding))
     try:
-        yield map_transfer(small_transfer, meddra=folder)
+        result = map_transfer(small_transfer, meddra=folder)
     finally:
-        mp.undo()
+        mp.undo()           # not active beyond the conversion (session fixtures)
+    yield result
 
 
 def test_reader_reads_every_file_and_the_primary_path(release):

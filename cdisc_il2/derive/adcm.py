@@ -94,18 +94,23 @@ def baseline_level(levels: pd.DataFrame, adsl: pd.DataFrame) -> pd.Series:
 
 
 def new_prohibited_medication(adcm: pd.DataFrame, adsl: pd.DataFrame, params: dict) -> pd.DataFrame:
-    """Rescue rule prohibited_new: a drug of a listed class started after the first dose and not taken on that day."""
+    """Rescue rule prohibited_new: a drug of a listed class (CMCLAS in `classes`, or CMCLASCD under one of the `atc`
+    codes, as WHODrug codes it) started after the first dose and not taken on that day."""
     if params.get("after", "first_dose") != "first_dose":
         raise ValueError(f"rescue_therapy.prohibited_new.after: '{params['after']}' is not supported (first_dose)")
     cm = merge_variables(adcm, adsl, ["USUBJID"], ["TRTSDT"])
     drug = cm["CMDECOD"].astype("string").fillna(cm["CMTRT"].astype("string").str.upper())
     key = cm["USUBJID"].astype("string") + "\x1f" + drug
-    listed = cm["CMCLAS"].isin(params["classes"])
+    listed = cm["CMCLAS"].isin(params.get("classes") or [])
+    if params.get("atc") and "CMCLASCD" in cm:
+        code = cm["CMCLASCD"].astype("string").str.strip().str.upper()
+        listed = listed | code.str.startswith(tuple(str(a).upper() for a in params["atc"])).fillna(False)
     first = cm["TRTSDT"]
     at_first = listed & (cm["ASTDT"] <= first) & (cm["AENDT"].isna() | (cm["AENDT"] >= first))
     new = listed & first.notna() & (cm["ASTDT"] > first) & ~key.isin(key[at_first])
     hit = cm[new]
-    reason = ("New " + hit["CMCLAS"].astype("string").str.lower() + " after the first dose: " + drug[new]
+    kind = hit["CMCLAS"].astype("string").str.lower().fillna("medication")
+    reason = ("New " + kind + " after the first dose: " + drug[new]
               + " from " + hit["CMSTDTC"].astype("string"))
     return pd.DataFrame({"USUBJID": hit["USUBJID"], "RESCDT": hit["ASTDT"], "RESCRULE": "prohibited_new",
                          "RESCREAS": reason, "SRCDOM": "CM", "SRCVAR": "CMSTDTC", "SRCSEQ": hit["CMSEQ"]})

@@ -13,6 +13,7 @@ from lxml import etree
 
 from .. import __version__
 from ..dictionaries.meddra import MEDDRA_SUFFIXES
+from ..dictionaries.whodrug import WHODRUG_SUFFIXES
 from ..derive import sri
 from ..formats.model import Dataset
 from ..frames import byte_lengths
@@ -155,8 +156,8 @@ def _data_type(values: pd.Series, meta_type: str | None, var: str, display: str 
 
 def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: str = "2000-01-01T00:00:00",
                  leaf_suffix: str = ".xpt", coding: dict[str, str] | None = None) -> bytes:
-    """Define-XML 2.1 bytes for the datasets of one standard ('SDTM' or 'ADaM'); `coding`: domain -> the MedDRA
-    version its --LLT ... --SOCCD were coded with (an external MedDRA codelist)."""
+    """Define-XML 2.1 bytes for the datasets of one standard ('SDTM' or 'ADaM'); `coding`: domain -> the version
+    of the dictionary it was coded with (AE --LLT ... --SOCCD: MedDRA; CM --DECOD, --CLAS, --CLASCD: WHODrug)."""
     cfg = define_config()
     study = load_study()
     methods = cfg["methods"]
@@ -221,6 +222,10 @@ def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: 
             if col in keys:
                 ref.set("KeySequence", str(keys.index(col) + 1))
             text = _method_text(methods, name, col)
+            if coding and name in coding and name in CODED and col[len(name):] in CODED[name][1]:
+                label = {"MEDDRA": "MedDRA", "WHODRUG": "WHODrug"}[CODED[name][0]]
+                release = coding[name] if coding[name].lower().startswith(label.lower()) else f"{label} {coding[name]}"
+                text = cfg["coded_methods"][CODED[name][0]].format(release=release)
             origin_sources = sources.get((name, col), [])
             collected = [s for s in origin_sources if not s.startswith("=")]
             if text and not collected:
@@ -230,8 +235,8 @@ def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: 
             if role and isinstance(role, str) and standard == "SDTM":
                 ref.set("Role", role)
             items.append(_item_def(ds, name, col, mrow, standard, text, origin_sources, cls))
-            if coding and name in coding and col in {name + x for x in MEDDRA_SUFFIXES}:
-                _meddra_ref(items[-1], col.endswith("CD"), coding[name], cls)
+            if coding and name in coding and name in CODED and col[len(name):] in CODED[name][1]:
+                _dictionary_ref(items[-1], CODED[name][0], col[len(name):], coding[name], cls)
             by = VLM_BY.get(kind if kind in ("SUPP", "BDS") else name)
             if by and col in by[1] and by[0] in df:
                 vld, wc_list, vitems = _value_list(ds, name, col, by[0], methods, sources, standard)
@@ -260,13 +265,24 @@ def build_define(datasets: dict[str, Dataset], standard: str, specs=None, when: 
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _meddra_ref(item: etree._Element, code: bool, version: str, cls: dict) -> None:
-    """Refer a MedDRA-coded item to the external MedDRA codelist of its version (names text, codes integer)."""
-    oid = f"CL.MEDDRA.{'CODE' if code else 'TERM'}"
+# the dictionary each coded domain's variables (by suffix) refer to: Define-XML ExternalCodeList Dictionary
+CODED = {"AE": ("MEDDRA", MEDDRA_SUFFIXES), "CM": ("WHODRUG", WHODRUG_SUFFIXES)}
+# each external codelist: suffix -> (OID part, name, data type)
+EXTERNAL_LISTS = {"MEDDRA": {"": ("TERM", "MedDRA terms", "text"), "CD": ("CODE", "MedDRA codes", "integer")},
+                  "WHODRUG": {"DECOD": ("DRUG", "WHODrug preferred names", "text"),
+                              "CLAS": ("ATC", "WHODrug ATC classes", "text"),
+                              "CLASCD": ("ATCCD", "WHODrug ATC codes", "text")}}
+
+
+def _dictionary_ref(item: etree._Element, dictionary: str, suffix: str, version: str, cls: dict) -> None:
+    """Refer a coded item to the external codelist of its dictionary's version (MedDRA names text, codes integer;
+    WHODrug preferred names, ATC texts and ATC codes)."""
+    lists = EXTERNAL_LISTS[dictionary]
+    part, name, dtype = lists.get(suffix) or lists["CD" if suffix.endswith("CD") else ""]
+    oid = f"CL.{dictionary}.{part}"
     if oid not in cls:
-        el = etree.Element("CodeList", OID=oid, Name=f"MedDRA {'codes' if code else 'terms'}",
-                           DataType="integer" if code else "text")
-        etree.SubElement(el, "ExternalCodeList", Dictionary="MEDDRA", Version=version)
+        el = etree.Element("CodeList", OID=oid, Name=name, DataType=dtype)
+        etree.SubElement(el, "ExternalCodeList", Dictionary=dictionary, Version=version)
         cls[oid] = el
     item.insert(1, etree.Element("CodeListRef", CodeListOID=oid))
 

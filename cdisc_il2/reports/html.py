@@ -388,13 +388,16 @@ def build_report(out: Path) -> str:
             cards.append(f"<div class='card'>SRI-4 {esc(p['AVISIT'].iloc[0])} (primary)<b>"
                          f"{esc(p['responders'].iloc[0])}/{esc(p['N'].iloc[0])}</b></div>")
     coded = _json(out / "coding.json") or {}
-    if coded.get("AE"):
-        queries = _read_csv(out / "coding_queries.csv")
-        n_q = 0 if queries is None else len(queries)
-        cards.append(f"<div class='card{' alert' if n_q else ''}'>AE coded with {esc(coded['AE'])}: coding queries"
-                     f"<b>{n_q}</b></div>")
-    elif acc is not None:
-        cards.append("<div class='card alert'>AE terms<b>uncoded</b>(sponsor synonym list; no MedDRA release)</div>")
+    queries = _read_csv(out / "coding_queries.csv") if coded else None
+    for domain, what, dictionary in (("AE", "AE terms", "sponsor synonym list; no MedDRA release"),
+                                     ("CM", "medications", "sponsor medication list; no WHODrug release")):
+        if coded.get(domain):
+            n_q = 0 if queries is None else int(queries["domain"].astype(str).eq(domain).sum()
+                                                if "domain" in queries else len(queries))
+            cards.append(f"<div class='card{' alert' if n_q else ''}'>{domain} coded with {esc(coded[domain])}: "
+                         f"coding queries<b>{n_q}</b></div>")
+        elif acc is not None:
+            cards.append(f"<div class='card alert'>{what}<b>uncoded</b>({dictionary})</div>")
     if manifest.get("incomplete"):
         cards.append(f"<div class='card alert'>files not written<b>{len(manifest['incomplete'])}</b></div>")
     sri_table = ""

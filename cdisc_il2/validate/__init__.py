@@ -192,7 +192,7 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
                     define: Path | None = None, study_rules: bool | None = None,
                     package: bool = False, datasets: dict[str, Dataset] | None = None,
                     unreadable: dict[str, str] | None = None, ct_releases: list | None = None,
-                    reference: dict[str, Dataset] | None = None, meddra=None) -> ValidationResult:
+                    reference: dict[str, Dataset] | None = None, meddra=None, whodrug=None) -> ValidationResult:
     """Read every dataset in a folder (XPT, Dataset-JSON, CSV) and validate them together, under the standard
     given, else the one the package's define.xml (or `define`) declares. A `package` (what `validate` is given)
     is also checked against its define.xml, and is expected to have one. `datasets` are the folder's datasets
@@ -220,6 +220,8 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
         extras["define_ct"] = metadata.get("ct_versions", [])
     if meddra is not None:              # the MedDRA release (dictionaries.meddra): its rules run only with one
         extras["meddra"] = meddra
+    if whodrug is not None:             # the WHODrug release (dictionaries.whodrug): its rules run only with one
+        extras["whodrug"] = whodrug
     if datasets is None:
         datasets = read_folder(folder, prefer=prefer, unreadable=unreadable)
     if reference is None and package and datasets and all(k.startswith("AD") for k in datasets):

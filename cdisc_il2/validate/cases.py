@@ -89,6 +89,10 @@ def run_case(rule: Rule, case: dict) -> tuple[dict[str, list], dict[str, list], 
         from ..dictionaries.meddra import release_from_terms
 
         extras["meddra"] = release_from_terms(case["meddra"], "(rule case)")
+    if "whodrug" in case:
+        from ..dictionaries.whodrug import release_from_terms as drugs_from_terms
+
+        extras["whodrug"] = drugs_from_terms(case["whodrug"], "(rule case)")
     got, errors = flagged(rule, datasets, str(case.get("standard", DEFAULT_IG)), extras)
     expected = {k: sorted(v, key=str) for k, v in case["expect"].items() if v}
     return expected, got, errors
