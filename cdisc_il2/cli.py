@@ -92,20 +92,17 @@ def _render_convert(result) -> None:
     if len(unbalanced):
         out_console.print("[red]accountability does not balance for some sheets: see accountability.csv[/]")
     queries = result.coding_queries
-    if getattr(result, "meddra", ""):
-        n_q = int(queries["domain"].eq("AE").sum()) if queries is not None else 0
-        out_console.print(f"AE coded with {result.meddra}: {n_q} coding query(ies) in coding_queries.csv "
-                          "and rejects.csv", highlight=False)
-    else:
-        out_console.print("AE terms uncoded: AEDECOD/AEBODSYS from the sponsor synonym list, no MedDRA release "
-                          "given (--meddra DIR or study.yaml dictionaries.meddra)", highlight=False)
-    if getattr(result, "whodrug", ""):
-        n_q = int(queries["domain"].eq("CM").sum()) if queries is not None else 0
-        out_console.print(f"CM coded with {result.whodrug}: {n_q} coding query(ies) in coding_queries.csv "
-                          "and rejects.csv", highlight=False)
-    else:
-        out_console.print("medications uncoded: CMDECOD/CMCLAS from the sponsor medication list, no WHODrug "
-                          "release given (--whodrug DIR or study.yaml dictionaries.whodrug)", highlight=False)
+    for domain, label, uncoded in (
+            ("AE", getattr(result, "meddra", ""), "AE terms uncoded: AEDECOD/AEBODSYS from the sponsor synonym list, "
+             "no MedDRA release given (--meddra DIR or study.yaml dictionaries.meddra)"),
+            ("CM", getattr(result, "whodrug", ""), "medications uncoded: CMDECOD/CMCLAS from the sponsor medication "
+             "list, no WHODrug release given (--whodrug DIR or study.yaml dictionaries.whodrug)")):
+        if label:
+            n_q = int(queries["domain"].eq(domain).sum()) if queries is not None else 0
+            out_console.print(f"{domain} coded with {label}: {n_q} coding query(ies) in coding_queries.csv "
+                              "and rejects.csv", highlight=False)
+        else:
+            out_console.print(uncoded, highlight=False)
 
 
 @app.command()

@@ -206,7 +206,7 @@ def release_from_terms(terms: dict, source: str = "(terms)") -> MeddraRelease:
 def write_release(folder: Path, terms: dict, note: str = "") -> list[Path]:
     """Write terms (as release_from_terms takes them) as a MedDRA ASCII release folder in the official layout:
     for tests and the bundled sample's synthetic dictionary, never for MedDRA content."""
-    from ..io import write_text
+    from . import write_release_files
 
     rel = release_from_terms(terms)
     abbrev = {s: "".join(w[0] for w in n.split() if w[0].isalpha())[:5].capitalize() for s, n in rel.soc.items()}
@@ -229,12 +229,4 @@ def write_release(folder: Path, terms: dict, note: str = "") -> list[Path]:
         "mdhier.asc": [line(p, h, g, s, rel.pt[p], rel.hlt[h], rel.hlgt[g], rel.soc[s], abbrev[s], "",
                             primary_soc.get(p, ""), "Y" if prim else "N") for p, h, g, s, prim in sorted(rel.paths)],
     }
-    folder = Path(folder)
-    written = []
-    for name, lines in files.items():
-        write_text(folder / name, "\r\n".join(lines) + "\r\n")
-        written.append(folder / name)
-    if note:
-        write_text(folder / "README.txt", note.rstrip() + "\n")
-        written.append(folder / "README.txt")
-    return written
+    return write_release_files(folder, files, note)

@@ -171,7 +171,7 @@ def release_from_terms(terms: dict, source: str = "(terms)") -> WhodrugRelease:
 def write_release(folder: Path, terms: dict, note: str = "") -> list[Path]:
     """Write terms (as release_from_terms takes them) as a B3 release folder in the official fixed-width layout:
     for tests and the bundled sample's synthetic dictionary, never for WHODrug content."""
-    from ..io import write_text
+    from . import write_release_files
 
     rel = release_from_terms(terms)
 
@@ -191,12 +191,5 @@ def write_release(folder: Path, terms: dict, note: str = "") -> list[Path]:
                               "check_digit": "0", "atc_code": atc}, "DDA.txt"))
     ina = [fixed({"atc_code": c, "level": str(lv), "atc_text": t}, "INA.txt")
            for c, (lv, t) in sorted(rel.atc_text.items())]
-    folder = Path(folder)
-    written = []
-    for name, lines in (("DD.txt", dd), ("DDA.txt", dda), ("INA.txt", ina), ("version.txt", [rel.version])):
-        write_text(folder / name, "\r\n".join(lines) + "\r\n")
-        written.append(folder / name)
-    if note:
-        write_text(folder / "README.txt", note.rstrip() + "\n")
-        written.append(folder / "README.txt")
-    return written
+    return write_release_files(folder, {"DD.txt": dd, "DDA.txt": dda, "INA.txt": ina, "version.txt": [rel.version]},
+                               note)
