@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ..dates import treatment_emergent
+from ..frames import number_text
 from ..metadata import qs_tests, visit_table
-from ..sdtm import number_text
 from ..resources import load_analysis
 from .core import (derive_analysis_windows, derive_baseline, derive_change, derive_study_day, derive_treatment,
                    flag_analysis_records, flag_extreme, from_sas_date, impute_partial_date, merge_variables,
