@@ -78,7 +78,7 @@ def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS,
               "originator": "cdisc-il2"}
     items: dict[str, dict] = {}
     if define is not None:
-        from .define_read import read_define
+        from ..formats.define_read import read_define
 
         d = read_define(define)
         header.update({"studyOID": d["studyOID"], "metaDataVersionOID": d["metaDataVersionOID"], "fileOID": d["fileOID"]})

@@ -201,7 +201,7 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
     (the SDTM an ADaM package came from) serve the cross-dataset rules; a `package` of ADaM datasets without one
     takes the SDTM of the folder `sdtm` beside it (a run's OUT/adam and OUT/sdtm), see sdtm_beside."""
     from ..errors import InputError
-    from ..export.define_read import read_define
+    from ..formats.define_read import read_define
 
     path = define or Path(folder) / "define.xml"
     extras: dict = {"expect_define": package}
