@@ -182,7 +182,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
     # (XPT, else Dataset-JSON, with define.xml), once; the findings are those `cdisc-il2 validate OUT/sdtm` gives
     with step("validate SDTM"):
         from .validate import validate_folder
-        from .transfers.compare import natural_keys
+        from .keys import natural_keys
         from .transfers.queries import attach_sources, build_queries, follow_up, read_queries, write_queries
         from .validate.report import write_excel, write_json
 
