@@ -52,8 +52,8 @@ def layer_of(module: str) -> str:
 
 
 def imported_modules(source: str, module: str, is_package: bool, known: set[str]) -> list[tuple[int, str]]:
-    """(line, absolute module) of every import of the package in a module's source, relative ones resolved;
-    `from . import x` names the submodule x when it is one of `known`."""
+    """(line, absolute module) of every import of the package in a module's source, in line order, relative ones
+    resolved, those inside functions included; `from . import x` names the submodule x when it is one of `known`."""
     here = module.split(".") if is_package else module.split(".")[:-1]
     out = []
     for node in ast.walk(ast.parse(source)):
@@ -67,7 +67,7 @@ def imported_modules(source: str, module: str, is_package: bool, known: set[str]
             for a in node.names:
                 sub = f"{base}.{a.name}"
                 out.append((node.lineno, sub if sub in known else base))
-    return [(line, m) for line, m in out if _within(m, PACKAGE)]
+    return sorted(((line, m) for line, m in out if _within(m, PACKAGE)), key=lambda item: item[0])
 
 
 class Violation(NamedTuple):
@@ -131,10 +131,11 @@ def test_relative_imports_are_resolved_inside_functions_too():
     source = ("from . import sri, core\nfrom .. import __version__\nimport cdisc_il2.frames\n"
               "def f():\n    from ..export.define import build_define\n    from .sri import COMPONENTS\n")
     assert imported_modules(source, "cdisc_il2.derive.datasets", False, known) == [
-        (1, "cdisc_il2.derive.sri"), (1, "cdisc_il2.derive.core"), (2, "cdisc_il2"), (3, "cdisc_il2.frames"), (5, "cdisc_il2.export.define"),
-        (6, "cdisc_il2.derive.sri")]
+        (1, "cdisc_il2.derive.sri"), (1, "cdisc_il2.derive.core"), (2, "cdisc_il2"), (3, "cdisc_il2.frames"),
+        (5, "cdisc_il2.export.define"), (6, "cdisc_il2.derive.sri")]
     assert imported_modules("from . import sdtm\n", "cdisc_il2.design", False, known) == [(1, "cdisc_il2.sdtm")]
-    assert imported_modules("from . import checks\n", "cdisc_il2.derive.core", False, known) == [(1, "cdisc_il2.derive")]
+    assert imported_modules("from . import nothing\n", "cdisc_il2.derive.core", False, known) == [
+        (1, "cdisc_il2.derive")]                                      # a name of the package, not a submodule
     assert imported_modules("from .triage import x\n", "cdisc_il2.transfers", True, known) == [
         (1, "cdisc_il2.transfers.triage")]
 
