@@ -58,7 +58,7 @@ def _standard(folder: Path) -> str | None:
     define = folder / "define.xml"
     if not define.is_file():
         return None
-    from cdisc_il2.export.define_read import read_define
+    from cdisc_il2.formats.define_read import read_define
     from cdisc_il2.validate.standard import package_standard
 
     return package_standard(read_define(define))

@@ -21,7 +21,7 @@ t0 = time.perf_counter()
 from pathlib import Path
 from cdisc_il2.formats import read_folder
 from cdisc_il2.validate import validate_datasets
-from cdisc_il2.export.define_read import read_define
+from cdisc_il2.formats.define_read import read_define
 from cdisc_il2.validate.standard import package_standard
 t1 = time.perf_counter()
 folder = Path(sys.argv[1])

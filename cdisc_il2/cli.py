@@ -313,7 +313,7 @@ def _render_comparison(comp, previous: Path, written: Path | None = None) -> Non
     changed values (old -> new, with the raw cell), then each new subject on one line with its record counts."""
     from rich.markup import escape
 
-    from .transfers.compare import record_label
+    from .keys import record_label
 
     s = comp.summary()
     out_console.print(f"compared with {previous}: {s['records_added']} records added, {s['records_changed']} changed "

@@ -21,6 +21,13 @@ def to_number(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index, dtype="float64")
 
 
+def number_text(values: pd.Series) -> pd.Series:
+    """Numbers as submission text: no trailing '.0', at most 6 decimals, missing stays missing."""
+    num = pd.to_numeric(values, errors="coerce").round(6)
+    text = num.astype("string").str.replace(r"\.0$", "", regex=True)
+    return text.mask(num.isna())
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """A column as string dtype (no copy when it already is)."""
     return values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")

@@ -12,13 +12,16 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ContextManager
+from typing import TYPE_CHECKING, ContextManager
 
 import pandas as pd
 
 from .errors import UsageError
 from .faults import fault_point
 from .resources import data_dir
+
+if TYPE_CHECKING:
+    from .validate import ValidationResult
 
 CSV_FIRST = ("csv",)     # read back only the CSVs just written, never older XPT/JSON beside them
 SHIPPED = ("xpt", "json", "csv")    # the submission files as `validate` chooses them: XPT, else Dataset-JSON
@@ -114,6 +117,15 @@ def _coding_versions(converted) -> dict[str, str] | None:
     return versions or None
 
 
+def with_triage(result: ValidationResult, justifications: pd.DataFrame) -> ValidationResult:
+    """The validation result with each finding's triage status from the study's justifications, and the stale
+    justifications: triage is the pipeline's step after validation (transfers.triage), not validate's."""
+    from .transfers.triage import apply_triage
+
+    findings, stale = apply_triage(result.findings, justifications)
+    return dataclasses.replace(result, findings=findings, stale=stale)
+
+
 def _nothing(_: str) -> ContextManager:
     return contextlib.nullcontext()
 
@@ -176,7 +188,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
     # (XPT, else Dataset-JSON, with define.xml), once; the findings are those `cdisc-il2 validate OUT/sdtm` gives
     with step("validate SDTM"):
         from .validate import validate_folder
-        from .transfers.compare import natural_keys
+        from .keys import natural_keys
         from .transfers.queries import attach_sources, build_queries, follow_up, read_queries, write_queries
         from .validate.report import write_excel, write_json
 
@@ -185,7 +197,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         sdtm = validate_folder(stage / "sdtm", converted.rejects, SHIPPED, package=True, datasets=shipped,
                                unreadable=shipped_unreadable, meddra=converted.release,
                                whodrug=converted.drug_release)
-        sdtm = dataclasses.replace(sdtm, findings=attach_sources(sdtm.findings, cells, trace)).with_triage(justified)
+        sdtm = with_triage(dataclasses.replace(sdtm, findings=attach_sources(sdtm.findings, cells, trace)), justified)
         write_excel(sdtm, stage / "validation" / "report.xlsx", package=f"{Path(transfer).name}: SDTM as exported")
         write_json(sdtm, stage / "validation" / "findings.json")
     fault_point("sdtm validated")
@@ -199,7 +211,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         # with the exported SDTM as reference for the cross-dataset rules (`validate OUT/adam` takes OUT/sdtm)
         adam_checked = validate_folder(stage / "adam", None, SHIPPED, package=True, reference=shipped)
         shipped = None
-        adam_checked = adam_checked.with_triage(justified)
+        adam_checked = with_triage(adam_checked, justified)
         write_excel(adam_checked, stage / "validation" / "adam-report.xlsx", package=f"{Path(transfer).name}: ADaM as exported")
         write_json(adam_checked, stage / "validation" / "adam-findings.json")
     fault_point("adam validated")

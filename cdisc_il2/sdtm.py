@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .dates import full_date, study_day, treatment_emergent
+from .frames import number_text
 from .mapping.engine import (CELL_COL, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
                              parse_numbers, split_cell_refs)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table, vital_signs
@@ -24,13 +25,6 @@ SEQ_ORDER = {"EX": ["EXSTDTC"], "AE": ["AESTDTC", "AETERM"], "LB": ["LBCAT", "LB
 # the order domains are assembled in: DM first (reference dates), then the others
 DOMAIN_ORDER = ["DM", "DS", "EX", "AE", "LB", "VS", "QS", "CM"]
 DERIVE_AGE = DERIVE_COL + "AGE"
-
-
-def number_text(values: pd.Series) -> pd.Series:
-    """Numbers as submission text: no trailing '.0', at most 6 decimals, missing stays missing."""
-    num = pd.to_numeric(values, errors="coerce").round(6)
-    text = num.astype("string").str.replace(r"\.0$", "", regex=True)
-    return text.mask(num.isna())
 
 
 def raw_column(df: pd.DataFrame, variable: str) -> pd.Series | str:

@@ -9,7 +9,8 @@ import pytest
 
 from cdisc_il2.derive.adcm import add_rescue_flags, build_adcm, daily_dose_levels, rescue_events
 from cdisc_il2.derive.core import from_sas_date, to_sas_date
-from cdisc_il2.derive.datasets import analysis_config, build_adsl
+from cdisc_il2.config import analysis_config
+from cdisc_il2.derive.datasets import build_adsl
 from conftest import SAMPLES
 
 FIRST, LAST = "2014-03-10", "2014-05-20"

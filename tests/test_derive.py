@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cdisc_il2.derive import derive_adam
-from cdisc_il2.derive.datasets import analysis_config
+from cdisc_il2.config import analysis_config
 from cdisc_il2.derive.core import SAS_EPOCH, impute_partial_date
 from conftest import SAMPLES
 

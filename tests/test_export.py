@@ -198,7 +198,7 @@ def test_define_xml_is_valid_and_complete(package):
     adam = etree.parse(str(package / "adam" / "define.xml"))
     method = adam.find(".//odm:MethodDef[@OID='MT.ADRS.AVALC']", ns)
     text = "".join(method.itertext())
-    from cdisc_il2.derive.datasets import analysis_config
+    from cdisc_il2.config import analysis_config
 
     sri = analysis_config()["sri"]               # the configured rules in words for a reviewer, not the docstring
     assert f"fell by at least {sri['sledai_reduction']} points" in text

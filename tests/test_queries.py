@@ -142,7 +142,7 @@ def test_a_query_whose_finding_went_away_is_closed_and_kept(second_run):
     """A previous query no longer raised, whose cell no longer exists (the site deleted the record), is closed,
     listed with why, never dropped; one whose cell holds the same value is closed as no longer raised."""
     from cdisc_il2.formats import read_folder
-    from cdisc_il2.transfers.compare import natural_keys
+    from cdisc_il2.keys import natural_keys
     from cdisc_il2.transfers.queries import follow_up
 
     second, _ = second_run

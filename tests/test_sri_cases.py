@@ -9,7 +9,8 @@ import pytest
 
 from cdisc_il2.convert import map_transfer
 from cdisc_il2.derive import derive_adam
-from cdisc_il2.derive.datasets import analysis_config, derivation_notes
+from cdisc_il2.config import analysis_config
+from cdisc_il2.derive.datasets import derivation_notes
 from cdisc_il2.derive.summary import sri_summary
 from conftest import SAMPLES
 

@@ -8,8 +8,9 @@ import pandas as pd
 from ..errors import InputError
 from ..formats import read_folder
 from ..io import write_csv
-from .datasets import (add_baseline_summaries, analysis_config, build_adae, build_adlb, build_adqs, build_adrs,
-                       build_adsl, derivation_notes)
+from ..config import analysis_config
+from .datasets import (add_baseline_summaries, build_adae, build_adlb, build_adqs, build_adrs, build_adsl,
+                       derivation_notes)
 from .adcm import add_rescue_flags, build_adcm, rescue_events
 from .summary import plot_sledai, plot_sri, sri_summary
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..config import analysis_config
 from ..dates import treatment_emergent
+from ..frames import number_text
 from ..metadata import qs_tests, visit_table
-from ..sdtm import number_text
-from ..resources import load_analysis
 from .core import (derive_analysis_windows, derive_baseline, derive_change, derive_study_day, derive_treatment,
                    flag_analysis_records, flag_extreme, from_sas_date, impute_partial_date, merge_variables,
                    sas_date_from_dtc, to_sas_date)
@@ -16,13 +16,6 @@ from .sri import COMPONENTS, sri_components, yes_no
 
 
 COLLECTED_SUFFIX = "C"      # SLEDTOTC: the SLEDAI-2K total as the site collected it
-
-
-def analysis_config() -> dict:
-    """mappings/analysis.yaml: windows, AE conventions, BILAG scores, SRI settings (a fresh copy each call)."""
-    import copy
-
-    return copy.deepcopy(load_analysis())              # parsed once per process (resources.load_analysis)
 
 
 def _supp(sdtm: dict[str, pd.DataFrame], domain: str, qnam: str) -> pd.DataFrame:

@@ -16,8 +16,8 @@ SLEDAI-2K total, which by default needs all 24 descriptors; no PGA; with `bilag_
 not_assessable`, fewer than nine BILAG domains graded at the visit or at baseline) is not met, and the
 reason is kept (ADRS NRIREAS); a subject-visit with no assessment, or on or after rescue therapy
 (RESCREAS), gets AVALC 'N' and DTYPE 'WC'. The overall SRI is 'Y' only when every component is met. With
-`bilag_required: false` criterion 2 is dropped (a modified SRI, reported as such in PARAM). `method_text`
-states the configured rules in words for Define-XML.
+`bilag_required: false` criterion 2 is dropped (a modified SRI, reported as such in PARAM). The configured
+rules in words for Define-XML are config.sri_method_text (export reads them without importing derive).
 """
 from __future__ import annotations
 
@@ -54,29 +54,3 @@ def sri_components(visits: pd.DataFrame, cfg: dict) -> pd.DataFrame:
 def yes_no(values: pd.Series) -> pd.Series:
     """True/False/NA to 'Y'/'N' (NA, a component that could not be assessed, is 'N')."""
     return pd.Series(np.where(values.astype("boolean").fillna(False), "Y", "N"), index=values.index, dtype="string")
-
-
-def method_text(cfg: dict) -> str:
-    """The SRI as configured in analysis.yaml, in words for a reviewer (Define-XML's method for ADRS)."""
-    sri = cfg["sri"]
-    k = sri["sledai_reduction"]
-    total = ("the SLEDAI-2K total derived as the sum of the 24 descriptor scores" if sri["sledai_total"] == "derived"
-             else "the SLEDAI-2K total collected on the form (derived from the descriptors where a site collects none)")
-    missing_item = ("an assessment with any descriptor missing has no total" if sri["sledai_missing_descriptor"] ==
-                    "not_assessable" else "a missing descriptor scores 0")
-    parts = [f"A subject is a responder (SRI-{k}) at an analysis visit when, compared with baseline (the last "
-             f"assessment on or before the first dose): (1) {total} fell by at least {k} points ({missing_item});"]
-    if sri["bilag_required"]:
-        domains = ("all nine BILAG-2004 organ domains must be graded at baseline and at the visit, otherwise the "
-                   "criterion is not met" if sri["bilag_missing_domain"] == "not_assessable"
-                   else "only the domains graded at the visit are compared")
-        parts.append(f"(2) no BILAG-2004 domain is newly graded A and at most {sri['max_new_bilag_b']} is newly "
-                     f"graded B (from C, D or E at baseline); {domains};")
-    parts.append(f"({3 if sri['bilag_required'] else 2}) the Physician Global Assessment rose by less than "
-                 f"{sri['pga_worsening_limit']} (a rise of exactly {sri['pga_worsening_limit']} is a worsening).")
-    parts.append(f"The analysis set is every treated subject ({sri['analysis_set']}). A subject-visit where any "
-                 "criterion cannot be assessed (missing visit, missing component, after discontinuation) counts as a "
-                 "non-response (DTYPE WC, the reason in NRIREAS); so does every visit on or after the start of rescue "
-                 "therapy as defined in the analysis plan (RESCREAS).")
-    parts.append(f"The primary endpoint is the response at {sri['primary_visit']} (ANL02FL = Y).")
-    return " ".join(parts)

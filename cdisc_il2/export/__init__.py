@@ -7,13 +7,14 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
+from ..config import define_config
 from ..errors import IncompleteOutput, InputError
 from ..formats import ColumnMeta, Dataset, read_folder
 from ..formats.datasetjson import write_dataset_json
 from ..formats.xpt import XptValueError, unfit_values, write_xpt
 from ..metadata import adam_datasets, adam_standard_variable, adam_structure, sdtm_dataset_label, sdtm_variables
 from ..resources import load_study
-from .define import build_define, define_config, write_define
+from .define import build_define, write_define
 
 FORMATS = ("xpt", "json", "ndjson")
 
@@ -78,7 +79,7 @@ def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS,
               "originator": "cdisc-il2"}
     items: dict[str, dict] = {}
     if define is not None:
-        from .define_read import read_define
+        from ..formats.define_read import read_define
 
         d = read_define(define)
         header.update({"studyOID": d["studyOID"], "metaDataVersionOID": d["metaDataVersionOID"], "fileOID": d["fileOID"]})

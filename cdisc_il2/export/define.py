@@ -3,23 +3,21 @@ the mapping specs, mappings/define.yaml and the data actually written)."""
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from lxml import etree
 
 from .. import __version__
+from ..config import define_config
 from ..dictionaries.meddra import MEDDRA_SUFFIXES
 from ..dictionaries.whodrug import WHODRUG_SUFFIXES
-from ..derive import sri
 from ..formats.model import Dataset
 from ..frames import byte_lengths
 from ..io import write_bytes
 from ..metadata import adam_datasets, adam_structure, codelist, ct_versions, dataset_variables, load_json
-from ..resources import data_dir, load_study
+from ..resources import load_study
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
 DEF = "http://www.cdisc.org/ns/def/v2.1"
@@ -43,40 +41,6 @@ def _text(parent, tag: str, text: str):
     tt.set(XML_LANG, "en")
     tt.text = text
     return el
-
-
-def define_config() -> dict:
-    """mappings/define.yaml: study description, dataset keys, derivation methods (a fresh copy each call)."""
-    import copy
-
-    return copy.deepcopy(_define_yaml())
-
-
-@lru_cache(maxsize=1)
-def _define_yaml() -> dict:
-    """mappings/define.yaml with the method texts filled in, built once per process."""
-    cfg = yaml.safe_load((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
-    cfg["methods"] = {k: _fill_analysis(v) for k, v in cfg["methods"].items()}
-    from ..derive.datasets import analysis_config
-
-    text = sri.method_text(analysis_config())
-    cfg["methods"]["ADRS.AVALC"] = text
-    cfg["methods"]["ADRS.AVAL"] = "1 when AVALC is Y, 0 when N. " + text
-    return cfg
-
-
-def _fill_analysis(text: str) -> str:
-    """Method texts quote the analysis settings they follow: '{analysis:sri.primary_visit}' -> 'WEEK 10'."""
-    import re
-
-    from ..derive.datasets import analysis_config
-
-    def value(m: re.Match) -> str:
-        node = analysis_config()
-        for part in m.group(1).split("."):
-            node = node[part]
-        return str(node)
-    return re.sub(r"\{analysis:([A-Za-z0-9_.]+)\}", value, text)
 
 
 def _kind(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Dataset file formats: SAS XPT v5, CDISC Dataset-JSON v1.1 (JSON/NDJSON) and CSV."""
+"""Dataset file formats: SAS XPT v5, CDISC Dataset-JSON v1.1 (JSON/NDJSON) and CSV; Define-XML is read by define_read."""
 from __future__ import annotations
 
 import re

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import __version__
 from ..io import write_text
-from ..transfers.compare import record_label as _record_label
+from ..keys import record_label as _record_label
 
 DETAIL_LIMIT = 200          # finding rows shown per rule (all are in validation/findings.json)
 CHANGE_LIMIT = 500          # changed values shown (all are in comparison/changes.csv)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
-from ..export.define import define_config
 from ..formats import read_folder
 from ..frames import comparable_text
+from ..keys import natural_keys
 
 CHANGE_COLUMNS = ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
 FINDING_KEY = ["scope", "dataset", "rule_id", "severity", "variable", "usubjid", "value"]
@@ -46,14 +46,6 @@ class Comparison:
                 "findings_resolved": int((self.findings["status"] == "resolved").sum()),
                 "findings_persisting": int((self.findings["status"] == "persisting").sum()),
                 "sri_changed": int(len(self.sri))}
-
-
-def natural_keys(name: str) -> list[str]:
-    """The dataset's Define-XML keys without --SEQ (renumbered between runs): what identifies a record."""
-    keys = define_config()["keys"]
-    base = "SUPP" if name.startswith("SUPP") else name
-    key = keys.get(base, ["STUDYID", "USUBJID"])
-    return [k for k in key if not k.endswith("SEQ") and k != "IDVARVAL"]
 
 
 def _with_key(frame: pd.DataFrame, name: str, parents: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -208,15 +200,6 @@ def _raw_rows(changes: pd.DataFrame, old_out: Path, new_out: Path, old_keyed: di
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True)[cols]
-
-
-def record_label(key: object, usubjid: object) -> str:
-    """A record's natural key as a person reads it beside its subject: without the study and subject parts."""
-    parts = str(key or "").split("|")
-    subject = str(usubjid or "")
-    if subject and subject in parts:
-        return "|".join(parts[parts.index(subject) + 1:]) or subject
-    return "|".join(parts[1:]) if len(parts) > 1 else str(key or "")
 
 
 def _record_ids(name: str, keyed: pd.DataFrame) -> pd.DataFrame:

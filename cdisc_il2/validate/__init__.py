@@ -1,7 +1,6 @@
 """Validation: every rule of the catalogue over every dataset, findings collected lazily as one frame."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,16 +29,9 @@ class ValidationResult:
     standard: str = f"SDTMIG {DEFAULT_IG}"
     study_rules: bool = True
     unreadable: dict[str, str] = field(default_factory=dict)     # dataset -> why its file could not be read
-    stale: pd.DataFrame = field(default_factory=pd.DataFrame)    # justifications that match no finding
+    stale: pd.DataFrame = field(default_factory=pd.DataFrame)    # justifications that match no finding (triage)
     ct_declared: list[dict] = field(default_factory=list)       # CT releases the package declares (set, version, source)
     ct_given: list[str] = field(default_factory=list)           # CT release files given to compare with (--ct-release)
-
-    def with_triage(self, justifications: pd.DataFrame) -> "ValidationResult":
-        """The same result with each finding's triage status from the study's justifications."""
-        from ..transfers.triage import apply_triage
-
-        findings, stale = apply_triage(self.findings, justifications)
-        return dataclasses.replace(self, findings=findings, stale=stale)
 
     def counts(self) -> dict:
         """Totals: findings by severity, rules checked, rules that fired and rules that could not run."""
@@ -201,7 +193,7 @@ def validate_folder(folder: Path, rejects: pd.DataFrame | None = None,
     (the SDTM an ADaM package came from) serve the cross-dataset rules; a `package` of ADaM datasets without one
     takes the SDTM of the folder `sdtm` beside it (a run's OUT/adam and OUT/sdtm), see sdtm_beside."""
     from ..errors import InputError
-    from ..export.define_read import read_define
+    from ..formats.define_read import read_define
 
     path = define or Path(folder) / "define.xml"
     extras: dict = {"expect_define": package}

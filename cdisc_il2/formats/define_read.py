@@ -104,6 +104,6 @@ def _ig_versions(root, mdv) -> list[str]:
 
 
 def _json_type(define_type: str | None) -> str | None:
-    from ..formats.datasetjson import JSON_TYPES
+    from .datasetjson import JSON_TYPES
 
     return JSON_TYPES.get(define_type or "", None)
