@@ -270,21 +270,3 @@ def test_shipped_sample_whodrug_dictionary_is_the_generators():
     assert all(rel.code(r["drug_code"], r["atc_code"])[0] for r in rows)
     assert all(code.startswith("Z") for code in rel.atc_text)            # invented, outside the ATC groups
 
-
-def test_sample_run_is_coded_with_the_synthetic_whodrug_release(sample_run):
-    """The bundled study's run: CM fully coded from samples/dictionaries/whodrug, define.xml and report.html name
-    the release, and the three WHODrug rules ran on CM without a finding."""
-    import json
-
-    cm = pd.read_csv(sample_run / "sdtm" / "cm.csv", dtype=str)
-    assert cm["CMDECOD"].notna().all() and cm["CMCLASCD"].notna().all() and cm["CMCLAS"].notna().all()
-    coded = json.loads((sample_run / "coding.json").read_text(encoding="utf-8"))
-    assert coded["CM"].startswith("WHODrug") and "SYNTHETIC" in coded["CM"]
-    assert '<ExternalCodeList Dictionary="WHODRUG" Version="0.0 SYNTHETIC"/>' in \
-        (sample_run / "sdtm" / "define.xml").read_text(encoding="utf-8")
-    assert f"CM coded with {coded['CM']}: coding queries<b>0</b>" in \
-        (sample_run / "report.html").read_text(encoding="utf-8")
-    doc = json.loads((sample_run / "validation" / "findings.json").read_text(encoding="utf-8"))
-    rules = {r["rule_id"]: r for r in doc["rules"]}
-    assert [f for f in doc["findings"] if f["rule_id"] in ("SD1344", "SD1345", "SD1346")] == []
-    assert all(rules[i]["checked_in"] == "CM" and rules[i]["findings"] == 0 for i in ("SD1344", "SD1345", "SD1346"))
