@@ -19,7 +19,7 @@ from cdisc_il2.errors import SpecError
 from cdisc_il2.formats.datasetjson import read_dataset_json, write_dataset_json
 from cdisc_il2.formats.model import ColumnMeta, Dataset
 from cdisc_il2.formats.xpt import read_xpt, write_xpt
-from cdisc_il2.io import escape_formulas, unescape_formulas
+from cdisc_il2.io import CSV_FLOAT, escape_formulas, float_text, unescape_formulas
 from cdisc_il2.mapping.engine import parse_numbers
 
 # hypothesis keeps its caches in a temporary folder, never a .hypothesis folder in the clone; no example database:
@@ -87,6 +87,20 @@ def test_date_pattern_compiler_only_raises_its_own_error(pattern):
 def test_numbers_written_plainly_parse_exactly(values):
     num, why = parse_numbers(pd.Series([repr(v) for v in values], dtype="string"))
     assert why.isna().all() and num.astype("float64").tolist() == [v + 0.0 for v in values]
+
+
+@QUICK
+@given(st.lists(st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 1e-300, 2.0])), max_size=30))
+def test_floats_are_written_as_pandas_float_format_writes_them(values):
+    """write_csv's per-distinct-value formatting gives the bytes of to_csv(float_format=CSV_FLOAT), -0.0 and
+    NaN included."""
+    import io
+
+    frame = pd.DataFrame({"A": pd.Series(values, dtype="float64"), "B": 1})
+    by_pandas, ours = io.StringIO(), io.StringIO()
+    frame.to_csv(by_pandas, index=False, lineterminator="\n", float_format=CSV_FLOAT)
+    frame.assign(A=float_text(frame["A"])).to_csv(ours, index=False, lineterminator="\n")
+    assert ours.getvalue() == by_pandas.getvalue()
 
 
 @QUICK

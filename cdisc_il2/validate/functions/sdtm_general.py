@@ -6,6 +6,7 @@ Every function works column-wise; loops run over variables or datasets only.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ...frames import as_text, filled
@@ -18,6 +19,7 @@ from ..engine import (
     findings_frame,
     need,
     operator,
+    present,
     register,
     resolve_message,
 )
@@ -81,16 +83,27 @@ def all_null_core(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str
     others = [n for n in study.siblings(name) if n != name]
     parts = []
     for v in df.columns:
-        if v not in want or filled(df[v]).any():
+        if v not in want or study.cached(name, df, v, "notna", present).any():
             continue
         holders = [n for n in study.siblings(name) if v in study.frame(n).columns and len(study.frame(n))]
-        if holders[0] != name or any(filled(study.frame(n)[v]).any() for n in others if n in holders):
+        if holders[0] != name or any(study.cached(n, study.frame(n), v, "notna", present).any()
+                                     for n in others if n in holders):
             continue
         parts.append(_dataset_finding(rule, name, v, None, _msg(rule, v, name)))
     return _concat(parts)
 
 
 # ------------------------------------------------------------------ values
+
+def _unexpected_text(text: pd.Series) -> np.ndarray:
+    """Per record: a leading space, a CR/LF, or '.' as the whole value; judged once per distinct value."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    t = pd.Series(uniques, dtype=text.dtype)
+    bad = (t.str.startswith(" ").fillna(False).to_numpy(dtype=bool)
+           | t.str.contains("[\r\n]", regex=True).fillna(False).to_numpy(dtype=bool)
+           | (t == ".").fillna(False).to_numpy(dtype=bool))
+    return np.append(bad, False)[codes]          # code -1 (null) takes the appended False
+
 
 @register("unexpected_characters")
 def unexpected_characters(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.DataFrame:
@@ -101,10 +114,7 @@ def unexpected_characters(rule: Rule, df: pd.DataFrame, p: dict, study: Study, n
         s = df[var]
         if pd.api.types.is_numeric_dtype(s) or var.startswith(("COVAL", "TSVAL")):
             continue
-        t = as_text(s)
-        bad = (t.str.startswith(" ").fillna(False).to_numpy(dtype=bool)
-               | t.str.contains("[\r\n]", regex=True).fillna(False).to_numpy(dtype=bool)
-               | (t == ".").fillna(False).to_numpy(dtype=bool))
+        bad = _unexpected_text(as_text(s))
         if bad.any():
             parts.append(findings_frame(rule, name, df, pd.Series(bad, index=df.index), var, _msg(rule, var, name)))
     return _concat(parts)
