@@ -358,8 +358,8 @@ def _cell_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[list]:
-    """Row values as Python lists (NDJSON writes one line per row)."""
+def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[tuple]:
+    """Row values as Python tuples, which JSON writes as arrays (NDJSON writes one line per row)."""
     return _rows_of(_cell_frame(frame, columns))
 
 
@@ -384,7 +384,7 @@ def _json_rows(cells: pd.DataFrame) -> bytes:
     if not lossy:
         return cells.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
     others = [c for c in cells.columns if cells[c].dtype == object or isinstance(cells[c].dtype, pd.StringDtype)]
-    if any(cells[c].astype("string").str.contains(f"[{_OPEN}{_CLOSE}]").any() for c in others):
+    if any(_holds(cells[c].astype("string"), (_OPEN, _CLOSE)) for c in others):
         return json.dumps(_rows_of(cells), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     import pyarrow as pa
 
@@ -398,10 +398,15 @@ def _json_rows(cells: pd.DataFrame) -> bytes:
     return text.replace(b'"\\u0000', b"").replace(b'\\u0001"', b"")
 
 
-def _rows_of(cells: pd.DataFrame) -> list[list]:
-    """Row values as Python lists, missing values None."""
+def _holds(text: pd.Series, marks: tuple[str, ...]) -> bool:
+    """Whether any value holds any of the characters `marks` (literal substring searches, no regex)."""
+    return any(text.str.contains(m, regex=False).any() for m in marks)
+
+
+def _rows_of(cells: pd.DataFrame) -> list[tuple]:
+    """Row values as Python tuples (JSON arrays), missing values None."""
     cols = [_values_of(cells[c]) for c in cells.columns]
-    return [list(r) for r in zip(*cols)] if cols else []
+    return list(zip(*cols)) if cols else []
 
 
 def _values_of(values: pd.Series) -> list:
