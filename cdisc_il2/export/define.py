@@ -331,7 +331,7 @@ def _codelist(code: str, var: str, values: pd.Series, cls: dict) -> str | None:
         cl = codelist(code)
     except KeyError:
         return None
-    used = set(values.dropna().astype(str))
+    used = _distinct_text(values)
     oid = f"CL.{cl.name}" if not cl.extensible else f"CL.{cl.name}.{var}"
     if oid in cls and not cl.extensible:
         return oid
@@ -353,6 +353,14 @@ def _codelist(code: str, var: str, values: pd.Series, cls: dict) -> str | None:
         etree.SubElement(el, "Alias", Context="nci:ExtCodeID", Name=cl.code)
     cls[oid] = el
     return oid
+
+
+def _distinct_text(values: pd.Series) -> set[str]:
+    """The distinct present values as text; text columns are reduced to their distinct values first."""
+    present = values.dropna()
+    if isinstance(present.dtype, pd.StringDtype):
+        present = pd.Series(present.unique(), dtype=present.dtype)
+    return set(present.astype(str))
 
 
 def _value_list(ds: Dataset, name: str, col: str, by: str, methods: dict, sources: dict, standard: str):

@@ -358,8 +358,8 @@ def _cell_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[list]:
-    """Row values as Python lists (NDJSON writes one line per row)."""
+def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[tuple]:
+    """Row values as Python tuples, which JSON writes as arrays (NDJSON writes one line per row)."""
     return _rows_of(_cell_frame(frame, columns))
 
 
@@ -384,7 +384,7 @@ def _json_rows(cells: pd.DataFrame) -> bytes:
     if not lossy:
         return cells.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
     others = [c for c in cells.columns if cells[c].dtype == object or isinstance(cells[c].dtype, pd.StringDtype)]
-    if any(cells[c].astype("string").str.contains(f"[{_OPEN}{_CLOSE}]").any() for c in others):
+    if any(_holds(cells[c].astype("string"), (_OPEN, _CLOSE)) for c in others):
         return json.dumps(_rows_of(cells), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     import pyarrow as pa
 
@@ -398,18 +398,31 @@ def _json_rows(cells: pd.DataFrame) -> bytes:
     return text.replace(b'"\\u0000', b"").replace(b'\\u0001"', b"")
 
 
-def _rows_of(cells: pd.DataFrame) -> list[list]:
-    """Row values as Python lists, missing values None."""
-    cols = [cells[c].astype(object).where(cells[c].notna(), None).tolist() for c in cells.columns]
-    return [list(r) for r in zip(*cols)] if cols else []
+def _holds(text: pd.Series, marks: tuple[str, ...]) -> bool:
+    """Whether any value holds any of the characters `marks` (literal substring searches, no regex)."""
+    return any(text.str.contains(m, regex=False).any() for m in marks)
+
+
+def _rows_of(cells: pd.DataFrame) -> list[tuple]:
+    """Row values as Python tuples (JSON arrays), missing values None."""
+    cols = [_values_of(cells[c]) for c in cells.columns]
+    return list(zip(*cols)) if cols else []
+
+
+def _values_of(values: pd.Series) -> list:
+    """A column's values as a Python list, missing values None (no masking pass when none is missing)."""
+    if values.hasnans:
+        return values.astype(object).where(values.notna(), None).tolist()
+    return values.astype(object).tolist()
 
 
 def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[str, dict] | None = None,
-                       ndjson: bool = False) -> None:
-    """Write Dataset-JSON v1.1 (JSON, or NDJSON: metadata line then one line per row) atomically."""
+                       ndjson: bool = False, columns: list[dict] | None = None) -> None:
+    """Write Dataset-JSON v1.1 (JSON, or NDJSON: metadata line then one line per row) atomically; `columns`,
+    column_definitions(ds, item_meta) already computed, spares computing them again."""
     from ..io import write_with
 
-    columns = column_definitions(ds, item_meta)
+    columns = columns if columns is not None else column_definitions(ds, item_meta)
     meta = {"datasetJSONCreationDateTime": header["created"], "datasetJSONVersion": "1.1.0",
             "fileOID": f"{header['fileOID']}/{ds.name.lower()}", "dbLastModifiedDateTime": header["modified"],
             "originator": header.get("originator", "cdisc-il2"),
@@ -420,9 +433,8 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
     def dump(fh) -> None:
         enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
         if ndjson:
-            fh.write((enc.encode(meta) + "\n").encode("utf-8"))
-            for r in _cells(ds.frame, columns):
-                fh.write((enc.encode(r) + "\n").encode("utf-8"))
+            lines = [enc.encode(meta), *map(enc.encode, _cells(ds.frame, columns)), ""]
+            fh.write("\n".join(lines).encode("utf-8"))
         else:
             rows = _json_rows(_cell_frame(ds.frame, columns))
             fh.write((enc.encode(meta)[:-1] + ',"rows":').encode("utf-8"))

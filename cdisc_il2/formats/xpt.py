@@ -351,7 +351,7 @@ def unfit_values(ds: Dataset, limit: int = 20) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(col):
             continue
         text = col.astype("string")
-        wide = text.str.contains(r"[^\x00-\xff]", regex=True).fillna(False)
+        wide = _outside_latin1(text)
         longish = (text.str.len() > 50).fillna(False)
         too_long = pd.Series(False, index=text.index)
         if longish.any():
@@ -368,6 +368,15 @@ def unfit_values(ds: Dataset, limit: int = 20) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["variable", "record", "USUBJID", "value", "reason"])
     return pd.concat(parts, ignore_index=True)
+
+
+def _outside_latin1(text: pd.Series) -> pd.Series:
+    """Per value: holds a character outside Latin-1 (False for missing); only non-ASCII values are searched."""
+    wide = pd.Series(False, index=text.index)
+    rest = ~text.str.isascii().fillna(True).to_numpy(dtype=bool)
+    if rest.any():
+        wide[rest] = text[rest].str.contains(r"[^\x00-\xff]", regex=True).fillna(False).to_numpy(dtype=bool)
+    return wide
 
 
 def _char_block(name: str, var: str, text: pd.Series) -> np.ndarray:
