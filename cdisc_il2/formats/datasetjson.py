@@ -416,6 +416,9 @@ def _values_of(values: pd.Series) -> list:
     return values.astype(object).tolist()
 
 
+NDJSON_BATCH = 20_000      # NDJSON lines encoded and written together
+
+
 def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[str, dict] | None = None,
                        ndjson: bool = False, columns: list[dict] | None = None) -> None:
     """Write Dataset-JSON v1.1 (JSON, or NDJSON: metadata line then one line per row) atomically; `columns`,
@@ -433,8 +436,11 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
     def dump(fh) -> None:
         enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
         if ndjson:
-            lines = [enc.encode(meta), *map(enc.encode, _cells(ds.frame, columns)), ""]
-            fh.write("\n".join(lines).encode("utf-8"))
+            fh.write((enc.encode(meta) + "\n").encode("utf-8"))
+            rows = _cells(ds.frame, columns)
+            for start in range(0, len(rows), NDJSON_BATCH):     # a batch of lines per write, memory bounded
+                batch = rows[start:start + NDJSON_BATCH]
+                fh.write(("\n".join(map(enc.encode, batch)) + "\n").encode("utf-8"))
         else:
             rows = _json_rows(_cell_frame(ds.frame, columns))
             fh.write((enc.encode(meta)[:-1] + ',"rows":').encode("utf-8"))
