@@ -130,6 +130,7 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
     reject = pd.Series(False, index=frame.index)
     synonyms = spec.doc.get("synonyms", {})
     styles = spec.doc.get("date_patterns", list(DEFAULT_PATTERNS))
+    prefix = cell_prefix(frame)
     for section in ("variables", "supp"):
         for var, rule in block.get(section, {}).items():
             where = f"{bpath}.{section}.{var}"
@@ -162,7 +163,7 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
                 reject |= missing
             out[target] = value
             if section == "variables" and "dictionary" not in rule:      # a coded value is the sponsor's coding
-                cell, text = cell_refs(frame, colname, raw)
+                cell, text = cell_refs(frame, colname, raw, prefix)
                 out[CELL_COL + var], out[RAW_COL + var] = cell, text
     for col in (SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN):
         out[col] = frame[col]
@@ -179,13 +180,24 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
     return BlockResult(domain, records, rejects, acc)
 
 
-def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+def cell_prefix(frame: pd.DataFrame) -> pd.Series:
+    """Each record's file, sheet and row joined by CELL_SEP and ended by one: a cell reference without its heading."""
+    return (frame[SRC_FILE].astype("string") + CELL_SEP + frame[SRC_SHEET].astype("string") + CELL_SEP
+            + frame[SRC_ROW].astype("string") + CELL_SEP)
+
+
+def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series,
+              prefix: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """The raw cell of each record's value (file, sheet, row, heading joined by CELL_SEP) and its text, where the
-    value was read from a column of the sheet (a constant or template has a heading in parentheses: none)."""
+    value was read from a column of the sheet (a constant or template has a heading in parentheses: none).
+
+    `prefix` is cell_prefix(frame), when the caller has it already (one per block, not one per variable)."""
     head = heading.astype("string")
     collected = head.notna() & ~head.str.startswith("(").fillna(True)
-    ref = (frame[SRC_FILE].astype("string") + CELL_SEP + frame[SRC_SHEET].astype("string") + CELL_SEP
-           + frame[SRC_ROW].astype("string") + CELL_SEP + head)
+    if not collected.any():             # a constant, template or derived value: no cell, no text
+        none = pd.Series(pd.NA, index=frame.index, dtype="string")
+        return none, none.copy()
+    ref = (cell_prefix(frame) if prefix is None else prefix) + head
     return ref.where(collected), raw.astype("string").where(collected)
 
 
