@@ -181,14 +181,19 @@ def date_bounds(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _birth_bounds(dtc, pd.Series("empty", index=dtc.index))
 
 
+def _date_parts(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Year, month and day text of ISO 8601 dates (NA where absent), read once per distinct value."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    parts = pd.Series(uniques, dtype="string").str.extract(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+    return tuple(pd.Series(np.append(parts[i].to_numpy(dtype=object), pd.NA)[codes], index=text.index,
+                           dtype="string") for i in range(3))
+
+
 def _birth_bounds(brthdtc: pd.Series, impute: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Earliest and latest possible birth date of an ISO 8601 (possibly partial) BRTHDTC.
 
     Where `impute` holds ('midpoint'), both bounds are the imputed date: 15th of a known month, else 1 July."""
-    text = brthdtc.astype("string").str.slice(0, 10)
-    year = text.str.extract(r"^(\d{4})")[0]
-    month = text.str.extract(r"^\d{4}-(\d{2})")[0]
-    day = text.str.extract(r"^\d{4}-\d{2}-(\d{2})")[0]
+    year, month, day = _date_parts(brthdtc.astype("string").str.slice(0, 10))
     full = pd.to_datetime(year + "-" + month + "-" + day, format="%Y-%m-%d", errors="coerce")
     ym = pd.to_datetime(year + "-" + month + "-01", format="%Y-%m-%d", errors="coerce")
     yo = pd.to_datetime(year + "-01-01", format="%Y-%m-%d", errors="coerce")
