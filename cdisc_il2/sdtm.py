@@ -429,14 +429,16 @@ def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
         ok = ref.notna()
         if not ok.any():
             continue
-        bits = split_cell_refs(ref[ok])
         parts.append(pd.DataFrame({"DOMAIN": domain, "USUBJID": df.loc[ok, "USUBJID"].astype("string"),
-                                   "SEQ": seqs[ok], "VARIABLE": var, "file": bits["file"], "sheet": bits["sheet"],
-                                   "row": bits["row"], "heading": bits["heading"],
+                                   "SEQ": seqs[ok], "VARIABLE": var, "ref": ref[ok],
                                    "raw": df.loc[ok, RAW_COL + var].astype("string")}))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="string") for c in CELL_COLUMNS})
-    return pd.concat(parts, ignore_index=True)[CELL_COLUMNS]
+    cells = pd.concat(parts, ignore_index=True)
+    bits = split_cell_refs(cells["ref"])           # once for every variable of the domain
+    for c in ("file", "sheet", "row", "heading"):
+        cells[c] = bits[c]
+    return cells[CELL_COLUMNS]
 
 
 def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, tuple[str, str]]],
