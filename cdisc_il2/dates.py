@@ -343,8 +343,8 @@ def _parse_unique(values: pd.Series, patterns: tuple[str, ...]) -> tuple[pd.Seri
     """parse_dates on distinct values: each pattern in declared order on the values not yet matched."""
     text = values.astype("string").str.strip()
     text = text.mask(text == "")
-    parts = pd.DataFrame({k: pd.Series(pd.NA, index=text.index, dtype="string")
-                          for k in ("y", "m", "d", "hh", "mi", "ss")})
+    kinds = ["y", "m", "d", "hh", "mi", "ss"]
+    pieces: list[pd.DataFrame] = []          # each pattern's parts of the values it is the first to match
     matched = pd.Series(False, index=text.index)
     for pattern in (compile_pattern(p) for p in expand_patterns(patterns)):
         todo = text.notna() & ~matched
@@ -355,9 +355,10 @@ def _parse_unique(values: pd.Series, patterns: tuple[str, ...]) -> tuple[pd.Seri
         if not hit.any():                # most values match the first patterns: skip the costly extraction
             continue
         found = pattern.extract(candidates[hit.astype(bool)])
-        for col in parts:
-            parts.loc[found.index, col] = found[col].astype("string")
+        pieces.append(found[kinds].astype("string"))
         matched.loc[found.index] = True
+    parts = pd.concat([pd.DataFrame({k: pd.Series(dtype="string") for k in kinds}), *pieces])
+    parts = parts.astype("string").reindex(text.index)
     m = parts["m"]
     d = parts["d"].mask(m.isna())           # an unknown month drops the day
     iso, error = _assemble(parts["y"], m, d, parts["hh"], parts["mi"], parts["ss"])

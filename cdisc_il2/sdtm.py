@@ -181,14 +181,19 @@ def date_bounds(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _birth_bounds(dtc, pd.Series("empty", index=dtc.index))
 
 
+def _date_parts(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Year, month and day text of ISO 8601 dates (NA where absent), read once per distinct value."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    parts = pd.Series(uniques, dtype="string").str.extract(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+    return tuple(pd.Series(np.append(parts[i].to_numpy(dtype=object), pd.NA)[codes], index=text.index,
+                           dtype="string") for i in range(3))
+
+
 def _birth_bounds(brthdtc: pd.Series, impute: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Earliest and latest possible birth date of an ISO 8601 (possibly partial) BRTHDTC.
 
     Where `impute` holds ('midpoint'), both bounds are the imputed date: 15th of a known month, else 1 July."""
-    text = brthdtc.astype("string").str.slice(0, 10)
-    year = text.str.extract(r"^(\d{4})")[0]
-    month = text.str.extract(r"^\d{4}-(\d{2})")[0]
-    day = text.str.extract(r"^\d{4}-\d{2}-(\d{2})")[0]
+    year, month, day = _date_parts(brthdtc.astype("string").str.slice(0, 10))
     full = pd.to_datetime(year + "-" + month + "-" + day, format="%Y-%m-%d", errors="coerce")
     ym = pd.to_datetime(year + "-" + month + "-01", format="%Y-%m-%d", errors="coerce")
     yo = pd.to_datetime(year + "-01-01", format="%Y-%m-%d", errors="coerce")
@@ -424,14 +429,16 @@ def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
         ok = ref.notna()
         if not ok.any():
             continue
-        bits = split_cell_refs(ref[ok])
         parts.append(pd.DataFrame({"DOMAIN": domain, "USUBJID": df.loc[ok, "USUBJID"].astype("string"),
-                                   "SEQ": seqs[ok], "VARIABLE": var, "file": bits["file"], "sheet": bits["sheet"],
-                                   "row": bits["row"], "heading": bits["heading"],
+                                   "SEQ": seqs[ok], "VARIABLE": var, "ref": ref[ok],
                                    "raw": df.loc[ok, RAW_COL + var].astype("string")}))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="string") for c in CELL_COLUMNS})
-    return pd.concat(parts, ignore_index=True)[CELL_COLUMNS]
+    cells = pd.concat(parts, ignore_index=True)
+    bits = split_cell_refs(cells["ref"])           # once for every variable of the domain
+    for c in ("file", "sheet", "row", "heading"):
+        cells[c] = bits[c]
+    return cells[CELL_COLUMNS]
 
 
 def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, tuple[str, str]]],

@@ -1,6 +1,7 @@
 """Execute one block of a mapping spec on one raw sheet, column-wise: records, rejects, accountability."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -126,10 +127,11 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
                    pd.Series("", index=empty_rows.index), "no value in any unpivoted column", ROW_REJECTED)
         rejected_rows.update(empty_rows[SRC_ROW].tolist())
 
-    out = pd.DataFrame(index=frame.index)
+    out: dict[str, pd.Series] = {}          # the block's columns in order, made a frame once at the end
     reject = pd.Series(False, index=frame.index)
     synonyms = spec.doc.get("synonyms", {})
     styles = spec.doc.get("date_patterns", list(DEFAULT_PATTERNS))
+    prefix = cell_prefix(frame)
     for section in ("variables", "supp"):
         for var, rule in block.get(section, {}).items():
             where = f"{bpath}.{section}.{var}"
@@ -162,12 +164,12 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
                 reject |= missing
             out[target] = value
             if section == "variables" and "dictionary" not in rule:      # a coded value is the sponsor's coding
-                cell, text = cell_refs(frame, colname, raw)
+                cell, text = cell_refs(frame, colname, raw, prefix)
                 out[CELL_COL + var], out[RAW_COL + var] = cell, text
     for col in (SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN):
         out[col] = frame[col]
-    rejected_rows.update(out.loc[reject, SRC_ROW].tolist())
-    records = out[~reject].reset_index(drop=True)
+    rejected_rows.update(out[SRC_ROW][reject].tolist())
+    records = pd.DataFrame(out, index=frame.index)[~reject].reset_index(drop=True)
     mapped_rows = set(records[SRC_ROW].tolist())
     rejected_rows -= mapped_rows          # a wide row with one rejected cell but other records is mapped
     acc = {"file": sheet.file, "sheet": sheet.sheet, "spec": spec.name, "block": name, "domain": domain,
@@ -179,13 +181,24 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
     return BlockResult(domain, records, rejects, acc)
 
 
-def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+def cell_prefix(frame: pd.DataFrame) -> pd.Series:
+    """Each record's file, sheet and row joined by CELL_SEP and ended by one: a cell reference without its heading."""
+    return (frame[SRC_FILE].astype("string") + CELL_SEP + frame[SRC_SHEET].astype("string") + CELL_SEP
+            + frame[SRC_ROW].astype("string") + CELL_SEP)
+
+
+def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series,
+              prefix: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """The raw cell of each record's value (file, sheet, row, heading joined by CELL_SEP) and its text, where the
-    value was read from a column of the sheet (a constant or template has a heading in parentheses: none)."""
+    value was read from a column of the sheet (a constant or template has a heading in parentheses: none).
+
+    `prefix` is cell_prefix(frame), when the caller has it already (one per block, not one per variable)."""
     head = heading.astype("string")
     collected = head.notna() & ~head.str.startswith("(").fillna(True)
-    ref = (frame[SRC_FILE].astype("string") + CELL_SEP + frame[SRC_SHEET].astype("string") + CELL_SEP
-           + frame[SRC_ROW].astype("string") + CELL_SEP + head)
+    if not collected.any():             # a constant, template or derived value: no cell, no text
+        none = pd.Series(pd.NA, index=frame.index, dtype="string")
+        return none, none.copy()
+    ref = (cell_prefix(frame) if prefix is None else prefix) + head
     return ref.where(collected), raw.astype("string").where(collected)
 
 
@@ -215,12 +228,12 @@ def _unpivot(spec: Spec, bpath: str, pivot: dict, frame: pd.DataFrame, sheet: Ra
     return long, {pivot["value_column"], *attr_names}, empty
 
 
-def _template(template: str, out: pd.DataFrame) -> pd.Series:
+def _template(template: str, out: Mapping[str, pd.Series], index: pd.Index) -> pd.Series:
     """Fill {VAR} placeholders from variables already assigned, column-wise."""
     import re
 
     pieces = re.split(r"(\{[A-Z][A-Z0-9]{0,7}\})", template)
-    result = pd.Series("", index=out.index, dtype="string")
+    result = pd.Series("", index=index, dtype="string")
     for p in pieces:
         if p.startswith("{") and p.endswith("}"):
             result = result + out[p[1:-1]].astype("string")
@@ -229,7 +242,7 @@ def _template(template: str, out: pd.DataFrame) -> pd.Series:
     return result
 
 
-def _source(rule: dict, frame: pd.DataFrame, out: pd.DataFrame, sheet: RawSheet, attributes: set[str],
+def _source(rule: dict, frame: pd.DataFrame, out: Mapping[str, pd.Series], sheet: RawSheet, attributes: set[str],
             spec: Spec, where: str) -> tuple[pd.Series, str | None]:
     """The raw text an assignment reads: a column of the sheet, a constant or a template; and the column's name."""
     if "column" in rule:
@@ -237,10 +250,10 @@ def _source(rule: dict, frame: pd.DataFrame, out: pd.DataFrame, sheet: RawSheet,
         return frame[raw_col].astype("string"), raw_col
     if "value" in rule:
         return pd.Series(str(rule["value"]), index=frame.index, dtype="string"), None
-    return _template(rule["template"], out), None
+    return _template(rule["template"], out, frame.index), None
 
 
-def _assign(rule: dict, var: str, frame: pd.DataFrame, out: pd.DataFrame, sheet: RawSheet, attributes: set[str],
+def _assign(rule: dict, var: str, frame: pd.DataFrame, out: Mapping[str, pd.Series], sheet: RawSheet, attributes: set[str],
             synonyms: dict, styles, spec: Spec, where: str):
     """One assignment's value, its raw text and column, and which values are invalid (with the reason).
 
