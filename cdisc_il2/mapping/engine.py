@@ -187,18 +187,17 @@ def cell_prefix(frame: pd.DataFrame) -> pd.Series:
             + frame[SRC_ROW].astype("string") + CELL_SEP)
 
 
-def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series,
-              prefix: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series, prefix: pd.Series) -> tuple[pd.Series, pd.Series]:
     """The raw cell of each record's value (file, sheet, row, heading joined by CELL_SEP) and its text, where the
     value was read from a column of the sheet (a constant or template has a heading in parentheses: none).
 
-    `prefix` is cell_prefix(frame), when the caller has it already (one per block, not one per variable)."""
+    `prefix` is cell_prefix(frame), built once per block, not once per variable."""
     head = heading.astype("string")
     collected = head.notna() & ~head.str.startswith("(").fillna(True)
     if not collected.any():             # a constant, template or derived value: no cell, no text
         none = pd.Series(pd.NA, index=frame.index, dtype="string")
         return none, none.copy()
-    ref = (cell_prefix(frame) if prefix is None else prefix) + head
+    ref = prefix + head
     return ref.where(collected), raw.astype("string").where(collected)
 
 

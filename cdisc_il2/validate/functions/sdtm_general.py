@@ -6,13 +6,13 @@ Every function works column-wise; loops run over variables or datasets only.
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ...frames import as_text, filled
 from ...metadata import GENERAL_CLASSES, codelist
 from ..checks import _dataset_finding, model_names, variable_metadata
 from ..engine import (
+    _on_distinct,
     NotApplicable,
     Rule,
     Study,
@@ -95,14 +95,10 @@ def all_null_core(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str
 
 # ------------------------------------------------------------------ values
 
-def _unexpected_text(text: pd.Series) -> np.ndarray:
-    """Per record: a leading space, a CR/LF, or '.' as the whole value; judged once per distinct value."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    t = pd.Series(uniques, dtype=text.dtype)
-    bad = (t.str.startswith(" ").fillna(False).to_numpy(dtype=bool)
-           | t.str.contains("[\r\n]", regex=True).fillna(False).to_numpy(dtype=bool)
-           | (t == ".").fillna(False).to_numpy(dtype=bool))
-    return np.append(bad, False)[codes]          # code -1 (null) takes the appended False
+def _unexpected(text: pd.Series) -> pd.Series:
+    """Per value: a leading space, a CR/LF, or '.' as the whole value."""
+    return (text.str.startswith(" ").fillna(False) | text.str.contains("[\r\n]", regex=True).fillna(False)
+            | (text == ".").fillna(False))
 
 
 @register("unexpected_characters")
@@ -114,7 +110,7 @@ def unexpected_characters(rule: Rule, df: pd.DataFrame, p: dict, study: Study, n
         s = df[var]
         if pd.api.types.is_numeric_dtype(s) or var.startswith(("COVAL", "TSVAL")):
             continue
-        bad = _unexpected_text(as_text(s))
+        bad = _on_distinct(as_text(s), _unexpected, missing=False).to_numpy(dtype=bool)
         if bad.any():
             parts.append(findings_frame(rule, name, df, pd.Series(bad, index=df.index), var, _msg(rule, var, name)))
     return _concat(parts)
