@@ -45,14 +45,18 @@ def raw_sheet(name: str, sheet: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory):
-    """The complete package of the sample transfer, written once by `cdisc-il2 run` (read-only for tests)."""
+    """The complete package of the sample transfer, written once by `cdisc-il2 run` (read-only for tests).
+
+    Run with --fail-on error: the sample's unjustified errors make it exit 1 after writing everything (the
+    negative control of test_transfers' justified run, which exits 0 once those errors are justified)."""
     from typer.testing import CliRunner
 
     from cdisc_il2.cli import app
 
     out = tmp_path_factory.mktemp("sample-run") / "transfer-01"
-    res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(out), "--quiet"])
-    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["run", str(SAMPLES), "--out", str(out), "--fail-on", "error", "--quiet"])
+    assert res.exit_code == 1, res.output
+    assert "recorded in" in " ".join(res.output.split()), res.output       # the whole run, then exit 1
     return out
 
 

@@ -20,7 +20,7 @@ from cdisc_il2.cli import app
 from cdisc_il2.formats import ColumnMeta, Dataset, read_dataset, read_folder
 from cdisc_il2.formats.datasetjson import iter_rows
 from cdisc_il2.formats.xpt import XptValueError, write_xpt
-from conftest import REFERENCE, SAMPLES, needs_reference
+from conftest import PACKAGES, REFERENCE, SAMPLES, needs_reference
 
 EXAMPLES = REFERENCE / "dataset-json" / "examples"
 WHEN = dt.datetime(2015, 6, 30, 12, 0, 0)
@@ -145,6 +145,38 @@ def test_dataset_json_reads_back_equal_and_streams(package):
     adsl = json.loads((package / "adam" / "adsl.json").read_text())
     trtsdt = next(c for c in adsl["columns"] if c["name"] == "TRTSDT")
     assert trtsdt["dataType"] == "date" and trtsdt["targetDataType"] == "integer" and trtsdt["displayFormat"] == "DATE9."
+
+
+def _dataset_json_files(package) -> list:
+    """Ours (the sample run's) and every Dataset-JSON file of the shared packages (R's among them), by reading."""
+    ours = sorted((package / "sdtm").glob("*.json")) + sorted((package / "adam").glob("*.ndjson"))
+    theirs = sorted(p for p in PACKAGES.rglob("*") if p.suffix.lower() in (".json", ".ndjson", ".dsjc")) \
+        if PACKAGES.is_dir() else []
+    return ours + theirs
+
+
+def test_header_is_everything_but_the_rows_wherever_the_rows_are(package, tmp_path):
+    from cdisc_il2.formats.datasetjson import _lines, read_header
+
+    checked = 0
+    for path in _dataset_json_files(package):
+        if path.suffix.lower() == ".json":
+            whole = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(whole, dict) or "rows" not in whole:
+                continue                                    # a define or findings file, not a dataset
+        else:
+            whole = json.loads(next(_lines(path)))
+        whole.pop("rows", None)
+        assert read_header(path) == whole, path
+        assert read_header(path, frozenset({"records"})) == {"records": whole["records"]}, path
+        checked += 1
+    assert checked >= 10
+    # another writer's key order: the rows first, metadata after them (JSON objects are unordered)
+    doc = json.loads((package / "sdtm" / "dm.json").read_text(encoding="utf-8"))
+    rows = doc.pop("rows")
+    shuffled = tmp_path / "dm.json"
+    shuffled.write_text(json.dumps({"rows": rows, **dict(reversed(list(doc.items())))}), encoding="utf-8")
+    assert read_header(shuffled) == doc and read_header(shuffled, frozenset({"records"})) == {"records": len(rows)}
 
 
 @pytest.mark.parametrize("name,define", [("dm", "sdtm-msg-define.xml"), ("ae", "sdtm-msg-define.xml"),

@@ -18,7 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cdisc_il2.cli import app
-from cdisc_il2.faults import FAULT_ENV, RUN_POINTS
+from cdisc_il2.faults import FAULT_COPY_ENV, FAULT_ENV, RUN_POINTS
 from cdisc_il2.pipeline import recover
 from cdisc_il2.transfers.compare import compare_runs
 from cdisc_il2.transfers.queries import read_queries
@@ -150,8 +150,8 @@ def test_justified_errors_do_not_fail_the_run(sample_run, tmp_path):
                 "who": "data manager", "when": "2015-07-01"} for r in errors.itertuples()]
     path = tmp_path / "justifications.yaml"
     path.write_text(yaml.safe_dump({"justifications": entries}), encoding="utf-8")
+    # without these justifications the same run exits 1: sample_run is this run with --fail-on error
     args = ["run", str(SAMPLES), "--out", str(tmp_path / "out"), "--fail-on", "error", "--quiet"]
-    assert CliRunner().invoke(app, args).exit_code == 1
     res = CliRunner().invoke(app, [*args, "--justifications", str(path)])
     assert res.exit_code == 0, res.output
     found = json.loads((tmp_path / "out" / "validation" / "findings.json").read_text())
@@ -166,22 +166,37 @@ def _tree(folder: Path) -> dict[str, bytes]:
 MARKER = "left-by-an-older-run.txt"      # a name no run writes: it tells the old package from the new one
 
 
-@pytest.mark.parametrize("point", RUN_POINTS)
-def test_a_killed_run_leaves_the_previous_package_and_history(sample_run, small_transfer, tmp_path, point):
-    """The run is killed (SIGKILL) at each named point of the pipeline, reached on any machine whatever its speed."""
-    out = _copy(sample_run, tmp_path / "study", "transfer")
+@pytest.fixture(scope="module")
+def stopped_run(sample_run, small_transfer, tmp_path_factory):
+    """One run over an older package (and a history of one run), the study folder copied at every named point
+    (the disk as a SIGKILL there leaves it) and the process then killed for real (SIGKILL) at the last point,
+    inside the history's transaction: (the copies' folder, the study folder, the older package's files)."""
+    tmp = tmp_path_factory.mktemp("stopped")
+    out = _copy(sample_run, tmp / "study", "transfer")
     (out / MARKER).write_text("an older run's file\n")
     before = _tree(out)
-    history = tmp_path / "study" / "history.sqlite"
-    record_run(history, started="s", finished="f", status="complete", transfer=SAMPLES, out=out,
-               manifest={"version": "x"}, findings=pd.DataFrame(), sri=None)
+    record_run(tmp / "study" / "history.sqlite", started="s", finished="f", status="complete", transfer=SAMPLES,
+               out=out, manifest={"version": "x"}, findings=pd.DataFrame(), sri=None)
+    env = {**os.environ, FAULT_ENV: RUN_POINTS[-1], FAULT_COPY_ENV: json.dumps([str(tmp / "study"), str(tmp / "at")])}
     proc = subprocess.run([sys.executable, "-m", "cdisc_il2.cli", "run", str(small_transfer), "--out", str(out),
-                           "--quiet"], cwd=ROOT, capture_output=True, env={**os.environ, FAULT_ENV: point})
-    assert proc.returncode == -signal.SIGKILL, f"the run did not reach '{point}': exit {proc.returncode} {proc.stderr[-500:]}"
+                           "--quiet"], cwd=ROOT, capture_output=True, env=env)
+    assert proc.returncode == -signal.SIGKILL, f"the run was not killed at its last point: exit {proc.returncode} {proc.stderr[-500:]}"
+    return tmp / "at", tmp / "study", before
+
+
+@pytest.mark.parametrize("point", RUN_POINTS)
+def test_a_run_stopped_at_any_point_leaves_the_previous_package_and_history(stopped_run, small_transfer, tmp_path,
+                                                                            point):
+    """The run stopped at each named point of the pipeline, reached on any machine whatever its speed: the study
+    folder as copied at that point, or, at the last point, as the real SIGKILL left it."""
+    copies, study, before = stopped_run
+    study = study if point == RUN_POINTS[-1] else _copy(copies / point, tmp_path, "study")
+    out, history = study / "transfer", study / "history.sqlite"
     assert len(list_runs(history)) == 1                          # the history as it was, whatever the point
     published = RUN_POINTS.index(point) > RUN_POINTS.index("between renames")
     if point == "between renames":
         assert not out.exists()                                  # the one moment OUT is aside ...
+        _the_next_run_completes_and_clears_the_staging(small_transfer, _copy(study, tmp_path, "next"))
         recover(out)                                             # ... put back by the next run before anything else
     after = _tree(out)
     if published:                                                # the new package went in place whole
@@ -196,15 +211,14 @@ def test_a_killed_run_leaves_the_previous_package_and_history(sample_run, small_
     assert leftovers <= {f".{out.name}.staging", "history.sqlite-journal"}
 
 
-def test_the_next_run_after_a_kill_completes_and_clears_the_staging(sample_run, small_transfer, tmp_path):
-    out = _copy(sample_run, tmp_path / "study", "transfer")
-    env = {**os.environ, FAULT_ENV: "between renames"}
-    cmd = [sys.executable, "-m", "cdisc_il2.cli", "run", str(small_transfer), "--out", str(out), "--quiet"]
-    assert subprocess.run(cmd, cwd=ROOT, capture_output=True, env=env).returncode == -signal.SIGKILL
+def _the_next_run_completes_and_clears_the_staging(small_transfer, study: Path) -> None:
+    """The run after one killed between the renames (a copy of its study folder: OUT aside, the staging left)
+    puts the old package back, completes, and leaves only its package and the history."""
+    out = study / "transfer"
     res = CliRunner().invoke(app, ["run", str(small_transfer), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.parent.iterdir()) == ["history.sqlite", "transfer"]
-    assert len(list_runs(tmp_path / "study" / "history.sqlite")) == 1
+    assert sorted(p.name for p in study.iterdir()) == ["history.sqlite", "transfer"]
+    assert len(list_runs(study / "history.sqlite")) == 2        # the killed run's study had one run recorded
 
 
 def test_report_is_self_contained_and_escapes_cell_text(sample_run, tmp_path):

@@ -18,6 +18,9 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+RECORDS = frozenset({"records"})
+
+
 def _records(path: Path) -> int | None:
     if path.suffix == ".csv":
         with open(path, "rb") as fh:
@@ -25,7 +28,7 @@ def _records(path: Path) -> int | None:
     if path.suffix in (".json", ".ndjson") and path.name not in ("findings.json", "adam-findings.json", "transfer.json"):
         from ..formats.datasetjson import read_header
         try:
-            return int(read_header(path).get("records"))
+            return int(read_header(path, RECORDS).get("records"))
         except (TypeError, ValueError, KeyError):
             return None
     return None

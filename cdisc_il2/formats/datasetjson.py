@@ -271,19 +271,30 @@ def iter_rows(path: Path):
             yield from ijson.items(fh, "rows.item", use_float=True)
 
 
-def read_header(path: Path) -> dict:
-    """The metadata part of a Dataset-JSON file (everything but the rows), without reading the rows."""
+def read_header(path: Path, keys: frozenset[str] | None = None) -> dict:
+    """The metadata part of a Dataset-JSON file (everything but the rows), the rows never built; with `keys`,
+    only those, reading stops once they are all read (the manifest's record count needs only 'records')."""
     path = Path(path)
     if path.suffix.lower() in LINE_FORMATS:
-        first = next(_lines(path), "")
-        return json.loads(first)
+        first = json.loads(next(_lines(path), "") or "{}")
+        return first if keys is None else {k: v for k, v in first.items() if k in keys}
     import ijson
 
-    meta = {}
+    meta: dict = {}
+    key, builder = None, None
     with open(path, "rb") as fh:
-        for key, value in ijson.kvitems(fh, "", use_float=True):
-            if key != "rows":
-                meta[key] = value
+        for prefix, event, value in ijson.parse(fh, use_float=True):
+            if prefix == "" and event in ("map_key", "end_map"):
+                if builder is not None:
+                    meta[key] = builder.value
+                    if keys is not None and keys <= meta.keys():
+                        break
+                if event == "end_map":
+                    break
+                key = value
+                builder = None if value == "rows" or (keys is not None and value not in keys) else ijson.ObjectBuilder()
+            elif builder is not None:
+                builder.event(event, value)
     return meta
 
 
