@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import io
 import os
@@ -114,15 +115,24 @@ def float_text(values: pd.Series) -> pd.Series:
     return pd.Series(text, index=values.index, name=values.name, dtype=object)
 
 
-def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a frame as UTF-8 CSV atomically; missing values are empty fields; text a spreadsheet would run as a
-    formula is neutralised (escape_formulas)."""
-    buf = io.StringIO()
+def write_frame_csv(buf: IO[str], frame: pd.DataFrame) -> None:
+    """A frame as CSV text into a text handle: missing values are empty fields, floats with CSV_FLOAT, text a
+    spreadsheet would run as a formula neutralised (escape_formulas)."""
     out = escape_formulas(frame)
     floats = [c for c in out.columns if out[c].dtype == "float64"]
     if floats:
         out = out.assign(**{c: float_text(out[c]) for c in floats}) if out.columns.is_unique else out
-    out.to_csv(buf, index=False, lineterminator="\n", float_format=CSV_FLOAT)
+    # Python's csv writer quotes a field with a line feed but not one with a lone carriage return, which a reader
+    # takes for a line break: a frame holding one has every field quoted (the bytes of any other frame unchanged)
+    lone_cr = any(out[c].astype("string").str.contains("\r", regex=False).any() for c in _text_columns(out))
+    out.to_csv(buf, index=False, lineterminator="\n", float_format=CSV_FLOAT,
+               quoting=csv.QUOTE_ALL if lone_cr else csv.QUOTE_MINIMAL)
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write a frame as UTF-8 CSV atomically (write_frame_csv)."""
+    buf = io.StringIO()
+    write_frame_csv(buf, frame)
     write_text(path, buf.getvalue())
 
 

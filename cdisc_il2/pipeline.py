@@ -23,7 +23,6 @@ from .resources import data_dir
 if TYPE_CHECKING:
     from .validate import ValidationResult
 
-CSV_FIRST = ("csv",)     # read back only the CSVs just written, never older XPT/JSON beside them
 SHIPPED = ("xpt", "json", "csv")    # the submission files as `validate` chooses them: XPT, else Dataset-JSON
 Step = Callable[[str], ContextManager]
 
@@ -155,23 +154,23 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         converted = map_transfer(transfer, mappings, allow_missing_site, meddra, whodrug)
         write_outputs(converted, stage)
     fault_point("converted")
-    # the SDTM just written is read once (as every later stage would read it) and handed on in memory
-    from .formats import read_folder
+    # the SDTM is handed on in memory as every later stage would read its CSVs back (csv_dataset: same values,
+    # same types), never read back from the files
+    from .formats import csv_dataset, read_folder
 
-    unreadable: dict[str, str] = {}
-    sdtm_data = read_folder(stage / "sdtm", prefer=CSV_FIRST, unreadable=unreadable)
+    sdtm_data = {k: csv_dataset(k, converted.domains[k], stage / "sdtm" / f"{k.lower()}.csv")
+                 for k in sorted(converted.domains)}
     # what the run keeps of the conversion from here on (memory): of each domain what the CLI's summary reads
     # (records and subjects); the trace is kept for the findings' raw cells and the queries
     trace, cells = converted.trace, converted.cells
     converted = dataclasses.replace(converted, trace=pd.DataFrame(columns=converted.trace.columns),
                                     cells=pd.DataFrame(columns=converted.cells.columns),
                                     domains={k: _summary_frame(v) for k, v in converted.domains.items()})
-    in_memory = not unreadable          # else the later stages read the folder and stop on the unreadable file
     with step("derive ADaM"):
         from .derive import derive_folder
 
-        adam = derive_folder(stage / "sdtm", stage, prefer=CSV_FIRST,
-                             sdtm={k: v.frame.copy(deep=False) for k, v in sdtm_data.items()} if in_memory else None)
+        adam = derive_folder(stage / "sdtm", stage, sdtm={k: v.frame.copy(deep=False) for k, v in sdtm_data.items()})
+        adam_data = {k: csv_dataset(k, adam[k], stage / "adam" / f"{k.lower()}.csv") for k in sorted(adam)}
         adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
     fault_point("adam derived")
     unwritable: list[str] = []
@@ -179,10 +178,10 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         from .export import export_folder
 
         export_folder(stage / "sdtm", stage / "sdtm", when=converted.transfer_time, specs=converted.specs,
-                      prefer=CSV_FIRST, unwritable=unwritable, datasets=sdtm_data if in_memory else None,
-                      coding=_coding_versions(converted))
-        export_folder(stage / "adam", stage / "adam", when=converted.transfer_time, prefer=CSV_FIRST,
-                      unwritable=unwritable)
+                      unwritable=unwritable, datasets=sdtm_data, coding=_coding_versions(converted))
+        export_folder(stage / "adam", stage / "adam", when=converted.transfer_time, unwritable=unwritable,
+                      datasets=adam_data)
+        adam_data = None
     fault_point("exported")
     # what is validated is what ships: the submission files just exported, read back as `validate` reads them
     # (XPT, else Dataset-JSON, with define.xml), once; the findings are those `cdisc-il2 validate OUT/sdtm` gives

@@ -7,6 +7,7 @@ import datetime as dt
 import shutil
 import tempfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,46 @@ def test_floats_are_written_as_pandas_float_format_writes_them(values):
     frame.to_csv(by_pandas, index=False, lineterminator="\n", float_format=CSV_FLOAT)
     frame.assign(A=float_text(frame["A"])).to_csv(ours, index=False, lineterminator="\n")
     assert ours.getvalue() == by_pandas.getvalue()
+
+
+_TEXT = st.one_of(st.none(), st.just(""), st.text(max_size=10),
+                  st.text(alphabet="=+-@'\t\r\n 0123456789.,\"PT:é", max_size=8))
+_FLOAT = st.one_of(st.none(), st.floats(), st.sampled_from([0.0, -0.0, 1e-300, 2.0, 1 / 3]))
+_COLUMNS = {           # (column name in LB or ADLB: a numeric variable, a text one, one the standards do not know)
+    "text": (_TEXT, "string"), "object": (st.one_of(st.none(), st.text(max_size=6)), object),
+    "float": (_FLOAT, "float64"), "Float64": (_FLOAT.filter(lambda v: v is None or v == v), "Float64"),
+    "Int64": (st.one_of(st.none(), st.integers(-10 ** 12, 10 ** 12)), "Int64"),
+    "int": (st.integers(-10 ** 12, 10 ** 12), "int64"), "bool": (st.booleans(), bool),
+}
+
+
+@QUICK
+@given(st.sampled_from(["LB", "ADLB", "XX"]), st.data())
+def test_a_frame_handed_on_in_memory_is_the_frame_its_csv_reads_back_as(name, data):
+    """csv_dataset (what one stage hands the next) equals read_csv_dataset of the file write_csv writes, value
+    for value and type for type, for every kind of column a stage makes, under every kind of variable name."""
+    import tempfile as tf
+
+    from cdisc_il2.formats import csv_dataset, read_csv_dataset
+    from cdisc_il2.io import write_csv
+
+    n = data.draw(st.integers(1, 12))
+    frame = pd.DataFrame({})
+    names = {"LB": ["LBSTRESN", "LBORRES", "LBXX"], "ADLB": ["AVAL", "PARAM", "ZZNAME"], "XX": ["A1", "B2", "C3"]}[name]
+    for i, kind in enumerate(data.draw(st.lists(st.sampled_from(sorted(_COLUMNS)), min_size=1, max_size=4))):
+        values, dtype = _COLUMNS[kind]
+        frame[f"{names[i % 3]}{i // 3 or ''}"] = pd.Series(data.draw(st.lists(values, min_size=n, max_size=n)),
+                                                             dtype=dtype)
+    with tf.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name.lower()}.csv"
+        write_csv(path, frame)
+        read = read_csv_dataset(path)
+    made = csv_dataset(name, frame, path)
+    pd.testing.assert_frame_equal(made.frame, read.frame, check_exact=True)
+    assert made.columns == read.columns
+    for c in read.frame.columns:
+        if read.frame[c].dtype == "float64":                     # -0.0 read back as it reads
+            assert np.array_equal(np.signbit(made.frame[c].to_numpy()), np.signbit(read.frame[c].to_numpy()))
 
 
 @QUICK

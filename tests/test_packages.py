@@ -172,3 +172,23 @@ def test_issue_summary_is_one_line_per_domain_and_rule_errors_first(reports, fol
     if folder.name == "sdtm-msg-2.0":       # QSPH and QSSL are one QS line wherever they share a rule
         qs = summary[summary["domain"] == "QS"]
         assert len(qs) and any("QSPH" in d and "QSSL" in d for d in qs["datasets"])
+
+
+@needs_reference
+def test_every_package_dataset_handed_on_in_memory_is_what_its_csv_reads_back_as(package_data, tmp_path):
+    """csv_dataset, what the pipeline hands from one stage to the next instead of writing CSVs and reading them
+    back, gives read_csv_dataset's frame for every dataset of the shared packages (frames read from XPT and from
+    Dataset-JSON written by others: their dtypes, their text)."""
+    from cdisc_il2.formats import csv_dataset, read_csv_dataset
+    from cdisc_il2.io import write_csv
+
+    checked = 0
+    for package, datasets in package_data.items():
+        for name, ds in datasets.items():
+            path = tmp_path / package / f"{name.lower()}.csv"
+            write_csv(path, ds.frame)
+            read, made = read_csv_dataset(path), csv_dataset(name, ds.frame, path)
+            pd.testing.assert_frame_equal(made.frame, read.frame, check_exact=True, obj=f"{package} {name}")
+            assert made.columns == read.columns, (package, name)
+            checked += 1
+    assert checked == sum(len(d) for d in package_data.values()) > 20

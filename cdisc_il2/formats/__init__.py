@@ -7,7 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, UsageError
-from ..io import unescape_formulas
+import io
+
+from ..io import float_text, unescape_formulas, write_frame_csv
 from ..metadata import dataset_variables
 from .datasetjson import read_dataset_json
 from .model import ColumnMeta, Dataset
@@ -101,18 +103,74 @@ def read_csv_dataset(path: Path) -> Dataset:
     twice = frame.columns[frame.columns.duplicated()]
     if len(twice):
         raise InputError(f"{path.name}: column '{twice[0]}' appears twice in the header row")
-    frame = unescape_formulas(frame)
+    return _typed(name, unescape_formulas(frame), path)
+
+
+def _typed(name: str, frame: pd.DataFrame, source: Path | None) -> Dataset:
+    """A CSV dataset's text frame typed: numeric variables (per standard metadata, or by ADaM naming) become
+    float64 where every value is a number; other text stays text, for validation to flag."""
     meta = {c.name: c for c in (_csv_meta(name) or [])}
     columns = []
     for col in frame.columns:
         m = meta.get(col)
-        if (m is not None and m.type == "Num") or (m is None and _adam_numeric(name, col)):
+        if ((m is not None and m.type == "Num") or (m is None and _adam_numeric(name, col))) \
+                and frame[col].dtype != "float64":
             raw = frame[col]
             num = pd.to_numeric(raw, errors="coerce")
             if not (num.isna() & raw.notna()).any():   # non-numeric text stays text, for validation to flag
                 frame[col] = num.astype("float64")
         columns.append(m or ColumnMeta(col))
-    return Dataset(name, None, frame, columns, path)
+    return Dataset(name, None, frame, columns, source)
+
+
+def _csv_text(values: pd.Series, number: bool) -> pd.Series | None:
+    """A column as the text write_csv writes of it and read_csv_dataset reads back (string, empty is null; for a
+    numeric variable of numbers, the float64 that text reads back as), or None for a column whose text only a
+    real round trip tells (dates, objects that are not text, nullable booleans)."""
+    import numpy as np
+
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype):
+        text = values
+    elif dtype == object:
+        if not values.dropna().map(type).eq(str).all():
+            return None
+        text = values
+    elif pd.api.types.is_bool_dtype(dtype) and not values.isna().any():
+        text = pd.Series(np.where(values.to_numpy(dtype=bool), "True", "False"), index=values.index, dtype=object)
+    elif pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+        if pd.api.types.is_float_dtype(dtype):      # numbers are never empty text
+            words = float_text(values.astype("float64").reset_index(drop=True))
+        else:
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            words = pd.Series(np.array([str(int(u)) for u in uniques] + [None], dtype=object)[codes])
+        if not number:
+            return words.astype("string")
+        codes, uniques = pd.factorize(words, use_na_sentinel=True)
+        back = pd.to_numeric(pd.Series(uniques, dtype="string"), errors="coerce").astype("float64").to_numpy()
+        return pd.Series(np.append(back, np.nan)[codes], dtype="float64")   # the number the text reads back as
+    else:
+        return None
+    text = text.astype("string").reset_index(drop=True)
+    empty = text.eq("").fillna(False).to_numpy(dtype=bool)
+    if empty.any():
+        text[empty] = pd.NA
+    return text
+
+
+def csv_dataset(name: str, frame: pd.DataFrame, source: Path | None = None) -> Dataset:
+    """The dataset read_csv_dataset reads from the CSV write_csv writes of `frame`, made in memory: what a
+    stage hands the next in place of writing its CSVs and reading them back (same values, same types)."""
+    meta = {c.name: c.type for c in (_csv_meta(name) or [])}
+    texts = {c: _csv_text(frame[c], meta.get(c) == "Num" or (c not in meta and _adam_numeric(name, c)))
+             for c in frame.columns} if frame.columns.is_unique else {None: None}
+    if any(t is None for t in texts.values()):          # a column of other objects: the real round trip
+        buf = io.StringIO()
+        write_frame_csv(buf, frame)
+        buf.seek(0)
+        whole = pd.read_csv(buf, dtype="string", keep_default_na=False, na_values=[""])
+        return _typed(name, unescape_formulas(whole), source)
+    return _typed(name, pd.DataFrame(texts, columns=list(frame.columns)), source)
 
 
 def read_dataset(path: Path) -> Dataset:
@@ -168,4 +226,4 @@ def read_folder(folder: Path, names: set[str] | None = None, prefer: tuple[str, 
     return out
 
 
-__all__ = ["Dataset", "ColumnMeta", "read_dataset", "read_folder", "choose_files", "read_xpt", "read_dataset_json"]
+__all__ = ["Dataset", "ColumnMeta", "read_dataset", "read_folder", "csv_dataset", "choose_files", "read_xpt", "read_dataset_json"]
