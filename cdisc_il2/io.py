@@ -117,16 +117,66 @@ def float_text(values: pd.Series) -> pd.Series:
 
 def write_frame_csv(buf: IO[str], frame: pd.DataFrame) -> None:
     """A frame as CSV text into a text handle: missing values are empty fields, floats with CSV_FLOAT, text a
-    spreadsheet would run as a formula neutralised (escape_formulas)."""
+    spreadsheet would run as a formula neutralised (escape_formulas); the bytes of pandas' to_csv (csv module,
+    minimal quoting), each column's text made once per distinct value (_csv_fields)."""
     out = escape_formulas(frame)
-    floats = [c for c in out.columns if out[c].dtype == "float64"]
-    if floats:
-        out = out.assign(**{c: float_text(out[c]) for c in floats}) if out.columns.is_unique else out
     # Python's csv writer quotes a field with a line feed but not one with a lone carriage return, which a reader
     # takes for a line break: a frame holding one has every field quoted (the bytes of any other frame unchanged)
     lone_cr = any(out[c].astype("string").str.contains("\r", regex=False).any() for c in _text_columns(out))
-    out.to_csv(buf, index=False, lineterminator="\n", float_format=CSV_FLOAT,
-               quoting=csv.QUOTE_ALL if lone_cr else csv.QUOTE_MINIMAL)
+    fields = None if lone_cr or not out.columns.is_unique or not all(isinstance(c, str) for c in out.columns) \
+        or not len(out.columns) else [_csv_fields(out[c]) for c in out.columns]
+    if fields is None or any(f is None for f in fields):
+        pandas_csv(buf, out, csv.QUOTE_ALL if lone_cr else csv.QUOTE_MINIMAL)
+        return
+    single = len(fields) == 1           # the csv module quotes a record that would otherwise be an empty line
+    buf.write(",".join(_quoted(c, single) for c in out.columns) + "\n")
+    if len(out):
+        rows = fields[0] if single else map(",".join, zip(*fields))
+        buf.write("\n".join(('""' if not r else r) for r in rows) if single else "\n".join(rows))
+        buf.write("\n")
+
+
+def pandas_csv(buf: IO[str], frame: pd.DataFrame, quoting: int = csv.QUOTE_MINIMAL) -> None:
+    """The frame (formulas already escaped) through pandas' to_csv: what write_frame_csv writes, the reference
+    its faster path is tested against, and its path for columns of other objects."""
+    floats = [c for c in frame.columns if frame[c].dtype == "float64"]
+    if floats and frame.columns.is_unique:
+        frame = frame.assign(**{c: float_text(frame[c]) for c in floats})
+    frame.to_csv(buf, index=False, lineterminator="\n", float_format=CSV_FLOAT, quoting=quoting)
+
+
+def _quoted(text: str, single: bool = False) -> str:
+    """One field as the csv module writes it with minimal quoting (a delimiter, quote or line feed quotes it)."""
+    if "," in text or '"' in text or "\n" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return '""' if single and not text else text
+
+
+def _csv_fields(values: pd.Series) -> list[str] | None:
+    """A column's CSV fields as to_csv writes them (missing: empty), quoted where needed, formatted once per
+    distinct value; None for a column of other objects (dates, mixed objects, nullable booleans)."""
+    import numpy as np
+
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) or dtype == object:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        if dtype == object and not all(isinstance(u, str) for u in uniques):
+            return None
+        words = [str(u) for u in uniques]
+    elif pd.api.types.is_bool_dtype(dtype) and not values.isna().any():
+        codes, uniques = pd.factorize(values.to_numpy(dtype=bool))
+        words = ["True" if u else "False" for u in uniques]
+    elif pd.api.types.is_float_dtype(dtype):
+        text = float_text(values.astype("float64"))
+        codes, uniques = pd.factorize(text, use_na_sentinel=True)
+        words = list(uniques)
+    elif pd.api.types.is_integer_dtype(dtype):
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        words = [str(int(u)) for u in uniques]
+    else:
+        return None
+    table = np.array([_quoted(w) for w in words] + [""], dtype=object)
+    return table[codes].tolist()
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:

@@ -22,9 +22,12 @@ RECORDS = frozenset({"records"})
 
 
 def _records(path: Path) -> int | None:
-    if path.suffix == ".csv":
+    if path.suffix == ".csv":           # lines after the header, counted in 1 MiB chunks
+        lines, last = 0, b"\n"
         with open(path, "rb") as fh:
-            return max(0, sum(1 for _ in fh) - 1)
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                lines, last = lines + chunk.count(b"\n"), chunk[-1:]
+        return max(0, lines + (last != b"\n") - 1)
     if path.suffix in (".json", ".ndjson") and path.name not in ("findings.json", "adam-findings.json", "transfer.json"):
         from ..formats.datasetjson import read_header
         try:

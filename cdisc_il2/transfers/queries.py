@@ -54,6 +54,13 @@ def _key(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
     return out
 
 
+def _of_subjects(frame: pd.DataFrame, subjects: pd.Series) -> pd.DataFrame:
+    """The rows of `frame` whose USUBJID can key-match one of `subjects` (texts as _key makes them: a raw
+    'X' or 'X.0'), so that a trace of millions of cells is keyed only where findings are."""
+    wanted = set(subjects.astype("string").str.replace(r"\.0$", "", regex=True).dropna())
+    return frame[frame["USUBJID"].astype("string").isin(wanted | {w + ".0" for w in wanted}).fillna(False)]
+
+
 def attach_sources(findings: pd.DataFrame, cells: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
     """Findings with the raw cell they are about (src_file, src_sheet, src_row, src_heading, src_raw) and the
     collected variables it holds (src_variables): the finding's variable, or those it is derived from; a finding
@@ -72,8 +79,9 @@ def attach_sources(findings: pd.DataFrame, cells: pd.DataFrame, trace: pd.DataFr
         c = pd.DataFrame(cand, columns=["_i", "_k", "VARIABLE"]).merge(f[["_i", "dataset", "usubjid", "seq"]], on="_i")
         c["_rec"] = _key(c.rename(columns={"dataset": "D", "usubjid": "U", "seq": "S"}).assign(
             S=lambda x: x["S"].where(x["D"] != "DM", "")), ["D", "U", "S", "VARIABLE"])
-        cl = cells.assign(_rec=_key(cells.assign(SEQ=cells["SEQ"].where(cells["DOMAIN"] != "DM", pd.NA)),
-                                    ["DOMAIN", "USUBJID", "SEQ", "VARIABLE"]))
+        cl = _of_subjects(cells, c["usubjid"])
+        cl = cl.assign(_rec=_key(cl.assign(SEQ=cl["SEQ"].where(cl["DOMAIN"] != "DM", pd.NA)),
+                                 ["DOMAIN", "USUBJID", "SEQ", "VARIABLE"]))
         hit = c.merge(cl.drop_duplicates("_rec"), on="_rec", suffixes=("", "_c")).sort_values(["_i", "_k"], kind="stable")
         found = hit.groupby("_i", sort=True).agg(src_file=("file", "first"), src_sheet=("sheet", "first"),
                                                  src_row=("row", "first"), src_heading=("heading", "first"),
@@ -82,6 +90,7 @@ def attach_sources(findings: pd.DataFrame, cells: pd.DataFrame, trace: pd.DataFr
         _fill(f, found)
     if trace is not None and len(trace):
         t = trace[trace["QNAM"].isna()] if "QNAM" in trace else trace
+        t = _of_subjects(t, rec["usubjid"])
         t = t.assign(_rec=_key(t.assign(SEQ=t["SEQ"].where(t["DOMAIN"] != "DM", pd.NA)), ["DOMAIN", "USUBJID", "SEQ"]))
         r = rec[f.loc[rec.index, "src_file"].isna()]
         r = r.assign(_rec=_key(r.assign(seq=r["seq"].where(r["dataset"] != "DM", pd.NA)), ["dataset", "usubjid", "seq"]))
