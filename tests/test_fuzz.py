@@ -269,6 +269,27 @@ def test_dataset_json_round_trip(tmp_path, case, kind):
     _same(read_dataset_json(path).frame, frame, meta)            # every float exactly, in JSON as in NDJSON
 
 
+@SLOW
+@given(frames(), st.sampled_from([[], [0.0, -0.0, np.nan, 1 / 3], [2.0 ** 53, -1.0, 5.0]]))
+def test_ndjson_lines_are_the_json_encoders_of_each_row(tmp_path, case, extra):
+    """NDJSON rows encoded once per distinct value per column give, line for line, the bytes of the JSON
+    encoder on each row's values (-0.0, NaN as null, integers and text included)."""
+    import json
+
+    from cdisc_il2.formats.datasetjson import _cells, column_definitions
+
+    frame, meta = case
+    if extra and len(frame):
+        frame = frame.assign(X=pd.Series((extra * len(frame))[:len(frame)], dtype="float64"))
+        meta = [*meta, ColumnMeta("X", "Extra", "Num")]
+    ds = Dataset("FZ", "Fuzz", frame, meta)
+    path = tmp_path / "fz.ndjson"
+    write_dataset_json(ds, path, HEADER, ndjson=True)
+    enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    expected = [enc.encode(r) for r in _cells(frame, column_definitions(ds))]
+    assert path.read_text(encoding="utf-8").split("\n")[1:-1] == expected
+
+
 # ------------------------------------------------------------------ the validator never raises
 
 ANY_TEXT = st.one_of(st.none(), st.text(max_size=20), st.sampled_from(["", "2014-02-30", "UNK", "-1", "1e400", "NaN",

@@ -430,6 +430,21 @@ def _values_of(values: pd.Series) -> list:
 NDJSON_BATCH = 20_000      # NDJSON lines encoded and written together
 
 
+def _ndjson_rows(cells: pd.DataFrame, enc: json.JSONEncoder) -> list[str]:
+    """Each row's values as the JSON text `enc` writes of the row's tuple, without its brackets: every column's
+    values encoded once per distinct value (by bit pattern for floats: -0.0 stays -0.0) and joined per row."""
+    cols = []
+    for c in cells.columns:
+        values = cells[c]
+        key = values.to_numpy(dtype="float64").view("int64") if values.dtype == "float64" else values
+        codes, _ = pd.factorize(key, use_na_sentinel=True)
+        present, first = np.unique(codes, return_index=True)            # the first record of each distinct value
+        sample = _values_of(values.iloc[first[present >= 0]])           # NaN and NA as None: null
+        table = np.array([enc.encode(v) for v in sample] + ["null"], dtype=object)
+        cols.append(table[codes].tolist())
+    return list(map(",".join, zip(*cols))) if cols else [""] * len(cells)
+
+
 def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[str, dict] | None = None,
                        ndjson: bool = False, columns: list[dict] | None = None) -> None:
     """Write Dataset-JSON v1.1 (JSON, or NDJSON: metadata line then one line per row) atomically; `columns`,
@@ -448,10 +463,10 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
         enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
         if ndjson:
             fh.write((enc.encode(meta) + "\n").encode("utf-8"))
-            rows = _cells(ds.frame, columns)
+            rows = _ndjson_rows(_cell_frame(ds.frame, columns), enc)
             for start in range(0, len(rows), NDJSON_BATCH):     # a batch of lines per write, memory bounded
                 batch = rows[start:start + NDJSON_BATCH]
-                fh.write(("\n".join(map(enc.encode, batch)) + "\n").encode("utf-8"))
+                fh.write(("\n".join(f"[{r}]" for r in batch) + "\n").encode("utf-8"))
         else:
             rows = _json_rows(_cell_frame(ds.frame, columns))
             fh.write((enc.encode(meta)[:-1] + ',"rows":').encode("utf-8"))

@@ -87,12 +87,20 @@ def fixed_to_text(cell: np.ndarray) -> pd.Series:
 
 
 def text_to_fixed(text: pd.Series) -> tuple[np.ndarray, int] | None:
-    """An ASCII text column to an (n, width) blank-padded byte matrix in bulk; None when not all ASCII."""
+    """An ASCII text column to an (n, width) blank-padded byte matrix in bulk, made once per distinct value and
+    taken by record; None when not all ASCII."""
+    codes, uniques = pd.factorize(text.astype("string").fillna(""))
+    fixed = _distinct_to_fixed(pd.Series(uniques, dtype="string"))
+    return None if fixed is None else (fixed[0][codes], fixed[1])
+
+
+def _distinct_to_fixed(text: pd.Series) -> tuple[np.ndarray, int] | None:
+    """text_to_fixed on the distinct values (no missing value among them)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(text.astype("string").fillna("").to_numpy(dtype=object), type=pa.large_string()) \
-        if getattr(text.dtype, "storage", "") != "pyarrow" else text.astype("string").fillna("").array._pa_array
+    arr = pa.array(text.to_numpy(dtype=object), type=pa.large_string()) \
+        if getattr(text.dtype, "storage", "") != "pyarrow" else text.array._pa_array
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     if len(arr) and not pc.all(pc.string_is_ascii(arr)).as_py():
         return None
