@@ -58,12 +58,17 @@ _LEAD = f"'*[{re.escape(FORMULA_START)}]"
 
 
 def _risky(text: pd.Series) -> pd.Series:
-    """Text (after any leading apostrophes) that starts like a formula and is not a number, date or duration."""
-    lead = text.str.match(_LEAD).fillna(False).astype(bool)
+    """Text (after any leading apostrophes) that starts like a formula and is not a number, date or duration;
+    judged once per distinct value."""
+    import numpy as np
+
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype="string")
+    lead = distinct.str.match(_LEAD).fillna(False).astype(bool)
     if lead.any():
-        body = text[lead].str.replace(r"^'+", "", regex=True)
+        body = distinct[lead].str.replace(r"^'+", "", regex=True)
         lead[lead] = ~body.str.fullmatch(_SAFE_SIGNED).fillna(False).astype(bool)
-    return lead
+    return pd.Series(np.append(lead.to_numpy(dtype=bool), False)[codes], index=text.index)
 
 
 def _text_columns(frame: pd.DataFrame) -> list:
@@ -122,7 +127,8 @@ def write_frame_csv(buf: IO[str], frame: pd.DataFrame) -> None:
     out = escape_formulas(frame)
     # Python's csv writer quotes a field with a line feed but not one with a lone carriage return, which a reader
     # takes for a line break: a frame holding one has every field quoted (the bytes of any other frame unchanged)
-    lone_cr = any(out[c].astype("string").str.contains("\r", regex=False).any() for c in _text_columns(out))
+    lone_cr = any(pd.Series(pd.unique(out[c].astype("string")), dtype="string").str.contains("\r", regex=False).any()
+                  for c in _text_columns(out))
     fields = None if lone_cr or not out.columns.is_unique or not all(isinstance(c, str) for c in out.columns) \
         or not len(out.columns) else [_csv_fields(out[c]) for c in out.columns]
     if fields is None or any(f is None for f in fields):
@@ -152,9 +158,10 @@ def _quoted(text: str, single: bool = False) -> str:
     return '""' if single and not text else text
 
 
-def _csv_fields(values: pd.Series) -> list[str] | None:
-    """A column's CSV fields as to_csv writes them (missing: empty), quoted where needed, formatted once per
-    distinct value; None for a column of other objects (dates, mixed objects, nullable booleans)."""
+def csv_words(values: pd.Series) -> tuple["np.ndarray", list[str]] | None:
+    """A column's text as to_csv writes it, once per distinct value: (a code per record, -1 for missing, and the
+    text of each code), unquoted; None for a column of other objects (dates, mixed objects, nullable booleans).
+    write_csv's fields and the frames handed on in memory (formats.csv_dataset) both come from it."""
     import numpy as np
 
     dtype = values.dtype
@@ -162,21 +169,28 @@ def _csv_fields(values: pd.Series) -> list[str] | None:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         if dtype == object and not all(isinstance(u, str) for u in uniques):
             return None
-        words = [str(u) for u in uniques]
-    elif pd.api.types.is_bool_dtype(dtype) and not values.isna().any():
+        return codes, [str(u) for u in uniques]
+    if pd.api.types.is_bool_dtype(dtype) and not values.isna().any():
         codes, uniques = pd.factorize(values.to_numpy(dtype=bool))
-        words = ["True" if u else "False" for u in uniques]
-    elif pd.api.types.is_float_dtype(dtype):
-        text = float_text(values.astype("float64"))
-        codes, uniques = pd.factorize(text, use_na_sentinel=True)
-        words = list(uniques)
-    elif pd.api.types.is_integer_dtype(dtype):
+        return codes, ["True" if u else "False" for u in uniques]
+    if pd.api.types.is_float_dtype(dtype):
+        codes, uniques = pd.factorize(float_text(values.astype("float64")), use_na_sentinel=True)
+        return codes, list(uniques)
+    if pd.api.types.is_integer_dtype(dtype):
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        words = [str(int(u)) for u in uniques]
-    else:
+        return codes, [str(int(u)) for u in uniques]
+    return None
+
+
+def _csv_fields(values: pd.Series) -> list[str] | None:
+    """A column's CSV fields (csv_words quoted where needed, missing: empty); None for other objects."""
+    import numpy as np
+
+    words = csv_words(values)
+    if words is None:
         return None
-    table = np.array([_quoted(w) for w in words] + [""], dtype=object)
-    return table[codes].tolist()
+    table = np.array([_quoted(w) for w in words[1]] + [""], dtype=object)
+    return table[words[0]].tolist()
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:

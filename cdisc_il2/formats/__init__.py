@@ -9,7 +9,7 @@ import pandas as pd
 from ..errors import InputError, UsageError
 import io
 
-from ..io import float_text, unescape_formulas, write_frame_csv
+from ..io import csv_words, unescape_formulas, write_frame_csv
 from ..metadata import dataset_variables
 from .datasetjson import read_dataset_json
 from .model import ColumnMeta, Dataset
@@ -124,38 +124,20 @@ def _typed(name: str, frame: pd.DataFrame, source: Path | None) -> Dataset:
 
 
 def _csv_text(values: pd.Series, number: bool) -> pd.Series | None:
-    """A column as the text write_csv writes of it and read_csv_dataset reads back (string, empty is null; for a
-    numeric variable of numbers, the float64 that text reads back as), or None for a column whose text only a
-    real round trip tells (dates, objects that are not text, nullable booleans)."""
+    """A column as read_csv_dataset reads back the text write_csv writes of it (string, empty is null; for a
+    numeric variable held as numbers, the float64 that text reads back as), or None for a column whose text only
+    a real round trip tells (io.csv_words)."""
     import numpy as np
 
-    dtype = values.dtype
-    if isinstance(dtype, pd.StringDtype):
-        text = values
-    elif dtype == object:
-        if not values.dropna().map(type).eq(str).all():
-            return None
-        text = values
-    elif pd.api.types.is_bool_dtype(dtype) and not values.isna().any():
-        text = pd.Series(np.where(values.to_numpy(dtype=bool), "True", "False"), index=values.index, dtype=object)
-    elif pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
-        if pd.api.types.is_float_dtype(dtype):      # numbers are never empty text
-            words = float_text(values.astype("float64").reset_index(drop=True))
-        else:
-            codes, uniques = pd.factorize(values, use_na_sentinel=True)
-            words = pd.Series(np.array([str(int(u)) for u in uniques] + [None], dtype=object)[codes])
-        if not number:
-            return words.astype("string")
-        codes, uniques = pd.factorize(words, use_na_sentinel=True)
-        back = pd.to_numeric(pd.Series(uniques, dtype="string"), errors="coerce").astype("float64").to_numpy()
-        return pd.Series(np.append(back, np.nan)[codes], dtype="float64")   # the number the text reads back as
-    else:
+    words = csv_words(values)
+    if words is None:
         return None
-    text = text.astype("string").reset_index(drop=True)
-    empty = text.eq("").fillna(False).to_numpy(dtype=bool)
-    if empty.any():
-        text[empty] = pd.NA
-    return text
+    codes, texts = words
+    if number and (pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype)):
+        back = pd.to_numeric(pd.Series(texts, dtype="string"), errors="coerce").astype("float64").to_numpy()
+        return pd.Series(np.append(back, np.nan)[codes], dtype="float64")   # once per distinct value
+    table = np.array([t if t != "" else None for t in texts] + [None], dtype=object)
+    return pd.Series(table[codes], dtype="string")
 
 
 def csv_dataset(name: str, frame: pd.DataFrame, source: Path | None = None) -> Dataset:
