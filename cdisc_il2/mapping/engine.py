@@ -192,6 +192,12 @@ def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series, prefix: p
     value was read from a column of the sheet (a constant or template has a heading in parentheses: none).
 
     `prefix` is cell_prefix(frame), built once per block, not once per variable."""
+    codes, names = pd.factorize(heading, use_na_sentinel=True)
+    if len(names) == 1 and (codes == 0).all() and isinstance(names[0], str):     # one heading for every record
+        if names[0].startswith("("):
+            none = pd.Series(pd.NA, index=frame.index, dtype="string")
+            return none, none.copy()
+        return prefix + names[0], raw.astype("string").copy()
     head = heading.astype("string")
     collected = head.notna() & ~head.str.startswith("(").fillna(True)
     if not collected.any():             # a constant, template or derived value: no cell, no text
@@ -301,15 +307,39 @@ def _derive_request(rule: dict, index: pd.Index) -> pd.Series:
                      index=index, dtype="string")
 
 
+_TRANSFORMS = ("translate", "map", "codelist", "dictionary", "date", "number", "multiply")
+
+
 def _transform(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, where: str):
-    """Apply map/codelist/dictionary/date/number/multiply; return (value, invalid mask, reason)."""
+    """Apply map/codelist/dictionary/date/number/multiply; return (value, invalid mask, reason).
+
+    Each value's result depends on that value alone: the steps run once per distinct raw text (NA included) and
+    are spread back to the records."""
+    if not any(k in rule for k in _TRANSFORMS):
+        return raw.copy(), pd.Series(False, index=raw.index), pd.Series(pd.NA, index=raw.index, dtype="string")
+    codes, uniques = pd.factorize(raw, use_na_sentinel=False)
+    distinct = pd.Series(uniques, dtype=raw.dtype, name=raw.name)
+    results = _transform_distinct(rule, distinct, synonyms, styles, spec, where)
+    return tuple(pd.Series(r.array.take(codes), index=raw.index, name=r.name) for r in results)
+
+
+def _lookup(keys: pd.Series, table: Mapping) -> pd.Series:
+    """keys.map(table).astype("string"), by one dict look-up per key (a text key, or NA: no entry)."""
+    found = [table.get(k) for k in keys.to_numpy(dtype=object, na_value=None)]
+    if not all(v is None or isinstance(v, str) for v in found):      # numbers: as pandas would render them
+        return keys.map(table).astype("string")
+    return pd.Series(found, index=keys.index, dtype=object, name=keys.name).astype("string")
+
+
+def _transform_distinct(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, where: str):
+    """_transform's steps on a column: (value, invalid mask, reason)."""
     value = raw.copy()
     bad = pd.Series(False, index=raw.index)
     reason = pd.Series(pd.NA, index=raw.index, dtype="string")
     present = raw.notna()
     if "translate" in rule:
         table = {normalize(k): str(v) for k, v in spec.doc["translations"][rule["translate"]].items()}
-        translated = normalize_series(raw).map(table).astype("string")
+        translated = _lookup(normalize_series(raw), table)
         untranslated = present & translated.isna() & ~raw.str.fullmatch(r"[\x00-\x7f]*").fillna(True)
         value = translated.fillna(raw)
         raw = value
@@ -318,14 +348,14 @@ def _transform(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, w
     if "map" in rule:                 # a raw text mapped to null is known and gives no value (no reject)
         table = {normalize(k): (None if v is None else str(v)) for k, v in rule["map"].items()}
         keys = normalize_series(value)
-        value = keys.map(table).astype("string")
+        value = _lookup(keys, table)
         miss = present & ~keys.isin(set(table)).fillna(False).astype(bool)
         bad |= miss
         reason = reason.mask(miss, "not in the spec's map (valid: " + ", ".join(map(str, rule["map"])) + ")")
     if "codelist" in rule:
         cl = codelist(rule["codelist"]).with_synonyms(synonyms.get(rule["codelist"], {}))
         source = value
-        value = normalize_series(source).map(cl.lookup).astype("string")
+        value = _lookup(normalize_series(source), cl.lookup)
         miss = source.notna() & value.isna()
         valid = ", ".join(sorted(cl.values)[:12]) + (" ..." if len(cl.values) > 12 else "")
         kind = "extensible" if cl.extensible else "non-extensible"
@@ -335,7 +365,7 @@ def _transform(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, w
         d = dictionary(rule["dictionary"]["name"])
         field = rule["dictionary"]["field"]
         table = {k: v.get(field) for k, v in d["index"].items()}
-        value = normalize_series(value).map(table).astype("string")
+        value = _lookup(normalize_series(value), table)
         miss = present & value.isna()
         bad |= miss
         reason = reason.mask(miss, f"verbatim term not in dictionary {rule['dictionary']['name']}: add a synonym")

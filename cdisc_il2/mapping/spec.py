@@ -1,8 +1,10 @@
 """Load mapping specs: YAML parsed safely, checked with schemas/mapping.schema.json, then against metadata."""
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import jsonschema
@@ -96,7 +98,10 @@ def _expanded_size(root: yaml.Node) -> int:
 
 
 def _read_yaml(path: Path) -> object:
-    """Parse a spec with the safe loader under the limits; SpecError naming the file for any problem."""
+    """Parse a spec with the safe loader under the limits; SpecError naming the file for any problem.
+
+    A text parsed before in this process is not parsed again: the document comes from the cache, as a copy the
+    caller may change."""
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:
@@ -107,6 +112,12 @@ def _read_yaml(path: Path) -> object:
         raise SpecError(path.name, "", f"cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise SpecError(path.name, "", f"not UTF-8 text (byte {exc.start + 1}); save the spec as UTF-8") from None
+    return copy.deepcopy(_parse_yaml(path.name, text))
+
+
+@lru_cache(maxsize=64)
+def _parse_yaml(name: str, text: str) -> object:
+    """_read_yaml's parse of one spec text, once per process (keyed by the text itself); failures are not cached."""
     loader = _SpecLoader(text)
     try:
         node = loader.get_single_node()
@@ -115,11 +126,11 @@ def _read_yaml(path: Path) -> object:
         _expanded_size(node)
         return loader.construct_document(node)
     except _Limit as exc:
-        raise SpecError(path.name, "", f"refused: {exc}") from None
+        raise SpecError(name, "", f"refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(path.name, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        raise SpecError(name, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     finally:
         loader.dispose()
 
