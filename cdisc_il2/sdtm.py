@@ -400,9 +400,12 @@ def order_variables(df: pd.DataFrame, domain: str) -> pd.DataFrame:
     meta = sdtm_variables(domain)
     keep = [v for v, core in zip(meta["name"], meta["core"])
             if core in ("Req", "Exp") or (v in df and df[v].notna().any())]
+    cols = {v: df[v] if v in df else pd.Series(pd.NA, index=df.index, dtype="string") for v in keep}
+    if df.index.is_unique:              # the frame built once, not a column at a time
+        return pd.DataFrame(cols, index=df.index)
     out = pd.DataFrame(index=df.index)
-    for v in keep:
-        out[v] = df[v] if v in df else pd.Series(pd.NA, index=df.index, dtype="string")
+    for v, col in cols.items():
+        out[v] = col
     return out
 
 
@@ -421,20 +424,25 @@ CELL_COLUMNS = ["DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", 
 def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
     """Where each collected value of each record came from: one row per (record, variable) with the raw file,
     sheet, row, the site's own heading and the cell's text (an empty cell too: a missing value is a query)."""
-    parts = []
     seqs = pd.to_numeric(df[seq], errors="coerce").astype("Int64") if seq in df else pd.Series(pd.NA, index=df.index)
+    names, rows, refs, raws = [], [], [], []
     for col in [c for c in df.columns if c.startswith(CELL_COL)]:
-        var = col[len(CELL_COL):]
         ref = df[col].astype("string")
-        ok = ref.notna()
-        if not ok.any():
+        at = np.flatnonzero(ref.notna().to_numpy(dtype=bool))
+        if not len(at):
             continue
-        parts.append(pd.DataFrame({"DOMAIN": domain, "USUBJID": df.loc[ok, "USUBJID"].astype("string"),
-                                   "SEQ": seqs[ok], "VARIABLE": var, "ref": ref[ok],
-                                   "raw": df.loc[ok, RAW_COL + var].astype("string")}))
-    if not parts:
+        var = col[len(CELL_COL):]
+        names.append(var)
+        rows.append(at)
+        refs.append(ref.iloc[at])
+        raws.append(df[RAW_COL + var].astype("string").iloc[at])
+    if not rows:
         return pd.DataFrame({c: pd.Series(dtype="string") for c in CELL_COLUMNS})
-    cells = pd.concat(parts, ignore_index=True)
+    at = np.concatenate(rows)               # the records of each variable in turn, taken once per column
+    cells = pd.DataFrame({"DOMAIN": domain, "USUBJID": df["USUBJID"].astype("string").iloc[at].reset_index(drop=True),
+                          "SEQ": seqs.iloc[at].reset_index(drop=True),
+                          "VARIABLE": pd.Series(np.repeat(np.array(names, dtype=object), [len(r) for r in rows])),
+                          "ref": pd.concat(refs, ignore_index=True), "raw": pd.concat(raws, ignore_index=True)})
     bits = split_cell_refs(cells["ref"])           # once for every variable of the domain
     for c in ("file", "sheet", "row", "heading"):
         cells[c] = bits[c]

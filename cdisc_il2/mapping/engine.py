@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from ..dates import DEFAULT_PATTERNS, parse_dates
@@ -87,8 +89,14 @@ class Issues:
     def frame(self) -> pd.DataFrame:
         """All problems recorded, or an empty frame with the rejects.csv columns."""
         if not self.parts:
-            return pd.DataFrame({c: pd.Series(dtype="string") for c in REJECT_COLUMNS})
+            return _no_rejects().copy()
         return pd.concat(self.parts, ignore_index=True)
+
+
+@lru_cache(maxsize=1)
+def _no_rejects() -> pd.DataFrame:
+    """An empty frame with the rejects.csv columns (text), built once; callers take a copy."""
+    return pd.DataFrame({c: pd.Series(dtype="string") for c in REJECT_COLUMNS})
 
 
 def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
@@ -192,6 +200,12 @@ def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series, prefix: p
     value was read from a column of the sheet (a constant or template has a heading in parentheses: none).
 
     `prefix` is cell_prefix(frame), built once per block, not once per variable."""
+    codes, names = pd.factorize(heading, use_na_sentinel=True)
+    if len(names) == 1 and (codes == 0).all() and isinstance(names[0], str):     # one heading for every record
+        if names[0].startswith("("):
+            none = pd.Series(pd.NA, index=frame.index, dtype="string")
+            return none, none.copy()
+        return prefix + names[0], raw.astype("string").copy()
     head = heading.astype("string")
     collected = head.notna() & ~head.str.startswith("(").fillna(True)
     if not collected.any():             # a constant, template or derived value: no cell, no text
@@ -212,8 +226,7 @@ def _unpivot(spec: Spec, bpath: str, pivot: dict, frame: pd.DataFrame, sheet: Ra
     """Melt the declared wide columns into one record per non-empty cell, with their attributes."""
     heads = {h: _resolve(spec, f"{bpath}.unpivot.columns.{h}", h, sheet, set()) for h in pivot["columns"]}
     ids = [c for c in frame.columns if c not in heads.values() and c != SRC_COLUMN]
-    long = frame.melt(id_vars=ids, value_vars=list(heads.values()), var_name=SRC_COLUMN,
-                      value_name=pivot["value_column"])
+    long = _melt(frame, ids, list(heads.values()), SRC_COLUMN, pivot["value_column"])
     attrs = pd.DataFrame([{SRC_COLUMN: heads[h], **{k: str(v) for k, v in a.items()}}
                           for h, a in pivot["columns"].items()])
     attr_names = [c for c in attrs.columns if c != SRC_COLUMN]
@@ -225,6 +238,20 @@ def _unpivot(spec: Spec, bpath: str, pivot: dict, frame: pd.DataFrame, sheet: Ra
     empty = long[~any_value].drop_duplicates(SRC_ROW)
     long = long[has_value].sort_values([SRC_ROW], kind="stable").reset_index(drop=True)
     return long, {pivot["value_column"], *attr_names}, empty
+
+
+def _melt(frame: pd.DataFrame, ids: list[str], value_vars: list[str], var_name: str, value_name: str) -> pd.DataFrame:
+    """frame.melt(id_vars=ids, value_vars=value_vars, var_name=var_name, value_name=value_name), made with one take
+    per column where the melted columns share one dtype (pandas' melt, column by column, otherwise)."""
+    if not value_vars or not frame.columns.is_unique or len({frame[c].dtype for c in value_vars}) != 1 \
+            or var_name in ids or value_name in ids or var_name == value_name:
+        return frame.melt(id_vars=ids, value_vars=value_vars, var_name=var_name, value_name=value_name)
+    n = len(frame)
+    rows = np.tile(np.arange(n), len(value_vars))
+    out = {c: pd.Series(frame[c].array.take(rows)) for c in ids}
+    out[var_name] = pd.Series(pd.Index(value_vars, dtype=frame.columns.dtype).repeat(n))
+    out[value_name] = pd.concat([frame[c] for c in value_vars], ignore_index=True)
+    return pd.DataFrame(out)
 
 
 def _template(template: str, out: Mapping[str, pd.Series], index: pd.Index) -> pd.Series:
@@ -301,57 +328,91 @@ def _derive_request(rule: dict, index: pd.Index) -> pd.Series:
                      index=index, dtype="string")
 
 
+_TRANSFORMS = ("translate", "map", "codelist", "dictionary", "date", "number", "multiply")
+
+
 def _transform(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, where: str):
-    """Apply map/codelist/dictionary/date/number/multiply; return (value, invalid mask, reason)."""
+    """Apply map/codelist/dictionary/date/number/multiply; return (value, invalid mask, reason).
+
+    Each value's result depends on that value alone: the steps run once per distinct raw text (NA included) and
+    are spread back to the records."""
+    if not any(k in rule for k in _TRANSFORMS):
+        return raw.copy(), pd.Series(False, index=raw.index), pd.Series(pd.NA, index=raw.index, dtype="string")
+    codes, uniques = pd.factorize(raw, use_na_sentinel=False)
+    distinct = pd.Series(uniques, dtype=raw.dtype, name=raw.name)
+    results = _transform_distinct(rule, distinct, synonyms, styles, spec, where)
+    return tuple(pd.Series(r.array.take(codes), index=raw.index, name=r.name) for r in results)
+
+
+def _replace_where(values: pd.Series, cond: pd.Series, other) -> pd.Series:
+    """values.mask(cond, other), `other` a value, a Series or a function making it; no work where a plain boolean
+    `cond` holds nowhere (a nullable one always takes the mask: an NA there replaces too)."""
+    if cond.dtype == bool and not cond.to_numpy().any():
+        return values
+    return values.mask(cond, other() if callable(other) else other)
+
+
+def _lookup(keys: pd.Series, table: Mapping) -> pd.Series:
+    """keys.map(table).astype("string"), by one dict look-up per key (a text key, or NA: no entry)."""
+    found = [table.get(k) for k in keys.to_numpy(dtype=object, na_value=None)]
+    if not all(v is None or isinstance(v, str) for v in found):      # numbers: as pandas would render them
+        return keys.map(table).astype("string")
+    return pd.Series(found, index=keys.index, dtype=object, name=keys.name).astype("string")
+
+
+def _transform_distinct(rule: dict, raw: pd.Series, synonyms: dict, styles, spec: Spec, where: str):
+    """_transform's steps on a column: (value, invalid mask, reason)."""
     value = raw.copy()
     bad = pd.Series(False, index=raw.index)
     reason = pd.Series(pd.NA, index=raw.index, dtype="string")
     present = raw.notna()
     if "translate" in rule:
         table = {normalize(k): str(v) for k, v in spec.doc["translations"][rule["translate"]].items()}
-        translated = normalize_series(raw).map(table).astype("string")
+        translated = _lookup(normalize_series(raw), table)
         untranslated = present & translated.isna() & ~raw.str.fullmatch(r"[\x00-\x7f]*").fillna(True)
         value = translated.fillna(raw)
         raw = value
         bad |= untranslated
-        reason = reason.mask(untranslated, f"no English translation in the spec's translations.{rule['translate']}")
+        reason = _replace_where(reason, untranslated, f"no English translation in the spec's translations.{rule['translate']}")
     if "map" in rule:                 # a raw text mapped to null is known and gives no value (no reject)
         table = {normalize(k): (None if v is None else str(v)) for k, v in rule["map"].items()}
         keys = normalize_series(value)
-        value = keys.map(table).astype("string")
+        value = _lookup(keys, table)
         miss = present & ~keys.isin(set(table)).fillna(False).astype(bool)
         bad |= miss
-        reason = reason.mask(miss, "not in the spec's map (valid: " + ", ".join(map(str, rule["map"])) + ")")
+        reason = _replace_where(reason, miss, "not in the spec's map (valid: " + ", ".join(map(str, rule["map"])) + ")")
     if "codelist" in rule:
         cl = codelist(rule["codelist"]).with_synonyms(synonyms.get(rule["codelist"], {}))
         source = value
-        value = normalize_series(source).map(cl.lookup).astype("string")
+        value = _lookup(normalize_series(source), cl.lookup)
         miss = source.notna() & value.isna()
         valid = ", ".join(sorted(cl.values)[:12]) + (" ..." if len(cl.values) > 12 else "")
         kind = "extensible" if cl.extensible else "non-extensible"
         bad |= miss
-        reason = reason.mask(miss, f"not a term of {kind} codelist {cl.name} (valid: {valid})")
+        reason = _replace_where(reason, miss, f"not a term of {kind} codelist {cl.name} (valid: {valid})")
     if "dictionary" in rule:
         d = dictionary(rule["dictionary"]["name"])
         field = rule["dictionary"]["field"]
         table = {k: v.get(field) for k, v in d["index"].items()}
-        value = normalize_series(value).map(table).astype("string")
+        value = _lookup(normalize_series(value), table)
         miss = present & value.isna()
         bad |= miss
-        reason = reason.mask(miss, f"verbatim term not in dictionary {rule['dictionary']['name']}: add a synonym")
+        reason = _replace_where(reason, miss, f"verbatim term not in dictionary {rule['dictionary']['name']}: add a synonym")
     if rule.get("date"):
         value, err = parse_dates(value, styles)
         bad |= err.notna()
-        reason = reason.mask(err.notna(), err)
+        reason = _replace_where(reason, err.notna(), err)
     if rule.get("number") or "multiply" in rule:
         num, why = parse_numbers(value, bool(spec.doc.get("decimal_comma", False)))
         if "multiply" in rule:
             num = num * rule["multiply"]
-            why = why.mask((num.notna() & ~(num.abs() < NUMBER_LIMIT)).fillna(False).astype(bool), OUT_OF_RANGE)
-            num = num.mask(why.notna())
+            why = _replace_where(why, (num.notna() & ~(num.abs() < NUMBER_LIMIT)).fillna(False).astype(bool),
+                                 OUT_OF_RANGE)
+            if why.notna().any():
+                num = num.mask(why.notna())
         miss = why.notna()
         bad |= miss
-        reason = reason.mask(miss, why)
+        reason = _replace_where(reason, miss, why)
         value = num
     return value, bad, reason
 
@@ -386,23 +447,23 @@ def parse_numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[pd.Se
 
     mark = "," if decimal_comma else "."
     one = full(_ONE_GROUP)
-    canonical = t.where(~(one & t.str.contains(mark, regex=False).fillna(False)),
-                        t.str.replace(",", ".", regex=False))
-    canonical = canonical.where(~full(_THOUSANDS_COMMA), t.str.replace(",", "", regex=False))
-    canonical = canonical.where(~full(_THOUSANDS_DOT), t.str.replace(".", "", regex=False).str.replace(",", ".",
-                                                                                                   regex=False))
-    canonical = canonical.where(~(full(_DECIMAL_COMMA) & ~one), t.str.replace(",", ".", regex=False))
+    canonical = _replace_where(t, one & t.str.contains(mark, regex=False).fillna(False),
+                               lambda: t.str.replace(",", ".", regex=False))
+    canonical = _replace_where(canonical, full(_THOUSANDS_COMMA), lambda: t.str.replace(",", "", regex=False))
+    canonical = _replace_where(canonical, full(_THOUSANDS_DOT),
+                               lambda: t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    canonical = _replace_where(canonical, full(_DECIMAL_COMMA) & ~one, lambda: t.str.replace(",", ".", regex=False))
     ambiguous = one & ~t.str.contains(mark, regex=False).fillna(False)
     ok = canonical.str.fullmatch(_PLAIN).fillna(False).astype(bool) & ~ambiguous
     num = pd.to_numeric(canonical.where(ok), errors="coerce").astype("float64")
     reason = pd.Series(pd.NA, index=t.index, dtype="string")
-    reason = reason.mask(~ok, "not a number (valid: a number such as 12.5, -3, 1.5E3, 1,234.5 or 0,85)")
-    reason = reason.mask(full(_LIMIT), "a value reported against a limit (< or >), not a number")
-    reason = reason.mask(ambiguous, "ambiguous: one separator before three digits is a thousands separator or a "
-                                    "decimal mark (1,234 is 1234 or 1.234): write the number without a thousands "
-                                    "separator")
+    reason = _replace_where(reason, ~ok, "not a number (valid: a number such as 12.5, -3, 1.5E3, 1,234.5 or 0,85)")
+    reason = _replace_where(reason, full(_LIMIT), "a value reported against a limit (< or >), not a number")
+    reason = _replace_where(reason, ambiguous, "ambiguous: one separator before three digits is a thousands "
+                                               "separator or a decimal mark (1,234 is 1234 or 1.234): write the "
+                                               "number without a thousands separator")
     huge = ok & num.notna() & ~(num.abs() < NUMBER_LIMIT)
-    reason = reason.mask(huge, OUT_OF_RANGE)
+    reason = _replace_where(reason, huge, OUT_OF_RANGE)
     keep = pd.Series(pd.NA, index=values.index, dtype="string")
     keep[t.index] = canonical.where(ok & ~huge)
     why[t.index] = reason

@@ -1,8 +1,10 @@
 """Load mapping specs: YAML parsed safely, checked with schemas/mapping.schema.json, then against metadata."""
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import jsonschema
@@ -95,8 +97,8 @@ def _expanded_size(root: yaml.Node) -> int:
     return size(root)
 
 
-def _read_yaml(path: Path) -> object:
-    """Parse a spec with the safe loader under the limits; SpecError naming the file for any problem."""
+def _read_text(path: Path) -> str:
+    """A spec file's text, within MAX_SPEC_BYTES and UTF-8; SpecError naming the file otherwise."""
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:
@@ -107,6 +109,13 @@ def _read_yaml(path: Path) -> object:
         raise SpecError(path.name, "", f"cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise SpecError(path.name, "", f"not UTF-8 text (byte {exc.start + 1}); save the spec as UTF-8") from None
+    return text
+
+
+@lru_cache(maxsize=64)
+def _parse_yaml(name: str, text: str) -> object:
+    """Parse a spec text with the safe loader under the limits, once per process (keyed by the text; failures are
+    not cached): callers copy the document before changing it."""
     loader = _SpecLoader(text)
     try:
         node = loader.get_single_node()
@@ -115,11 +124,11 @@ def _read_yaml(path: Path) -> object:
         _expanded_size(node)
         return loader.construct_document(node)
     except _Limit as exc:
-        raise SpecError(path.name, "", f"refused: {exc}") from None
+        raise SpecError(name, "", f"refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(path.name, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        raise SpecError(name, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     finally:
         loader.dispose()
 
@@ -138,21 +147,32 @@ def _check_files_pattern(name: str, pattern: str) -> None:
 def load_spec(path: Path) -> Spec:
     """Read and check one spec; any problem raises SpecError naming the file and the path inside it."""
     path = Path(path)
-    doc = _read_yaml(path)
+    text = _read_text(path)
+    doc = copy.deepcopy(_parse_yaml(path.name, text))
     if doc is None:
         raise SpecError(path.name, "", "the file is empty: a spec needs spec_version, site, files and blocks")
-    schema = load_json("mapping.schema.json")
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        err = errors[0]
-        if err.context:
-            err = min(err.context, key=lambda e: len(e.absolute_path))
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise SpecError(path.name, _json_path(err.absolute_path), err.message + more)
+    problem = _schema_problem(path.name, text)
+    if problem is not None:
+        raise SpecError(path.name, *problem)
     _check_files_pattern(path.name, doc["files"])
     _check_semantics(path.name, doc)
     return Spec(path, doc)
+
+
+@lru_cache(maxsize=64)
+def _schema_problem(name: str, text: str) -> tuple[str, str] | None:
+    """The first problem of a parsed spec text against schemas/mapping.schema.json (path inside the spec, message),
+    or None; checked once per text in a process."""
+    doc = _parse_yaml(name, text)
+    validator = jsonschema.Draft202012Validator(load_json("mapping.schema.json"))
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return None
+    err = errors[0]
+    if err.context:
+        err = min(err.context, key=lambda e: len(e.absolute_path))
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return _json_path(err.absolute_path), err.message + more
 
 
 def _check_semantics(name: str, doc: dict) -> None:
