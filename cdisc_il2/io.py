@@ -137,9 +137,8 @@ def write_frame_csv(buf: IO[str], frame: pd.DataFrame) -> None:
     single = len(fields) == 1           # the csv module quotes a record that would otherwise be an empty line
     buf.write(",".join(_quoted(c, single) for c in out.columns) + "\n")
     if len(out):
-        rows = fields[0] if single else map(",".join, zip(*fields))
-        buf.write("\n".join(('""' if not r else r) for r in rows) if single else "\n".join(rows))
-        buf.write("\n")
+        rows = (r or '""' for r in fields[0]) if single else map(",".join, zip(*fields))
+        buf.write("\n".join(rows) + "\n")
 
 
 def pandas_csv(buf: IO[str], frame: pd.DataFrame, quoting: int = csv.QUOTE_MINIMAL) -> None:

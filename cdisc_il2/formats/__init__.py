@@ -1,14 +1,13 @@
 """Dataset file formats: SAS XPT v5, CDISC Dataset-JSON v1.1 (JSON/NDJSON) and CSV; Define-XML is read by define_read."""
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError, UsageError
-import io
-
 from ..io import csv_words, unescape_formulas, write_frame_csv
 from ..metadata import dataset_variables
 from .datasetjson import read_dataset_json
@@ -89,13 +88,18 @@ def _ragged_line(path: Path) -> str:
     return ""
 
 
+def _parse_csv(source) -> pd.DataFrame:
+    """CSV text (a path or a binary handle) as an all-text frame: every value a string, an empty field null."""
+    return pd.read_csv(source, dtype="string", keep_default_na=False, na_values=[""], engine="pyarrow")
+
+
 def read_csv_dataset(path: Path) -> Dataset:
     """Read a CSV dataset; numeric variables (per standard metadata) are converted, empty text is null."""
     path = Path(path)
     name = path.stem.upper()
     _check_csv_text(path)
     try:
-        frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""], engine="pyarrow")
+        frame = _parse_csv(path)
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         where = _ragged_line(path) if isinstance(exc, pd.errors.ParserError) else ""
         raise InputError(f"{path.name}: cannot be read as CSV: {where or exc}") from None
@@ -149,8 +153,7 @@ def csv_dataset(name: str, frame: pd.DataFrame, source: Path | None = None) -> D
     if any(t is None for t in texts.values()):          # a column of other objects: the real round trip
         buf = io.StringIO()
         write_frame_csv(buf, frame)
-        buf.seek(0)
-        whole = pd.read_csv(buf, dtype="string", keep_default_na=False, na_values=[""])
+        whole = _parse_csv(io.BytesIO(buf.getvalue().encode("utf-8")))
         return _typed(name, unescape_formulas(whole), source)
     return _typed(name, pd.DataFrame(texts, columns=list(frame.columns)), source)
 

@@ -369,11 +369,6 @@ def _cell_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _cells(frame: pd.DataFrame, columns: list[dict]) -> list[tuple]:
-    """Row values as Python tuples, which JSON writes as arrays (NDJSON writes one line per row)."""
-    return _rows_of(_cell_frame(frame, columns))
-
-
 # exactly-formatted numbers go through pandas' JSON writer as text between these two characters, which it escapes as
 # \u0000 and \u0001; the quotes and marks are then removed (text holding either character takes the slow path)
 _OPEN, _CLOSE = "\x00", "\x01"

@@ -45,11 +45,16 @@ def _sources_of(variable: str, domain: str) -> list[str]:
     return [variable, *[v.replace("--", pre) for v in derived_from().get(generic, derived_from().get(variable, ()))]]
 
 
+def _key_text(values: pd.Series) -> pd.Series:
+    """A key column's values as text, numbers without a trailing .0 (missing: NA)."""
+    return values.astype("string").str.replace(r"\.0$", "", regex=True)
+
+
 def _key(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
-    """One text key per row of the given columns (numbers without a trailing .0)."""
+    """One text key per row of the given columns (_key_text)."""
     out = pd.Series("", index=frame.index, dtype="string")
     for i, c in enumerate(cols):
-        v = frame[c].astype("string").str.replace(r"\.0$", "", regex=True).fillna("")
+        v = _key_text(frame[c]).fillna("")
         out = out + ("\x1f" if i else "") + v
     return out
 
@@ -57,7 +62,7 @@ def _key(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
 def _of_subjects(frame: pd.DataFrame, subjects: pd.Series) -> pd.DataFrame:
     """The rows of `frame` whose USUBJID can key-match one of `subjects` (texts as _key makes them: a raw
     'X' or 'X.0'), so that a trace of millions of cells is keyed only where findings are."""
-    wanted = set(subjects.astype("string").str.replace(r"\.0$", "", regex=True).dropna())
+    wanted = set(_key_text(subjects).dropna())
     return frame[frame["USUBJID"].astype("string").isin(wanted | {w + ".0" for w in wanted}).fillna(False)]
 
 
