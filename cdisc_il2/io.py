@@ -150,6 +150,22 @@ def pandas_csv(buf: IO[str], frame: pd.DataFrame, quoting: int = csv.QUOTE_MINIM
     frame.to_csv(buf, index=False, lineterminator="\n", float_format=CSV_FLOAT, quoting=quoting)
 
 
+def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the CSV write_csv writes of it reads back as text (pd.read_csv with dtype="string" and
+    keep_default_na=False: formulas escaped, missing values ''), made without the file from csv_words."""
+    import numpy as np
+
+    out = escape_formulas(frame)
+    words = [csv_words(out[c]) for c in out.columns] \
+        if out.columns.is_unique and all(isinstance(c, str) for c in out.columns) and len(out.columns) else [None]
+    if any(w is None for w in words) or any(any("\r" in t for t in w[1]) for w in words):
+        buf = io.StringIO()
+        write_frame_csv(buf, frame)          # other objects or a carriage return: the real round trip
+        return pd.read_csv(io.StringIO(buf.getvalue()), dtype="string", keep_default_na=False)
+    return pd.DataFrame({c: pd.array(np.array(w[1] + [""], dtype=object)[w[0]], dtype="string")
+                         for c, w in zip(out.columns, words)}, columns=list(out.columns))
+
+
 def _quoted(text: str, single: bool = False) -> str:
     """One field as the csv module writes it with minimal quoting (a delimiter, quote or line feed quotes it)."""
     if "," in text or '"' in text or "\n" in text:

@@ -171,6 +171,11 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
 
         adam = derive_folder(stage / "sdtm", stage, sdtm={k: v.frame.copy(deep=False) for k, v in sdtm_data.items()})
         adam_data = {k: csv_dataset(k, adam[k], stage / "adam" / f"{k.lower()}.csv") for k in sorted(adam)}
+        from .io import text_frame
+        from .reports.html import REPORT_COLUMNS
+
+        plotted = {k: text_frame(adam[k][[c for c in cols if c in adam[k]]])      # what the report plots, as read
+                   for k, cols in REPORT_COLUMNS.items() if k in adam}
         adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
     fault_point("adam derived")
     unwritable: list[str] = []
@@ -230,7 +235,8 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         write_manifest(stage, manifest)
         from .reports.html import write_report
 
-        write_report(stage)
+        write_report(stage, plotted)
+        plotted = None
         manifest = build_manifest(stage, converted.inputs, converted.specs, converted.transfer_time.isoformat(), summary)
         manifest["incomplete"] = unwritable
         write_manifest(stage, manifest)

@@ -320,3 +320,24 @@ def test_validator_reads_a_folder_of_random_csvs_without_raising(tmp_path):
     frame.assign(DOMAIN="DM").drop(columns=["AESEQ", "AETERM", "AESTDTC"]).to_csv(tmp_path / "dm.csv", index=False)
     result = validate_folder(tmp_path)
     assert not result.unreadable and len(result.findings)
+
+
+@QUICK
+@given(st.data())
+def test_a_frame_handed_to_the_report_is_its_csv_read_back_as_text(data):
+    """io.text_frame (what the run hands the report) equals pd.read_csv(dtype="string", keep_default_na=False)
+    of the file write_csv writes, for every kind of column a stage makes (formulas, CR, NaN, -0.0 included)."""
+    import tempfile as tf
+
+    from cdisc_il2.io import text_frame, write_csv
+
+    n = data.draw(st.integers(0, 12))
+    frame = pd.DataFrame({})
+    for i, kind in enumerate(data.draw(st.lists(st.sampled_from(sorted(_COLUMNS)), min_size=1, max_size=4))):
+        values, dtype = _COLUMNS[kind]
+        frame[f"C{i}"] = pd.Series(data.draw(st.lists(values, min_size=n, max_size=n)), dtype=dtype)
+    with tf.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.csv"
+        write_csv(path, frame)
+        read = pd.read_csv(path, dtype="string", keep_default_na=False)
+    pd.testing.assert_frame_equal(text_frame(frame), read, check_exact=True)

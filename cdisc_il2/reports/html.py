@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from ..keys import record_label as _record_label
 
 DETAIL_LIMIT = 200          # finding rows shown per rule (all are in validation/findings.json)
 CHANGE_LIMIT = 500          # changed values shown (all are in comparison/changes.csv)
+REPORT_COLUMNS = {"ADQS": ("USUBJID", "PARAMCD", "AVISITN", "AVAL", "ANL01FL"),     # what the plots read
+                  "ADLB": ("PARAMCD", "PARAM", "AVISITN", "AVAL", "AVALU", "ANL01FL")}
 LAB_PLOTS = [("DDNAIGAB", "Anti-dsDNA"), ("C3", "Complement C3"), ("C4", "Complement C4"),
              ("PROTEXR", "24-h urine protein"), ("TREGCD4", "Treg (% of CD4+)")]
 
@@ -107,8 +110,9 @@ def _unit(param: object) -> str:
     return text[text.rindex("(") + 1:-1].strip() if text.endswith(")") and "(" in text else ""
 
 
-def _plots(out: Path) -> str:
-    """SRI-4 by visit with CIs and the primary endpoint, SLEDAI-2K per subject, labs and Treg over time."""
+def _plots(out: Path, adam: Mapping[str, pd.DataFrame]) -> str:
+    """SRI-4 by visit with CIs and the primary endpoint, SLEDAI-2K per subject, labs and Treg over time (ADQS and
+    ADLB from `adam` where the run hands them, else from the folder)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -137,7 +141,7 @@ def _plots(out: Path) -> str:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         figs.append(("SRI-4 response rate", _svg(fig)))
-    adqs = _read_csv(out / "adam" / "adqs.csv")
+    adqs = adam["ADQS"] if "ADQS" in adam else _read_csv(out / "adam" / "adqs.csv")
     if adqs is not None and len(adqs):
         q = adqs[(adqs["PARAMCD"] == "SLEDTOT") & (adqs["ANL01FL"] == "Y")].copy()
         q["AVISITN"], q["AVAL"] = pd.to_numeric(q["AVISITN"]), pd.to_numeric(q["AVAL"])
@@ -154,7 +158,7 @@ def _plots(out: Path) -> str:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         figs.append(("SLEDAI-2K per subject", _svg(fig)))
-    adlb = _read_csv(out / "adam" / "adlb.csv")
+    adlb = adam["ADLB"] if "ADLB" in adam else _read_csv(out / "adam" / "adlb.csv")
     if adlb is not None and len(adlb):
         lb = adlb[adlb["ANL01FL"] == "Y"].copy()
         lb["AVISITN"], lb["AVAL"] = pd.to_numeric(lb["AVISITN"]), pd.to_numeric(lb["AVAL"])
@@ -368,8 +372,9 @@ def _comparison_section(out: Path) -> str:
     return "".join(html_parts)
 
 
-def build_report(out: Path) -> str:
-    """The HTML text of the report of a run folder."""
+def build_report(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> str:
+    """The HTML text of the report of a run folder; `adam` (datasets as their CSVs read back as text, io.text_frame)
+    spares reading the plotted ADaM back (REPORT_COLUMNS of each)."""
     out = Path(out)
     manifest = _json(out / "manifest.json") or {}
     acc = _read_csv(out / "accountability.csv")
@@ -427,7 +432,7 @@ def build_report(out: Path) -> str:
 <section id="comparison"><h2>Comparison with the previous transfer</h2>{_comparison_section(out)}</section>
 <section id="findings"><h2>Validation findings</h2>{findings_html}</section>
 <section id="accountability"><h2>Accountability of the raw data</h2>{acc_html}</section>
-<section id="plots"><h2>Plots</h2>{_plots(out)}</section>
+<section id="plots"><h2>Plots</h2>{_plots(out, adam or {})}</section>
 """
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
@@ -436,8 +441,8 @@ def build_report(out: Path) -> str:
             f"<body>{body}</body></html>\n")
 
 
-def write_report(out: Path) -> Path:
+def write_report(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> Path:
     """Write OUT/report.html atomically."""
     path = Path(out) / "report.html"
-    write_text(path, build_report(out))
+    write_text(path, build_report(out, adam))
     return path
