@@ -110,9 +110,10 @@ def _unit(param: object) -> str:
     return text[text.rindex("(") + 1:-1].strip() if text.endswith(")") and "(" in text else ""
 
 
-def _plots(out: Path, adam: Mapping[str, pd.DataFrame]) -> str:
+def _plots(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> str:
     """SRI-4 by visit with CIs and the primary endpoint, SLEDAI-2K per subject, labs and Treg over time (ADQS and
     ADLB from `adam` where the run hands them, else from the folder)."""
+    adam = adam or {}
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -432,7 +433,7 @@ def build_report(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> s
 <section id="comparison"><h2>Comparison with the previous transfer</h2>{_comparison_section(out)}</section>
 <section id="findings"><h2>Validation findings</h2>{findings_html}</section>
 <section id="accountability"><h2>Accountability of the raw data</h2>{acc_html}</section>
-<section id="plots"><h2>Plots</h2>{_plots(out, adam or {})}</section>
+<section id="plots"><h2>Plots</h2>{_plots(out, adam)}</section>
 """
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
