@@ -155,6 +155,8 @@ def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
     keep_default_na=False: formulas escaped, missing values ''), made without the file from csv_words."""
     import numpy as np
 
+    if not len(frame.columns):
+        return pd.DataFrame()                  # write_csv writes an empty file, which reads back as no table
     out = escape_formulas(frame)
     words = [csv_words(out[c]) for c in out.columns] \
         if out.columns.is_unique and all(isinstance(c, str) for c in out.columns) and len(out.columns) else [None]
