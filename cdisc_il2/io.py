@@ -159,7 +159,7 @@ def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()                  # write_csv writes an empty file, which reads back as no table
     out = escape_formulas(frame)
     words = [csv_words(out[c]) for c in out.columns] \
-        if out.columns.is_unique and all(isinstance(c, str) for c in out.columns) and len(out.columns) else [None]
+        if out.columns.is_unique and all(isinstance(c, str) for c in out.columns) else [None]
     if any(w is None for w in words) or any(any("\r" in t for t in w[1]) for w in words):
         buf = io.StringIO()
         write_frame_csv(buf, frame)          # other objects or a carriage return: the real round trip
