@@ -21,7 +21,7 @@ from cdisc_il2.formats.datasetjson import read_dataset_json, write_dataset_json
 from cdisc_il2.formats.model import ColumnMeta, Dataset
 from cdisc_il2.formats.xpt import read_xpt, write_xpt
 from cdisc_il2.io import CSV_FLOAT, escape_formulas, float_text, unescape_formulas
-from cdisc_il2.mapping.engine import parse_numbers
+from cdisc_il2.mapping.engine import CELL_SEP, parse_numbers, split_cell_refs
 
 # hypothesis keeps its caches in a temporary folder, never a .hypothesis folder in the clone; no example database:
 # CI explores afresh each time
@@ -175,6 +175,24 @@ def test_number_parser_never_raises_and_gives_a_reason_for_each_failure(values):
     assert (num.notna() | why.notna() | ~present).all()
     assert not (num.notna() & why.notna()).any()
     assert np.isfinite(num.dropna().astype("float64")).all()
+
+
+_PART = st.text(alphabet=st.sampled_from(["a", "é", "1", "0", " ", "\n", "\t", CELL_SEP, "-", "ß", "語"]), max_size=6)
+
+
+@QUICK
+@given(st.lists(st.one_of(st.none(), _PART, st.lists(_PART, min_size=1, max_size=6).map(CELL_SEP.join)), max_size=25))
+def test_cell_references_split_as_python_splits_them(values):
+    """split_cell_refs is str.split(CELL_SEP, 3) of each reference: a part it lacks is missing; the row a number
+    when it is digits only."""
+    got = split_cell_refs(pd.Series(values, dtype="string", index=pd.RangeIndex(len(values)) * 2 + 5))
+    assert list(got.index) == [2 * i + 5 for i in range(len(values))]
+    for (_, row), value in zip(got.iterrows(), values):
+        parts = [] if value is None else value.split(CELL_SEP, 3)
+        parts += [None] * (4 - len(parts))
+        number = int(parts[2]) if parts[2] is not None and parts[2].isascii() and parts[2].isdigit() else None
+        as_read = [None if pd.isna(v) else v for v in (row["file"], row["sheet"], row["row"], row["heading"])]
+        assert as_read == [parts[0], parts[1], number, parts[3]]
 
 
 @QUICK
