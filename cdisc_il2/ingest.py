@@ -108,6 +108,8 @@ def normalize_heading(text: object) -> str:
 
 def _cell_text(value: object) -> str | None:
     """Render a cell value as text: dates as ISO 8601, whole numbers without '.0', durations as hh:mm."""
+    if type(value) is str:              # most cells: tested first (a million cells at 1,000 subjects)
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, dt.datetime):
