@@ -120,8 +120,6 @@ _COLUMNS = {           # (column name in LB or ADLB: a numeric variable, a text 
 def test_a_frame_handed_on_in_memory_is_the_frame_its_csv_reads_back_as(name, data):
     """csv_dataset (what one stage hands the next) equals read_csv_dataset of the file write_csv writes, value
     for value and type for type, for every kind of column a stage makes, under every kind of variable name."""
-    import tempfile as tf
-
     from cdisc_il2.formats import csv_dataset, read_csv_dataset
     from cdisc_il2.io import write_csv
 
@@ -132,7 +130,7 @@ def test_a_frame_handed_on_in_memory_is_the_frame_its_csv_reads_back_as(name, da
         values, dtype = _COLUMNS[kind]
         frame[f"{names[i % 3]}{i // 3 or ''}"] = pd.Series(data.draw(st.lists(values, min_size=n, max_size=n)),
                                                              dtype=dtype)
-    with tf.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name.lower()}.csv"
         write_csv(path, frame)
         read = read_csv_dataset(path)
@@ -345,8 +343,6 @@ def test_validator_reads_a_folder_of_random_csvs_without_raising(tmp_path):
 def test_a_frame_handed_to_the_report_is_its_csv_read_back_as_text(data):
     """io.text_frame (what the run hands the report) equals pd.read_csv(dtype="string", keep_default_na=False)
     of the file write_csv writes, for every kind of column a stage makes (formulas, CR, NaN, -0.0 included)."""
-    import tempfile as tf
-
     from cdisc_il2.io import text_frame, write_csv
 
     n = data.draw(st.integers(0, 12))
@@ -354,7 +350,7 @@ def test_a_frame_handed_to_the_report_is_its_csv_read_back_as_text(data):
     for i, kind in enumerate(data.draw(st.lists(st.sampled_from(sorted(_COLUMNS)), min_size=1, max_size=4))):
         values, dtype = _COLUMNS[kind]
         frame[f"C{i}"] = pd.Series(data.draw(st.lists(values, min_size=n, max_size=n)), dtype=dtype)
-    with tf.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "x.csv"
         write_csv(path, frame)
         read = pd.read_csv(path, dtype="string", keep_default_na=False)

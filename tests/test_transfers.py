@@ -238,7 +238,6 @@ def test_report_is_self_contained_and_escapes_cell_text(sample_run, tmp_path):
     assert page.count("<svg") >= 3
 
 
-
 def test_the_report_made_in_memory_is_the_report_of_the_folder(sample_run):
     """run hands the plotted ADaM to the report in memory (io.text_frame): the page is the one build_report makes
     from the published folder, reading adqs.csv and adlb.csv back; and both have the plots."""
@@ -246,6 +245,7 @@ def test_the_report_made_in_memory_is_the_report_of_the_folder(sample_run):
 
     page = (sample_run / "report.html").read_text(encoding="utf-8")
     assert page == build_report(sample_run) and page.count("<svg") >= 3
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
