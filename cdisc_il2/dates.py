@@ -70,6 +70,12 @@ TOKEN_HELP = ("tokens (case-sensitive): YYYY YY MM M DD D MON MONTH UNK hh h mm 
               "any other character is literal")
 
 
+@lru_cache(maxsize=None)
+def _compiled(regex: str) -> re.Pattern[str]:
+    """A pattern's regular expression compiled once (letters match in either case)."""
+    return re.compile(regex, re.IGNORECASE)
+
+
 class DatePatternError(ValueError):
     """A date pattern that does not compile or cannot describe a date."""
 
@@ -83,31 +89,45 @@ class DatePattern:
     groups: tuple[tuple[str, str], ...]       # (group name, kind: y yy m mon month d hh mi ss serial)
     excel_epoch: pd.Timestamp | None = None
 
-    def extract(self, text: pd.Series) -> pd.DataFrame:
-        """Year/month/day/time parts (y m d hh mi ss, text) of the values this pattern matches, others dropped."""
-        raw = text.str.extract(self.regex, flags=re.IGNORECASE)
+    def extract_each(self, texts: Sequence[str]) -> list[dict[str, str | None] | None]:
+        """Year/month/day/time parts (y m d hh mi ss, text or None) of each text, None where it does not match."""
+        regex = _compiled(self.regex)
         if self.excel_epoch is not None:
-            parts = _serial_parts(raw["serial"], self.excel_epoch)
-            return parts[parts["y"].notna()]
-        raw = raw[raw.notna().any(axis=1)]
-
-        def pick(kind: str) -> pd.Series:
-            """The first value of one kind among the groups that carry it."""
-            out = pd.Series(pd.NA, index=raw.index, dtype="string")
-            for group in (g for g, k in self.groups if k == kind):   # a kind is in one group per alternative
-                out = out.fillna(raw[group].astype("string"))
+            hits = [i for i, t in enumerate(texts) if regex.match(t)]
+            out: list[dict[str, str | None] | None] = [None] * len(texts)
+            if hits:
+                serial = _serial_parts(pd.Series([texts[i] for i in hits], dtype="string"), self.excel_epoch)
+                for i, row in zip(hits, serial.itertuples(index=False)):
+                    if not pd.isna(row.y):
+                        out[i] = {k: (None if pd.isna(v) else str(v)) for k, v in zip(serial.columns, row)}
             return out
+        by_kind: dict[str, list[str]] = {}
+        for group, kind in self.groups:       # a kind is in one group per alternative: the first one found wins
+            by_kind.setdefault(kind, []).append(group)
 
-        yy = pick("yy")
-        century = pd.Series(np.where(pd.to_numeric(yy).fillna(0) <= TWO_DIGIT_YEAR_PIVOT, "20", "19"),
-                            index=raw.index, dtype="string")
-        parts = pd.DataFrame(index=raw.index)
-        parts["y"] = pick("y").fillna(century + yy)
-        named = pick("mon").fillna(pick("month")).str.upper().map(_MONTH_NUMBER).astype("string")
-        parts["m"] = pick("m").fillna(named)
-        for kind in ("d", "hh", "mi", "ss"):
-            parts[kind] = pick(kind)
-        return parts
+        def pick(found: dict[str, str | None], kind: str) -> str | None:
+            return next((found[g] for g in by_kind.get(kind, ()) if found[g] is not None), None)
+
+        result: list[dict[str, str | None] | None] = []
+        for t in texts:
+            match = regex.match(t)
+            found = match.groupdict() if match else None
+            if not found or all(v is None for v in found.values()):
+                result.append(None)
+                continue
+            yy = pick(found, "yy")
+            year = pick(found, "y")
+            if year is None and yy is not None:
+                year = ("20" if int(yy) <= TWO_DIGIT_YEAR_PIVOT else "19") + yy
+            named = pick(found, "mon")
+            if named is None:
+                named = pick(found, "month")
+            month = pick(found, "m")
+            if month is None and named is not None:
+                month = _MONTH_NUMBER.get(named.upper())
+            result.append({"y": year, "m": month, "d": pick(found, "d"), "hh": pick(found, "hh"),
+                           "mi": pick(found, "mi"), "ss": pick(found, "ss")})
+        return result
 
 
 def _tokenize(pattern: str) -> list[tuple[str, str, int]]:
@@ -340,32 +360,76 @@ def parse_dates(values: pd.Series, patterns: Sequence[str] = DEFAULT_PATTERNS) -
 
 
 def _parse_unique(values: pd.Series, patterns: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
-    """parse_dates on distinct values: each pattern in declared order on the values not yet matched."""
+    """parse_dates on distinct values: each pattern in declared order on the values not yet matched.
+
+    Distinct values are few (dates repeat across records and blocks), so each is matched by Python's `re` and
+    assembled in Python: a vectorised pass per pattern cost more in per-call overhead than in matching."""
     text = values.astype("string").str.strip()
-    text = text.mask(text == "")
-    kinds = ["y", "m", "d", "hh", "mi", "ss"]
-    pieces: list[pd.DataFrame] = []          # each pattern's parts of the values it is the first to match
-    matched = pd.Series(False, index=text.index)
+    raw = [None if pd.isna(t) or t == "" else str(t) for t in text]
+    parts: list[dict[str, str | None] | None] = [None] * len(raw)     # each value's parts, by the first match
     for pattern in (compile_pattern(p) for p in expand_patterns(patterns)):
-        todo = text.notna() & ~matched
-        if not todo.any():
+        todo = [i for i, t in enumerate(raw) if t is not None and parts[i] is None]
+        if not todo:
             break
-        candidates = text[todo]
-        hit = candidates.str.match(pattern.regex, case=False).fillna(False)
-        if not hit.any():                # most values match the first patterns: skip the costly extraction
-            continue
-        found = pattern.extract(candidates[hit.astype(bool)])
-        pieces.append(found[kinds].astype("string"))
-        matched.loc[found.index] = True
-    parts = pd.concat([pd.DataFrame({k: pd.Series(dtype="string") for k in kinds}), *pieces])
-    parts = parts.astype("string").reindex(text.index)
-    m = parts["m"]
-    d = parts["d"].mask(m.isna())           # an unknown month drops the day
-    iso, error = _assemble(parts["y"], m, d, parts["hh"], parts["mi"], parts["ss"])
-    error = error.mask(text.notna() & ~matched,
-                       "not a recognised date (declared patterns: " + ", ".join(patterns) + ")")
-    iso = iso.mask(~matched)
-    return iso, error
+        for i, found in zip(todo, pattern.extract_each([raw[i] for i in todo])):
+            parts[i] = found
+    recognised = "not a recognised date (declared patterns: " + ", ".join(patterns) + ")"
+    iso: list[str | None] = []
+    error: list[str | None] = []
+    for t, p in zip(raw, parts):
+        if p is None:
+            iso.append(None)
+            error.append(None if t is None else recognised)
+        else:
+            i, e = _assemble_one(p)
+            iso.append(i)
+            error.append(e)
+    return (pd.Series(iso, index=values.index, dtype="string"),
+            pd.Series(error, index=values.index, dtype="string"))
+
+
+def _days_in_month(year: int, month: int) -> int:
+    """Days of a month of the proleptic Gregorian calendar (year 0 a leap year, as numpy and pandas have it)."""
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _cat(*texts: str | None) -> str | None:
+    """Texts joined, or None when any is missing (as pandas' string concatenation propagates NA)."""
+    return None if any(t is None for t in texts) else "".join(texts)     # type: ignore[arg-type]
+
+
+def _over(text: str | None, limit: int) -> bool:
+    return text is not None and text.isdigit() and int(text) > limit
+
+
+def _assemble_one(p: dict[str, str | None]) -> tuple[str | None, str | None]:
+    """One value's parts (y m d hh mi ss) joined into ISO 8601, checking the calendar: (iso, error)."""
+    y, m, hh, mi, ss = p["y"], p["m"], p["hh"], p["mi"], p["ss"]
+    d = p["d"] if m is not None else None             # an unknown month drops the day
+    m2 = m.zfill(2) if m is not None else None
+    d2 = d.zfill(2) if d is not None else None
+    bad_month = m2 is not None and m2.isdigit() and not 1 <= int(m2) <= 12
+    full = y is not None and m2 is not None and d2 is not None
+    bad_day = full and not (len(y) == 4 and y.isdigit() and len(m2) == 2 and m2.isdigit() and 1 <= int(m2) <= 12
+                            and len(d2) == 2 and d2.isdigit() and 1 <= int(d2) <= _days_in_month(int(y), int(m2)))
+    bad_time = _over(hh, 23) or _over(mi, 59) or _over(ss, 59)
+    iso = _cat(y, "-", m2) if m2 is not None else y
+    if full:
+        iso = _cat(y, "-", m2, "-", d2)
+    day_iso = iso
+    clock = _cat(hh.zfill(2) if hh is not None else None, ":", mi.zfill(2) if mi is not None else None)
+    if ss is not None:
+        clock = _cat(clock, ":", ss.zfill(2))
+    if full and hh is not None and mi is not None:
+        iso = _cat(iso, "T", clock)
+    error = None
+    if bad_month or bad_day:
+        error = _cat("impossible calendar date (", day_iso, ")")
+    if bad_time:
+        error = _cat("impossible time of day (", clock, ")")
+    return (None if error is not None else iso), error
 
 
 def _serial_parts(serial: pd.Series, epoch: pd.Timestamp = EXCEL_EPOCH) -> pd.DataFrame:

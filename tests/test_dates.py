@@ -28,6 +28,16 @@ def test_bad_dates_are_reported_not_invented(raw, reason):
     assert err.iloc[0].startswith(reason)
 
 
+@pytest.mark.parametrize("raw,valid", [
+    ("2000-02-29", True), ("1600-02-29", True), ("2016-02-29", True), ("1900-02-29", False),
+    ("2100-02-29", False), ("2015-02-29", False), ("2014-04-30", True), ("2014-04-31", False),
+    ("2014-12-31", True), ("2014-00-10", False), ("2014-01-00", False),
+])
+def test_leap_years_and_month_lengths_are_the_gregorian_calendar(raw, valid):
+    out, err = parse_dates(pd.Series([raw]))
+    assert (out.iloc[0] == raw) if valid else (pd.isna(out.iloc[0]) and err.iloc[0].startswith("impossible"))
+
+
 def test_styles_are_restricted_per_site():
     out, err = parse_dates(pd.Series(["05MAR2014", "2014-03-05"]), patterns=("iso",))
     assert pd.isna(out.iloc[0]) and "declared patterns: iso" in err.iloc[0]
