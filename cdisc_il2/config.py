@@ -7,9 +7,8 @@ import copy
 import re
 from functools import lru_cache
 
-import yaml
 
-from .resources import data_dir, load_analysis
+from .resources import data_dir, load_analysis, load_yaml
 
 
 def analysis_config() -> dict:
@@ -25,7 +24,7 @@ def define_config() -> dict:
 @lru_cache(maxsize=1)
 def _define_yaml() -> dict:
     """mappings/define.yaml with the method texts filled in, built once per process."""
-    cfg = yaml.safe_load((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
+    cfg = load_yaml((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
     cfg["methods"] = {k: _fill_analysis(v) for k, v in cfg["methods"].items()}
     text = sri_method_text(analysis_config())
     cfg["methods"]["ADRS.AVALC"] = text

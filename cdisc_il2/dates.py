@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from .errors import SpecError
-from .resources import data_dir
+from .resources import YamlTooDeep, data_dir, load_yaml
 
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
@@ -289,9 +289,11 @@ def pattern_groups() -> Mapping[str, tuple[str, ...]]:
     """The named pattern groups of mappings/date-patterns.yaml, each expanded to patterns and compiled."""
     path = data_dir("mappings") / PATTERNS_FILE
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SpecError(PATTERNS_FILE, "", f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except YamlTooDeep as exc:
+        raise SpecError(PATTERNS_FILE, "", f"refused: {exc} (limit MAX_YAML_DEPTH)") from None
     if not isinstance(doc, dict):
         raise SpecError(PATTERNS_FILE, "", "must map group names to lists of date patterns")
     for name, entries in doc.items():

@@ -7,9 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from .resources import data_dir, load_json, load_study
+from .resources import data_dir, load_json, load_study, load_yaml
 
 SUPP_PREFIX = "SUPP"
 
@@ -39,9 +38,8 @@ def sdtm_variables(domain: str) -> pd.DataFrame:
 @lru_cache(maxsize=1)
 def adam_datasets() -> dict[str, dict]:
     """The study's ADaM datasets (mappings/define.yaml adam_datasets): structure, predecessor, label, records."""
-    import yaml
 
-    doc = yaml.safe_load((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
+    doc = load_yaml((data_dir("mappings") / "define.yaml").read_text(encoding="utf-8"))
     return doc.get("adam_datasets", {})
 
 
@@ -320,7 +318,7 @@ def dictionary(name: str) -> dict:
     path = data_dir("mappings") / "dictionaries" / f"{name}.yaml"
     if not path.is_file():
         raise KeyError(name)
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc = load_yaml(path.read_text(encoding="utf-8"))
     index: dict[str, dict] = {}
     for entry in doc["terms"]:
         fields = {k: v for k, v in entry.items() if k != "synonyms"}

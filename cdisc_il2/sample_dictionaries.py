@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 
 from .dictionaries import whodrug
 from .dictionaries.meddra import write_release
 from .io import write_csv
 from .metadata import normalize
-from .resources import data_dir
+from .resources import data_dir, load_yaml
 
 SYNTHETIC_VERSION = "0.0 SYNTHETIC"
 DRUG_NOTE = """SYNTHETIC WHODrug-B3-layout release written by `cdisc-il2 samples` for the bundled sample study.
@@ -36,7 +35,7 @@ def sample_terms(ae_terms: Path | None = None) -> tuple[dict, list[dict]]:
     """The synthetic release's terms (as write_release takes them) and the coding list rows (verbatim, llt_code)
     for every verbatim spelling of the sponsor synonym list."""
     path = ae_terms or data_dir("mappings") / "dictionaries" / "ae-terms.yaml"
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    doc = load_yaml(Path(path).read_text(encoding="utf-8"))
     socs = sorted({t["AEBODSYS"] for t in doc["terms"]})
     soc_code = {s: str(91000001 + i) for i, s in enumerate(socs)}
     pts = sorted({t["AEDECOD"]: t["AEBODSYS"] for t in doc["terms"]}.items())
@@ -63,7 +62,7 @@ def sample_drug_terms(cm_terms: Path | None = None) -> tuple[dict, list[dict]]:
     """The synthetic WHODrug release's terms (as whodrug.write_release takes them) and the CM coding list rows
     (verbatim, drug_code, atc_code) for every verbatim spelling of the sponsor medication list."""
     path = cm_terms or data_dir("mappings") / "dictionaries" / "cm-terms.yaml"
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    doc = load_yaml(Path(path).read_text(encoding="utf-8"))
     classes = sorted({t["CMCLAS"] for t in doc["terms"]})
     atc = {"Z": [1, "SYNTHETIC ANATOMICAL GROUP"], "Z99": [2, "SYNTHETIC THERAPEUTIC GROUP"],
            "Z99A": [3, "SYNTHETIC PHARMACOLOGICAL GROUP"]}

@@ -615,7 +615,7 @@ def test_yaml_alias_bomb_is_refused(tmp_path):
                            "blocks"),
     ("a: &x [1, *x]\n", "site09.yaml: at (top): refused: line 1: an alias refers to a node that contains it"),
     ("a: " + "[" * 100 + "]" * 100 + "\n", "site09.yaml: at (top): refused: line 1: nested more than 64 levels deep "
-                                           "(limit MAX_SPEC_DEPTH)"),
+                                           "(limit MAX_YAML_DEPTH)"),
 ])
 def test_empty_self_referring_or_deep_spec(tmp_path, text, message):
     with pytest.raises(SpecError) as err:
@@ -656,3 +656,43 @@ def test_spec_yaml_limits_leave_real_specs_alone():
     for path in sorted((ROOT / "mappings" / "sites").glob("*.yaml")):
         assert load_spec(path).doc["blocks"]
     assert yaml.safe_load("a: &x {b: 1}\nc: *x\n") == {"a": {"b": 1}, "c": {"b": 1}}
+
+
+def test_every_shipped_yaml_reads_as_pyyaml_reads_it():
+    """The fast reader (libyaml, depth checked) gives yaml.safe_load's values on every YAML file we ship, and
+    PyYAML's own message on a syntax error."""
+    from conftest import ROOT
+    from cdisc_il2.resources import load_yaml
+
+    paths = sorted(p for folder in ("mappings", "schemas", "cdisc_il2") for p in (ROOT / folder).rglob("*.yaml"))
+    assert len(paths) > 10
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert load_yaml(text) == yaml.safe_load(text), path
+    for bad in ("a: b: c\n", "a: [1, 2\n", "a: 1\n---\nb: 2\n"):
+        with pytest.raises(yaml.YAMLError) as ours:
+            load_yaml(bad)
+        with pytest.raises(yaml.YAMLError) as theirs:
+            yaml.safe_load(bad)
+        assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("name", ["justifications.yaml", "date-patterns.yaml"])
+def test_deep_yaml_in_the_mappings_is_refused_by_name(tmp_path, name, monkeypatch):
+    """A mappings file nested beyond the limit is a SpecError naming it, never a recursion error."""
+    from cdisc_il2 import dates
+    from cdisc_il2.transfers.triage import load_justifications
+
+    path = tmp_path / name
+    path.write_text("a: " + "[" * 200 + "]" * 200 + "\n", encoding="utf-8")
+    with pytest.raises(SpecError) as err:
+        if name == "justifications.yaml":
+            load_justifications(path)
+        else:
+            monkeypatch.setattr(dates, "data_dir", lambda _: tmp_path)
+            dates.pattern_groups.cache_clear()
+            try:
+                dates.pattern_groups()
+            finally:
+                dates.pattern_groups.cache_clear()
+    assert str(err.value) == f"{name}: at (top): refused: line 1: nested more than 64 levels deep (limit MAX_YAML_DEPTH)"

@@ -13,7 +13,7 @@ import yaml
 from ..dates import DatePatternError, compile_pattern, expand_patterns
 from ..errors import SpecError
 from ..metadata import codelist, dictionary, sdtm_variables
-from ..resources import data_dir, load_json
+from ..resources import YamlTooDeep, data_dir, load_json, yaml_document, yaml_node
 
 _PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9]{0,7})\}")
 
@@ -45,27 +45,10 @@ def _json_path(parts) -> str:
 
 MAX_SPEC_BYTES = 1024 ** 2       # a site spec is a few kilobytes
 MAX_SPEC_NODES = 100_000         # YAML nodes once aliases are expanded (an alias bomb expands to billions)
-MAX_SPEC_DEPTH = 64              # nesting of mappings and lists
 
 
 class _Limit(Exception):
     """A spec beyond the YAML limits: the message says which."""
-
-
-class _SpecLoader(yaml.SafeLoader):
-    """PyYAML's safe loader (no Python objects) that also refuses deep nesting before it recurses."""
-
-    depth = 0
-
-    def compose_node(self, parent, index):
-        self.depth += 1
-        if self.depth > MAX_SPEC_DEPTH:
-            mark = self.peek_event().start_mark
-            raise _Limit(f"line {mark.line + 1}: nested more than {MAX_SPEC_DEPTH} levels deep (limit MAX_SPEC_DEPTH)")
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
 
 
 def _expanded_size(root: yaml.Node) -> int:
@@ -116,21 +99,20 @@ def _read_text(path: Path) -> str:
 def _parse_yaml(name: str, text: str) -> object:
     """Parse a spec text with the safe loader under the limits, once per process (keyed by the text; failures are
     not cached): callers copy the document before changing it."""
-    loader = _SpecLoader(text)
     try:
-        node = loader.get_single_node()
+        node = yaml_node(text)
         if node is None:
             return None
         _expanded_size(node)
-        return loader.construct_document(node)
+        return yaml_document(node)
+    except YamlTooDeep as exc:
+        raise SpecError(name, "", f"refused: {exc} (limit MAX_YAML_DEPTH)") from None
     except _Limit as exc:
         raise SpecError(name, "", f"refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise SpecError(name, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    finally:
-        loader.dispose()
 
 
 def _check_files_pattern(name: str, pattern: str) -> None:

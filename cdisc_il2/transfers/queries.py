@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from ..errors import SpecError
-from ..resources import data_dir
+from ..resources import data_dir, load_yaml
 
 SOURCE_COLUMNS = ["src_file", "src_sheet", "src_row", "src_heading", "src_raw", "src_variables"]
 QUERY_COLUMNS = ["query_id", "site", "usubjid", "visit", "file", "sheet", "row", "heading", "raw_value", "question",
@@ -31,7 +30,7 @@ SEVERITY_RANK = {"Error": 3, "Warning": 2, "Notice": 1}
 def derived_from() -> dict[str, tuple[str, ...]]:
     """mappings/derived-from.yaml: derived variable (generic, --) -> the collected variables it comes from."""
     path = data_dir("mappings") / "derived-from.yaml"
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = load_yaml(path.read_text(encoding="utf-8")) or {}
     table = doc.get("derived_from")
     if not isinstance(table, dict) or not all(isinstance(v, list) for v in table.values()):
         raise SpecError(path.name, "derived_from", "must map each derived variable to a list of collected variables")

@@ -10,6 +10,7 @@ import pandas as pd
 import yaml
 
 from ..errors import SpecError
+from ..resources import YamlTooDeep, load_yaml
 
 FIELDS = ["rule", "dataset", "usubjid", "variable", "value"]
 REQUIRED = ["rule", "dataset", "justification", "who", "when"]
@@ -23,9 +24,11 @@ def load_justifications(path: Path) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=cols)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise SpecError(path.name, "", f"not valid YAML: {exc}") from None
+    except YamlTooDeep as exc:
+        raise SpecError(path.name, "", f"refused: {exc} (limit MAX_YAML_DEPTH)") from None
     entries = doc.get("justifications", []) if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise SpecError(path.name, "justifications", "must be a list of entries")

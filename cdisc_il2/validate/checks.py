@@ -7,14 +7,13 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import yaml
 import pandera.pandas as pa
 
 from ..dates import is_iso8601
 from ..metadata import (GENERAL_CLASSES, codelist, dataset_variables, lab_tests, model_variables, qs_tests,
                         sdtm_variables)
 from ..frames import as_text, filled, printable_ascii, to_number
-from ..resources import data_dir, load_study
+from ..resources import data_dir, load_study, load_yaml
 from .engine import (NotApplicable, Rule, Study, _domain_of, _text, _tuple_codes, findings_frame, need, prefix,
                      isin_text, operator, present, register, text_per_distinct)
 
@@ -238,7 +237,7 @@ def _in_codelist_arrow(values: frozenset, skip_numeric: bool):
 @lru_cache(maxsize=None)
 def value_level_ct() -> dict:
     """Codelists chosen by another variable's value (schemas/ct-value-level.yaml, from the SDTMIG notes)."""
-    return yaml.safe_load((data_dir("schemas") / "ct-value-level.yaml").read_text(encoding="utf-8")) or {}
+    return load_yaml((data_dir("schemas") / "ct-value-level.yaml").read_text(encoding="utf-8")) or {}
 
 
 def _by_values(by_var: str, index: pd.Index) -> pd.Series:
