@@ -168,6 +168,17 @@ def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
                          for c, w in zip(out.columns, words)}, columns=list(out.columns))
 
 
+def read_back_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the CSV write_csv writes of it reads back with pandas' defaults (pd.read_csv with
+    dtype="string": '', 'NA', 'null' and pandas' other missing-value words become missing), without the file."""
+    from pandas._libs.parsers import STR_NA_VALUES      # the words read_csv takes for missing by default
+
+    text = text_frame(frame)
+    missing = frozenset(STR_NA_VALUES) | {""}
+    return pd.DataFrame({c: text[c].mask(text[c].isin(missing)) for c in text.columns}, columns=text.columns,
+                        index=text.index)
+
+
 def _quoted(text: str, single: bool = False) -> str:
     """One field as the csv module writes it with minimal quoting (a delimiter, quote or line feed quotes it)."""
     if "," in text or '"' in text or "\n" in text:

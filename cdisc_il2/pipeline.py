@@ -176,6 +176,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
 
         plotted = {k: text_frame(adam[k][[c for c in cols if c in adam[k]]])      # what the report plots, as read
                    for k, cols in REPORT_COLUMNS.items() if k in adam}
+        adrs = adam.get("ADRS") if prev is not None else None     # for the comparison with the previous run
         adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
     fault_point("adam derived")
     unwritable: list[str] = []
@@ -194,7 +195,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         from .validate import validate_folder
         from .keys import natural_keys
         from .transfers.queries import attach_sources, build_queries, follow_up, read_queries, write_queries
-        from .validate.report import write_excel, write_json
+        from .validate.report import to_json, write_excel, write_json
 
         shipped_unreadable: dict[str, str] = {}
         shipped = read_folder(stage / "sdtm", prefer=SHIPPED, unreadable=shipped_unreadable)
@@ -210,7 +211,12 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
                                           natural_keys),
                             read_queries(prev) if prev is not None else None, cells, sdtm_data, natural_keys)
         write_queries(queries, stage / "queries", converted.transfer_time)
-        trace = cells = sdtm_data = None
+        if prev is not None:                  # what the comparison reads of this run, as its files have it
+            from .transfers.compare import RunTables
+
+            tables = RunTables.in_memory({k: v.frame for k, v in sdtm_data.items()}, [to_json(sdtm)["findings"]],
+                                         adrs, trace, cells)
+        trace = cells = sdtm_data = adrs = None
     with step("validate ADaM"):
         # with the exported SDTM as reference for the cross-dataset rules (`validate OUT/adam` takes OUT/sdtm)
         adam_checked = validate_folder(stage / "adam", None, SHIPPED, package=True, reference=shipped)
@@ -218,13 +224,16 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         adam_checked = with_triage(adam_checked, justified)
         write_excel(adam_checked, stage / "validation" / "adam-report.xlsx", package=f"{Path(transfer).name}: ADaM as exported")
         write_json(adam_checked, stage / "validation" / "adam-findings.json")
+        if prev is not None:
+            tables.findings.append(to_json(adam_checked)["findings"])
     fault_point("adam validated")
     comparison = None
     if prev is not None:
         from .transfers.compare import compare_runs, write_comparison
 
         with step("compare with the previous transfer"):
-            comparison = compare_runs(prev, stage)
+            comparison = compare_runs(prev, tables)
+            tables = None
             write_comparison(comparison, stage / "comparison")
     with step("manifest and report"):
         from .export.manifest import build_manifest, write_manifest

@@ -54,6 +54,19 @@ def _comparison_html(out: Path) -> str:
     return page[page.index('<section id="comparison">'):page.index('<section id="findings">')]
 
 
+def test_the_comparison_made_in_memory_is_the_comparison_of_the_two_folders(sample_run, second_run, tmp_path):
+    """run compares its new package from memory (compare.RunTables.in_memory); `compare` of the two folders
+    reads every table from the files: the comparison files are byte for byte the same, and not empty."""
+    from cdisc_il2.transfers.compare import compare_runs, write_comparison
+
+    out, _ = second_run
+    written = write_comparison(compare_runs(sample_run, out), tmp_path / "comparison")
+    for path in written:
+        assert path.read_bytes() == (out / "comparison" / path.name).read_bytes(), path.name
+    summary = json.loads((out / "comparison" / "summary.json").read_text())
+    assert summary["values_changed"] and summary["records_added"] and summary["findings_new"] + summary["findings_resolved"]
+
+
 def test_comparison_frames_hold_the_raw_cells_and_the_new_subjects_counts(second_run):
     out, _ = second_run
     folder = out / "comparison"

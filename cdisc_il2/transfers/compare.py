@@ -11,6 +11,7 @@ import pandas as pd
 from ..errors import UsageError
 from ..formats import read_folder
 from ..frames import comparable_text
+from ..io import read_back_frame
 from ..keys import natural_keys
 
 CHANGE_COLUMNS = ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
@@ -18,6 +19,7 @@ FINDING_KEY = ["scope", "dataset", "rule_id", "severity", "variable", "usubjid",
 OCCURRENCE = "__occurrence__"
 VALUE_COLUMNS = ["dataset", "usubjid", "key", "variable", "old", "new", "file", "sheet", "row", "column", "raw", "follows"]
 NEW_SUBJECT_COLUMNS = ["usubjid", "file", "records"]      # then one column of record counts per dataset
+CELL_COLUMNS = {"DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", "heading", "raw"}  # of trace_cells
 
 
 @dataclass
@@ -46,6 +48,44 @@ class Comparison:
                 "findings_resolved": int((self.findings["status"] == "resolved").sum()),
                 "findings_persisting": int((self.findings["status"] == "persisting").sum()),
                 "sri_changed": int(len(self.sri))}
+
+
+@dataclass
+class RunTables:
+    """What a comparison reads of a run, each table as `pd.read_csv(path, dtype="string")` reads its file: the
+    SDTM datasets (sdtm/*.csv), the findings of the SDTM and ADaM packages (validation/findings.json,
+    adam-findings.json, as records), ADRS (adam/adrs.csv), trace.csv and trace_cells.csv (None when absent).
+    `of_folder` reads a run folder; the pipeline makes one of the run in memory, without reading back."""
+
+    sdtm: dict[str, pd.DataFrame]
+    findings: list[list[dict]]
+    adrs: pd.DataFrame | None
+    trace: pd.DataFrame | None
+    cells: pd.DataFrame | None
+
+    @classmethod
+    def of_folder(cls, out: Path) -> "RunTables":
+        """The tables of a run folder, from its files."""
+        out = Path(out)
+        if not (out / "sdtm").is_dir():
+            raise UsageError(f"'{out}' is not a run folder (no sdtm/ in it)")
+        docs = [json.loads(p.read_text(encoding="utf-8")).get("findings", [])
+                for p in (out / "validation" / n for n in ("findings.json", "adam-findings.json")) if p.is_file()]
+
+        def table(path: Path, **kw) -> pd.DataFrame | None:
+            return pd.read_csv(path, dtype="string", **kw) if path.is_file() else None
+        return cls({k: v.frame for k, v in read_folder(out / "sdtm", prefer=("csv",)).items()}, docs,
+                   table(out / "adam" / "adrs.csv"), table(out / "trace.csv"),
+                   table(out / "trace_cells.csv", usecols=lambda c: c in CELL_COLUMNS))
+
+    @classmethod
+    def in_memory(cls, sdtm: dict[str, pd.DataFrame], findings: list[list[dict]], adrs: pd.DataFrame | None,
+                  trace: pd.DataFrame, cells: pd.DataFrame) -> "RunTables":
+        """The tables of the run being made, from its frames as they are written: `sdtm` as its CSVs read back
+        (formats.csv_dataset), `findings` as the JSON documents' records, ADRS, trace and trace_cells as
+        write_csv writes them."""
+        return cls(dict(sdtm), findings, read_back_frame(adrs) if adrs is not None else None, read_back_frame(trace),
+                   read_back_frame(cells[[c for c in cells.columns if c in CELL_COLUMNS]]))
 
 
 def _with_key(frame: pd.DataFrame, name: str, parents: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -136,24 +176,21 @@ def compare_frames(name: str, a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[CHANGE_COLUMNS]
 
 
-def _findings(out: Path) -> pd.DataFrame:
+def _findings(run: RunTables) -> pd.DataFrame:
     """The SDTM and ADaM findings of a run, counted per finding key."""
     frames = []
-    for name in ("findings.json", "adam-findings.json"):
-        p = out / "validation" / name
-        if p.is_file():
-            doc = json.loads(p.read_text(encoding="utf-8"))
-            f = pd.DataFrame(doc.get("findings", []))
-            if len(f):
-                f["scope"] = f.get("scope", "standard")
-                frames.append(f)
+    for records in run.findings:
+        f = pd.DataFrame(records)
+        if len(f):
+            f["scope"] = f.get("scope", "standard")
+            frames.append(f)
     if not frames:
         return pd.DataFrame(columns=[*FINDING_KEY, "count"])
     f = pd.concat(frames, ignore_index=True).reindex(columns=FINDING_KEY).astype("string").fillna("")
     return f.groupby(FINDING_KEY).size().rename("count").reset_index()
 
 
-def compare_findings(old: Path, new: Path) -> pd.DataFrame:
+def compare_findings(old: RunTables, new: RunTables) -> pd.DataFrame:
     """Each finding (rule, dataset, variable, subject, value) as new, persisting or resolved."""
     a, b = _findings(old), _findings(new)
     m = a.merge(b, on=FINDING_KEY, how="outer", suffixes=("_old", "_new"), indicator=True)
@@ -162,13 +199,12 @@ def compare_findings(old: Path, new: Path) -> pd.DataFrame:
     return m[[*FINDING_KEY, "status", "count"]].sort_values(["status", "dataset", "rule_id"], kind="stable").reset_index(drop=True)
 
 
-def compare_sri(old: Path, new: Path) -> pd.DataFrame:
+def compare_sri(old: RunTables, new: RunTables) -> pd.DataFrame:
     """SRI-4 responses (ADRS PARAMCD SRI4) that changed at any visit, subjects added or gone included."""
-    def load(out: Path) -> pd.DataFrame:
-        p = out / "adam" / "adrs.csv"
-        if not p.is_file():
+    def load(run: RunTables) -> pd.DataFrame:
+        r = run.adrs
+        if r is None:
             return pd.DataFrame(columns=["USUBJID", "AVISIT", "AVALC"])
-        r = pd.read_csv(p, dtype="string")
         return r.loc[r["PARAMCD"] == "SRI4", ["USUBJID", "AVISIT", "AVALC"]]
     m = load(old).merge(load(new), on=["USUBJID", "AVISIT"], how="outer", suffixes=("_old", "_new"))
     diff = m["AVALC_old"].fillna("") != m["AVALC_new"].fillna("")
@@ -176,15 +212,14 @@ def compare_sri(old: Path, new: Path) -> pd.DataFrame:
     return out[["usubjid", "avisit", "old", "new"]].fillna("").reset_index(drop=True)
 
 
-def _raw_rows(changes: pd.DataFrame, old_out: Path, new_out: Path, old_keyed: dict, new_keyed: dict) -> pd.DataFrame:
+def _raw_rows(changes: pd.DataFrame, old: RunTables, new: RunTables, old_keyed: dict, new_keyed: dict) -> pd.DataFrame:
     """Raw file, sheet, row and column of every SDTM record added, deleted or changed (trace.csv)."""
     cols = ["dataset", "change", "usubjid", "key", "file", "sheet", "row", "column"]
     parts = []
-    for out, keyed_sets, which in ((new_out, new_keyed, ("added", "changed")), (old_out, old_keyed, ("deleted",))):
-        trace_path = out / "trace.csv"
-        if not trace_path.is_file():
+    for run, keyed_sets, which in ((new, new_keyed, ("added", "changed")), (old, old_keyed, ("deleted",))):
+        trace = run.trace
+        if trace is None:
             continue
-        trace = pd.read_csv(trace_path, dtype="string")
         for name, keyed in keyed_sets.items():
             if name.startswith("SUPP") or "USUBJID" not in keyed or (f"{name}SEQ" not in keyed and name != "DM"):
                 continue
@@ -209,17 +244,15 @@ def _record_ids(name: str, keyed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"key": keyed["__key__"], "USUBJID": keyed["USUBJID"].astype("string"), "SEQ": seq})
 
 
-def _changed_values(changes: pd.DataFrame, raw: pd.DataFrame, new_out: Path, new_keyed: dict) -> pd.DataFrame:
+def _changed_values(changes: pd.DataFrame, raw: pd.DataFrame, new: RunTables, new_keyed: dict) -> pd.DataFrame:
     """Each changed value with its raw cell: the record's file, sheet and row (trace.csv) and, where the value
     was collected (not derived), the cell's column heading and raw text (trace_cells.csv)."""
     ch = changes[changes["change"] == "changed"].drop(columns="change")
     rec = raw.loc[raw["change"] == "changed", ["dataset", "key", "file", "sheet", "row"]].drop_duplicates(["dataset", "key"])
     out = ch.merge(rec, on=["dataset", "key"], how="left").assign(column=pd.NA, raw=pd.NA)
-    cells_path = new_out / "trace_cells.csv"
-    need = {"DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", "heading", "raw"}
-    if cells_path.is_file() and len(out):
-        cells = pd.read_csv(cells_path, dtype="string", usecols=lambda c: c in need)
-        if need <= set(cells.columns):
+    if new.cells is not None and len(out):
+        cells = new.cells
+        if CELL_COLUMNS <= set(cells.columns):
             cells = cells[cells["DOMAIN"].isin(set(out["dataset"])) & cells["VARIABLE"].isin(set(out["variable"]))]
             ids = []
             for name in sorted(set(out["dataset"])):
@@ -269,14 +302,10 @@ def _new_subject_counts(changes: pd.DataFrame, subjects: pd.DataFrame, raw: pd.D
     return pd.concat([out, counts.reset_index(drop=True)], axis=1)
 
 
-def compare_runs(old: Path, new: Path) -> Comparison:
-    """Compare the SDTM, findings and SRI-4 of two run folders."""
-    old, new = Path(old), Path(new)
-    for p in (old, new):
-        if not (p / "sdtm").is_dir():
-            raise UsageError(f"'{p}' is not a run folder (no sdtm/ in it)")
-    a = {k: v.frame for k, v in read_folder(old / "sdtm", prefer=("csv",)).items()}
-    b = {k: v.frame for k, v in read_folder(new / "sdtm", prefer=("csv",)).items()}
+def compare_runs(old: Path | RunTables, new: Path | RunTables) -> Comparison:
+    """Compare the SDTM, findings and SRI-4 of two runs (run folders, or their tables)."""
+    old, new = (r if isinstance(r, RunTables) else RunTables.of_folder(r) for r in (old, new))
+    a, b = old.sdtm, new.sdtm
     names = sorted(set(a) | set(b))
     ka = {n: _with_key(a.get(n, pd.DataFrame(columns=["USUBJID"])), n, a) for n in names}
     kb = {n: _with_key(b.get(n, pd.DataFrame(columns=["USUBJID"])), n, b) for n in names}
