@@ -174,8 +174,12 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         from .io import text_frame
         from .reports.html import REPORT_COLUMNS
 
-        plotted = {k: text_frame(adam[k][[c for c in cols if c in adam[k]]])      # what the report plots, as read
-                   for k, cols in REPORT_COLUMNS.items() if k in adam}
+        # what the report reads of the run, as its files read back as text (reports.html.RunFiles)
+        given = {f"adam/{k.lower()}.csv": text_frame(adam[k][[c for c in cols if c in adam[k]]])  # the plotted
+                 for k, cols in REPORT_COLUMNS.items() if k in adam}
+        given["accountability.csv"] = text_frame(converted.accountability)
+        if converted.meddra or converted.whodrug:
+            given["coding_queries.csv"] = text_frame(converted.coding_queries)
         adrs = adam.get("ADRS") if prev is not None else None     # for the comparison with the previous run
         adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
     fault_point("adam derived")
@@ -205,6 +209,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         sdtm = with_triage(dataclasses.replace(sdtm, findings=attach_sources(sdtm.findings, cells, trace)), justified)
         write_excel(sdtm, stage / "validation" / "report.xlsx", package=f"{Path(transfer).name}: SDTM as exported")
         write_json(sdtm, stage / "validation" / "findings.json")
+        given["validation/findings.json"] = to_json(sdtm)
     fault_point("sdtm validated")
     with step("site queries"):
         queries = follow_up(build_queries(sdtm.findings, sdtm_data, _sites_of(converted), Path(transfer).name,
@@ -214,7 +219,8 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         if prev is not None:                  # what the comparison reads of this run, as its files have it
             from .transfers.compare import RunTables
 
-            tables = RunTables.in_memory({k: v.frame for k, v in sdtm_data.items()}, [to_json(sdtm)["findings"]],
+            tables = RunTables.in_memory({k: v.frame for k, v in sdtm_data.items()},
+                                         [given["validation/findings.json"]["findings"]],
                                          adrs, trace, cells)
         trace = cells = sdtm_data = adrs = None
     with step("validate ADaM"):
@@ -224,8 +230,9 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         adam_checked = with_triage(adam_checked, justified)
         write_excel(adam_checked, stage / "validation" / "adam-report.xlsx", package=f"{Path(transfer).name}: ADaM as exported")
         write_json(adam_checked, stage / "validation" / "adam-findings.json")
+        given["validation/adam-findings.json"] = to_json(adam_checked)
         if prev is not None:
-            tables.findings.append(to_json(adam_checked)["findings"])
+            tables.findings.append(given["validation/adam-findings.json"]["findings"])
     fault_point("adam validated")
     comparison = None
     if prev is not None:
@@ -235,6 +242,8 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
             comparison = compare_runs(prev, tables)
             tables = None
             write_comparison(comparison, stage / "comparison")
+            given.update({f"comparison/{k}": text_frame(v) for k, v in comparison.tables().items()})
+            given["comparison/summary.json"] = comparison.summary()
     with step("manifest and report"):
         from .export.manifest import build_manifest, write_manifest
 
@@ -244,8 +253,8 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         write_manifest(stage, manifest)
         from .reports.html import write_report
 
-        write_report(stage, plotted)
-        plotted = None
+        write_report(stage, given)
+        given = None
         manifest = build_manifest(stage, converted.inputs, converted.specs, converted.transfer_time.isoformat(), summary)
         manifest["incomplete"] = unwritable
         write_manifest(stage, manifest)

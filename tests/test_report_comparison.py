@@ -56,7 +56,9 @@ def _comparison_html(out: Path) -> str:
 
 def test_the_comparison_made_in_memory_is_the_comparison_of_the_two_folders(sample_run, second_run, tmp_path):
     """run compares its new package from memory (compare.RunTables.in_memory); `compare` of the two folders
-    reads every table from the files: the comparison files are byte for byte the same, and not empty."""
+    reads every table from the files: the comparison files are byte for byte the same, and not empty; and the
+    report, handed the comparison in memory, is the one made from the published folder."""
+    from cdisc_il2.reports.html import build_report
     from cdisc_il2.transfers.compare import compare_runs, write_comparison
 
     out, _ = second_run
@@ -65,6 +67,8 @@ def test_the_comparison_made_in_memory_is_the_comparison_of_the_two_folders(samp
         assert path.read_bytes() == (out / "comparison" / path.name).read_bytes(), path.name
     summary = json.loads((out / "comparison" / "summary.json").read_text())
     assert summary["values_changed"] and summary["records_added"] and summary["findings_new"] + summary["findings_resolved"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page == build_report(out) and "id='comparison'" in page.replace('"', "'")
 
 
 def test_comparison_frames_hold_the_raw_cells_and_the_new_subjects_counts(second_run):
@@ -173,7 +177,7 @@ def test_comparison_reads_first_in_headless_chromium(second_run, tmp_path):
 
 
 def test_lab_plots_label_the_unit_and_tick_the_visit_weeks(tmp_path):
-    from cdisc_il2.reports.html import LAB_PLOTS, _plots
+    from cdisc_il2.reports.html import LAB_PLOTS, RunFiles, _plots
 
     code, title = LAB_PLOTS[0]
     weeks = [0, 3, 7, 11]                                          # not the study's: ticks follow the data
@@ -181,7 +185,7 @@ def test_lab_plots_label_the_unit_and_tick_the_visit_weeks(tmp_path):
              "AVAL": 100 + 50 * s + 10 * w, "ANL01FL": "Y"} for s in range(4) for w in weeks]
     (tmp_path / "adam").mkdir()
     pd.DataFrame(rows).to_csv(tmp_path / "adam" / "adlb.csv", index=False)
-    svg = _plots(tmp_path)
+    svg = _plots(RunFiles(tmp_path))
     texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
     assert "result (mmol/L)" in texts and f"{title} (mmol/L)" in texts
     numbers = {t for t in texts if re.fullmatch(r"[\d.]+", t)}

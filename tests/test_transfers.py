@@ -239,8 +239,9 @@ def test_report_is_self_contained_and_escapes_cell_text(sample_run, tmp_path):
 
 
 def test_the_report_made_in_memory_is_the_report_of_the_folder(sample_run):
-    """run hands the plotted ADaM to the report in memory (io.text_frame): the page is the one build_report makes
-    from the published folder, reading adqs.csv and adlb.csv back; and both have the plots."""
+    """run hands the report what it has in memory (reports.html.RunFiles: the plotted ADaM, accountability,
+    findings documents, as io.text_frame and dicts): the page is the one build_report makes from the published
+    folder, reading every file back; and both have the plots."""
     from cdisc_il2.reports.html import build_report
 
     page = (sample_run / "report.html").read_text(encoding="utf-8")

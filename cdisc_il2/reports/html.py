@@ -79,12 +79,27 @@ def table(frame: pd.DataFrame, table_id: str | None = None, numeric: set[str] | 
     return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _read_csv(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path, dtype="string", keep_default_na=False) if path.is_file() else None
+class RunFiles:
+    """The files of a run folder the report reads, by path relative to it ('adam/adqs.csv'): a CSV as text
+    (pd.read_csv with dtype="string", keep_default_na=False), a JSON document. What the run hands over in
+    `given` (CSVs as io.text_frame, documents as the dicts written) is taken from there, not read back."""
 
+    def __init__(self, out: Path, given: Mapping[str, object] | None = None) -> None:
+        self.out, self.given = Path(out), dict(given or {})
 
-def _json(path: Path) -> dict | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    def csv(self, name: str) -> pd.DataFrame | None:
+        """A CSV of the run as text, None when the run has none."""
+        if name in self.given:
+            return self.given[name]                                  # type: ignore[return-value]
+        path = self.out / name
+        return pd.read_csv(path, dtype="string", keep_default_na=False) if path.is_file() else None
+
+    def json(self, name: str) -> dict | None:
+        """A JSON document of the run, None when the run has none."""
+        if name in self.given:
+            return self.given[name]                                  # type: ignore[return-value]
+        path = self.out / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _svg(fig) -> str:
@@ -110,10 +125,8 @@ def _unit(param: object) -> str:
     return text[text.rindex("(") + 1:-1].strip() if text.endswith(")") and "(" in text else ""
 
 
-def _plots(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> str:
-    """SRI-4 by visit with CIs and the primary endpoint, SLEDAI-2K per subject, labs and Treg over time (ADQS and
-    ADLB from `adam` where the run hands them, else from the folder)."""
-    adam = adam or {}
+def _plots(files: RunFiles) -> str:
+    """SRI-4 by visit with CIs and the primary endpoint, SLEDAI-2K per subject, labs and Treg over time."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -121,7 +134,7 @@ def _plots(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> str:
     plt.rcParams["svg.hashsalt"] = "cdisc-il2"
     plt.rcParams["svg.fonttype"] = "none"
     figs = []
-    summary = _read_csv(out / "adam" / "sri_summary.csv")
+    summary = files.csv("adam/sri_summary.csv")
     if summary is not None and len(summary):
         s = summary.copy()
         for c in ("AVISITN", "rate", "ci95_low", "ci95_high", "N", "responders"):
@@ -142,7 +155,7 @@ def _plots(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> str:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         figs.append(("SRI-4 response rate", _svg(fig)))
-    adqs = adam["ADQS"] if "ADQS" in adam else _read_csv(out / "adam" / "adqs.csv")
+    adqs = files.csv("adam/adqs.csv")
     if adqs is not None and len(adqs):
         q = adqs[(adqs["PARAMCD"] == "SLEDTOT") & (adqs["ANL01FL"] == "Y")].copy()
         q["AVISITN"], q["AVAL"] = pd.to_numeric(q["AVISITN"]), pd.to_numeric(q["AVAL"])
@@ -159,7 +172,7 @@ def _plots(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> str:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         figs.append(("SLEDAI-2K per subject", _svg(fig)))
-    adlb = adam["ADLB"] if "ADLB" in adam else _read_csv(out / "adam" / "adlb.csv")
+    adlb = files.csv("adam/adlb.csv")
     if adlb is not None and len(adlb):
         lb = adlb[adlb["ANL01FL"] == "Y"].copy()
         lb["AVISITN"], lb["AVAL"] = pd.to_numeric(lb["AVISITN"]), pd.to_numeric(lb["AVAL"])
@@ -187,11 +200,11 @@ def _plots(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> str:
     return "<div class='plots'>" + "".join(f"<figure aria-label='{esc(t)}'>{svg}</figure>" for t, svg in figs) + "</div>"
 
 
-def _findings_section(out: Path) -> tuple[str, dict]:
+def _findings_section(files: RunFiles) -> tuple[str, dict]:
     """Findings by domain and rule, errors first then by count, filterable, each line's records in a drill-down."""
     parts, totals = [], {}
     for label, name in (("SDTM", "findings.json"), ("ADaM", "adam-findings.json")):
-        doc = _json(out / "validation" / name)
+        doc = files.json(f"validation/{name}")
         if doc is None:
             continue
         f = pd.DataFrame(doc.get("findings", []))
@@ -286,21 +299,20 @@ def _new_subject_lines(counts: pd.DataFrame, changes: pd.DataFrame, raw: pd.Data
     return f"<ul id='new-subjects' class='lines'>{''.join(lines)}</ul>"
 
 
-def _comparison_section(out: Path) -> str:
+def _comparison_section(files: RunFiles) -> str:
     """The comparison with the previous transfer, in the order a person reads it: deleted records and vanished
     subjects (red), changed values (old -> new with the raw cell), other added records, then each new subject
     as one line with its record counts (its records behind a click, all in comparison/changes.csv)."""
-    folder = out / "comparison"
-    summary = _json(folder / "summary.json")
+    summary = files.json("comparison/summary.json")
     if summary is None:
         return "<p class='muted'>No previous transfer given (run with --previous to compare).</p>"
-    changes = _read_csv(folder / "changes.csv")
+    changes = files.csv("comparison/changes.csv")
     if changes is None:
         changes = pd.DataFrame(columns=["dataset", "change", "usubjid", "key", "variable", "old", "new"])
-    subjects = _read_csv(folder / "subjects.csv")
-    sri = _read_csv(folder / "sri.csv")
-    findings = _read_csv(folder / "findings.csv")
-    raw = _read_csv(folder / "raw_rows.csv")
+    subjects = files.csv("comparison/subjects.csv")
+    sri = files.csv("comparison/sri.csv")
+    findings = files.csv("comparison/findings.csv")
+    raw = files.csv("comparison/raw_rows.csv")
     cards = "".join(f"<div class='card'>{esc(k.replace('_', ' '))}<b>{esc(v)}</b></div>" for k, v in summary.items())
     html_parts = [f"<div class='cards' id='comparison-summary'>{cards}</div>"]
     gone = subjects[subjects["change"] == "gone"] if subjects is not None else pd.DataFrame()
@@ -322,7 +334,7 @@ def _comparison_section(out: Path) -> str:
                                table_id="deleted-records"))
     html_parts.append("<div id='comparison-removed'>" + ("".join(removed) or
                       "<p class='ok'>No record deleted and no subject gone.</p>") + "</div>")
-    values = _read_csv(folder / "changed_values.csv")      # written by the same run (transfers.compare)
+    values = files.csv("comparison/changed_values.csv")      # written by the same run (transfers.compare)
     values = values if values is not None else pd.DataFrame(columns=["dataset", "usubjid", "key", "variable"])
     if len(values):
         v = values.fillna("")
@@ -348,7 +360,7 @@ def _comparison_section(out: Path) -> str:
         html_parts.append(f"<details id='added-records'{' open' if len(o) <= 20 else ''}><summary><b>{len(o)} record(s) "
                           "added to subjects already in the study or trial level</b> (all in comparison/changes.csv)"
                           f"</summary>{table(o.head(CHANGE_LIMIT))}</details>")
-    counts = _read_csv(folder / "new_subjects.csv")
+    counts = files.csv("comparison/new_subjects.csv")
     counts = counts if counts is not None else pd.DataFrame(columns=["usubjid", "file", "records"])
     if len(counts):
         html_parts.append(f"<h3 id='new-subjects-head'>{len(counts)} new subject(s): one line each, the records behind "
@@ -373,14 +385,14 @@ def _comparison_section(out: Path) -> str:
     return "".join(html_parts)
 
 
-def build_report(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> str:
-    """The HTML text of the report of a run folder; `adam` (datasets as their CSVs read back as text, io.text_frame)
-    spares reading the plotted ADaM back (REPORT_COLUMNS of each)."""
-    out = Path(out)
-    manifest = _json(out / "manifest.json") or {}
-    acc = _read_csv(out / "accountability.csv")
-    summary = _read_csv(out / "adam" / "sri_summary.csv")
-    findings_html, totals = _findings_section(out)
+def build_report(out: Path, given: Mapping[str, object] | None = None) -> str:
+    """The HTML text of the report of a run folder; `given` (RunFiles: files of the run by relative path, as the
+    run has them in memory) spares reading those back."""
+    files = RunFiles(out, given)
+    manifest = files.json("manifest.json") or {}
+    acc = files.csv("accountability.csv")
+    summary = files.csv("adam/sri_summary.csv")
+    findings_html, totals = _findings_section(files)
     datasets = pd.DataFrame([{"dataset": o["path"], "records": o.get("records")} for o in manifest.get("outputs", [])
                              if o["path"].endswith(".csv") and o["path"].split("/")[0] in ("sdtm", "adam")
                              and o.get("records") is not None])
@@ -393,8 +405,8 @@ def build_report(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> s
         if len(p):
             cards.append(f"<div class='card'>SRI-4 {esc(p['AVISIT'].iloc[0])} (primary)<b>"
                          f"{esc(p['responders'].iloc[0])}/{esc(p['N'].iloc[0])}</b></div>")
-    coded = _json(out / "coding.json") or {}
-    queries = _read_csv(out / "coding_queries.csv") if coded else None
+    coded = files.json("coding.json") or {}
+    queries = files.csv("coding_queries.csv") if coded else None
     for domain, what, dictionary in (("AE", "AE terms", "sponsor synonym list; no MedDRA release"),
                                      ("CM", "medications", "sponsor medication list; no WHODrug release")):
         if coded.get(domain):
@@ -430,10 +442,10 @@ def build_report(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> s
 <section id="summary"><h2>Transfer summary</h2><div class="cards">{''.join(cards)}</div>
 {f'<ul>{incomplete}</ul>' if incomplete else ''}{sri_table}
 <details><summary>Datasets written ({len(datasets)})</summary>{table(datasets, numeric={'records'})}</details></section>
-<section id="comparison"><h2>Comparison with the previous transfer</h2>{_comparison_section(out)}</section>
+<section id="comparison"><h2>Comparison with the previous transfer</h2>{_comparison_section(files)}</section>
 <section id="findings"><h2>Validation findings</h2>{findings_html}</section>
 <section id="accountability"><h2>Accountability of the raw data</h2>{acc_html}</section>
-<section id="plots"><h2>Plots</h2>{_plots(out, adam)}</section>
+<section id="plots"><h2>Plots</h2>{_plots(files)}</section>
 """
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
@@ -442,8 +454,8 @@ def build_report(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> s
             f"<body>{body}</body></html>\n")
 
 
-def write_report(out: Path, adam: Mapping[str, pd.DataFrame] | None = None) -> Path:
-    """Write OUT/report.html atomically."""
+def write_report(out: Path, given: Mapping[str, object] | None = None) -> Path:
+    """Write OUT/report.html atomically (`given`: as build_report)."""
     path = Path(out) / "report.html"
-    write_text(path, build_report(out, adam))
+    write_text(path, build_report(out, given))
     return path

@@ -34,6 +34,12 @@ class Comparison:
     values: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VALUE_COLUMNS))
     new_subjects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NEW_SUBJECT_COLUMNS))
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The frames as the files of OUT/comparison/ are named (write_comparison writes them)."""
+        return {"changes.csv": self.changes, "findings.csv": self.findings, "subjects.csv": self.subjects,
+                "sri.csv": self.sri, "raw_rows.csv": self.raw, "changed_values.csv": self.values,
+                "new_subjects.csv": self.new_subjects}
+
     def summary(self) -> dict:
         """Counts a person reads first: records added/deleted/changed, subjects, findings, SRI changes."""
         ch = self.changes
@@ -328,9 +334,7 @@ def write_comparison(comp: Comparison, folder: Path) -> list[Path]:
     from ..io import write_csv, write_text
 
     folder = Path(folder)
-    files = {"changes.csv": comp.changes, "findings.csv": comp.findings, "subjects.csv": comp.subjects,
-             "sri.csv": comp.sri, "raw_rows.csv": comp.raw, "changed_values.csv": comp.values,
-             "new_subjects.csv": comp.new_subjects}
+    files = comp.tables()
     for name, frame in files.items():
         write_csv(folder / name, frame)
     write_text(folder / "summary.json", json.dumps(comp.summary(), indent=1) + "\n")
