@@ -293,7 +293,7 @@ def pattern_groups() -> Mapping[str, tuple[str, ...]]:
     except yaml.YAMLError as exc:
         raise SpecError(PATTERNS_FILE, "", f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     except YamlTooDeep as exc:
-        raise SpecError(PATTERNS_FILE, "", f"refused: {exc} (limit MAX_YAML_DEPTH)") from None
+        raise SpecError(PATTERNS_FILE, "", f"refused: {exc}") from None
     if not isinstance(doc, dict):
         raise SpecError(PATTERNS_FILE, "", "must map group names to lists of date patterns")
     for name, entries in doc.items():
@@ -448,33 +448,6 @@ def _serial_parts(serial: pd.Series, epoch: pd.Timestamp = EXCEL_EPOCH) -> pd.Da
     out["mi"] = ts.dt.strftime("%M").where(has_time)
     out["ss"] = pd.Series(pd.NA, index=serial.index, dtype="string")
     return out
-
-
-def _assemble(y, m, d, hh, mi, ss) -> tuple[pd.Series, pd.Series]:
-    """Join parts into ISO 8601, checking the calendar; impossible dates give an error."""
-    error = pd.Series(pd.NA, index=y.index, dtype="string")
-    m2 = m.str.zfill(2)
-    d2 = d.str.zfill(2)
-    mnum = pd.to_numeric(m2, errors="coerce")
-    bad_month = mnum.notna() & ((mnum < 1) | (mnum > 12))
-    full = y.notna() & m2.notna() & d2.notna()
-    cal = pd.to_datetime(y + "-" + m2 + "-" + d2, format="%Y-%m-%d", errors="coerce")
-    bad_day = full & cal.isna()
-    hnum, minum = pd.to_numeric(hh, errors="coerce"), pd.to_numeric(mi, errors="coerce")
-    snum = pd.to_numeric(ss, errors="coerce")
-    bad_time = ((hnum > 23) | (minum > 59) | (snum > 59)).fillna(False)
-    iso = y.copy()
-    iso = iso.mask(m2.notna(), y + "-" + m2)
-    iso = iso.mask(full, y + "-" + m2 + "-" + d2)
-    day_iso = iso
-    timed = full & hh.notna() & mi.notna()
-    clock = hh.str.zfill(2) + ":" + mi.str.zfill(2)
-    clock = clock.mask(ss.notna(), clock + ":" + ss.str.zfill(2))
-    iso = iso.mask(timed, iso + "T" + clock)
-    error = error.mask(bad_month | bad_day, "impossible calendar date (" + day_iso + ")")
-    error = error.mask(bad_time, "impossible time of day (" + clock + ")")
-    iso = iso.mask(error.notna())
-    return iso, error
 
 
 def _on_uniques(values: pd.Series, fn) -> pd.Series:

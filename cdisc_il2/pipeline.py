@@ -199,7 +199,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         from .validate import validate_folder
         from .keys import natural_keys
         from .transfers.queries import attach_sources, build_queries, follow_up, read_queries, write_queries
-        from .validate.report import to_json, write_excel, write_json
+        from .validate.report import write_excel, write_json
 
         shipped_unreadable: dict[str, str] = {}
         shipped = read_folder(stage / "sdtm", prefer=SHIPPED, unreadable=shipped_unreadable)
@@ -208,8 +208,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
                                whodrug=converted.drug_release)
         sdtm = with_triage(dataclasses.replace(sdtm, findings=attach_sources(sdtm.findings, cells, trace)), justified)
         write_excel(sdtm, stage / "validation" / "report.xlsx", package=f"{Path(transfer).name}: SDTM as exported")
-        write_json(sdtm, stage / "validation" / "findings.json")
-        given["validation/findings.json"] = to_json(sdtm)
+        given["validation/findings.json"] = write_json(sdtm, stage / "validation" / "findings.json")
     fault_point("sdtm validated")
     with step("site queries"):
         queries = follow_up(build_queries(sdtm.findings, sdtm_data, _sites_of(converted), Path(transfer).name,
@@ -229,8 +228,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         shipped = None
         adam_checked = with_triage(adam_checked, justified)
         write_excel(adam_checked, stage / "validation" / "adam-report.xlsx", package=f"{Path(transfer).name}: ADaM as exported")
-        write_json(adam_checked, stage / "validation" / "adam-findings.json")
-        given["validation/adam-findings.json"] = to_json(adam_checked)
+        given["validation/adam-findings.json"] = write_json(adam_checked, stage / "validation" / "adam-findings.json")
         if prev is not None:
             tables.findings.append(given["validation/adam-findings.json"]["findings"])
     fault_point("adam validated")

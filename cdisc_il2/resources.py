@@ -23,7 +23,8 @@ def _depth_problem(text: str, loader: type) -> str | None:
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
             if depth + 1 > MAX_YAML_DEPTH:         # each node counts, as PyYAML's composer nests them
-                return f"line {event.start_mark.line + 1}: nested more than {MAX_YAML_DEPTH} levels deep"
+                return (f"line {event.start_mark.line + 1}: nested more than {MAX_YAML_DEPTH} levels deep "
+                        "(limit MAX_YAML_DEPTH)")
             depth += isinstance(event, yaml.CollectionStartEvent)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1

@@ -106,7 +106,7 @@ def _parse_yaml(name: str, text: str) -> object:
         _expanded_size(node)
         return yaml_document(node)
     except YamlTooDeep as exc:
-        raise SpecError(name, "", f"refused: {exc} (limit MAX_YAML_DEPTH)") from None
+        raise SpecError(name, "", f"refused: {exc}") from None
     except _Limit as exc:
         raise SpecError(name, "", f"refused: {exc}") from None
     except yaml.YAMLError as exc:

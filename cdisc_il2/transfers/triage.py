@@ -28,7 +28,7 @@ def load_justifications(path: Path) -> pd.DataFrame:
     except yaml.YAMLError as exc:
         raise SpecError(path.name, "", f"not valid YAML: {exc}") from None
     except YamlTooDeep as exc:
-        raise SpecError(path.name, "", f"refused: {exc} (limit MAX_YAML_DEPTH)") from None
+        raise SpecError(path.name, "", f"refused: {exc}") from None
     entries = doc.get("justifications", []) if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise SpecError(path.name, "justifications", "must be a list of entries")

@@ -139,9 +139,11 @@ def to_json(result: ValidationResult) -> dict:
             "stale_justifications": records(result.stale) if len(result.stale) else []}
 
 
-def write_json(result: ValidationResult, path: Path) -> None:
-    """Write the JSON findings document atomically."""
-    write_text(path, json.dumps(to_json(result), ensure_ascii=False, indent=1) + "\n")
+def write_json(result: ValidationResult, path: Path) -> dict:
+    """Write the JSON findings document atomically; return it (what the run hands the report and comparison)."""
+    doc = to_json(result)
+    write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+    return doc
 
 
 def render_terminal(result: ValidationResult, console, limit: int = 25) -> None:
