@@ -203,6 +203,11 @@ def variables_table(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def coding_labels(result: ConvertResult) -> dict[str, str]:
+    """The dictionary release each coded domain was coded with (OUT/coding.json; the report shows it)."""
+    return {d: label for d, label in (("AE", result.meddra), ("CM", result.whodrug)) if label}
+
+
 def write_outputs(result: ConvertResult, out: Path) -> list[Path]:
     """Write sdtm/<domain>.csv, sdtm/variables.csv, rejects.csv, accountability.csv, trace.csv,
     trace_cells.csv (and coding_queries.csv and coding.json when AE or CM was coded) atomically."""
@@ -222,7 +227,6 @@ def write_outputs(result: ConvertResult, out: Path) -> list[Path]:
         written.append(p)
     if result.meddra or result.whodrug:
         write_csv(out / "coding_queries.csv", result.coding_queries)
-        coded = {d: label for d, label in (("AE", result.meddra), ("CM", result.whodrug)) if label}
-        write_text(out / "coding.json", json.dumps(coded, indent=1) + "\n")
+        write_text(out / "coding.json", json.dumps(coding_labels(result), indent=1) + "\n")
         written += [out / "coding_queries.csv", out / "coding.json"]
     return written

@@ -149,7 +149,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
     stage.mkdir(parents=True)
     fault_point("staged")
     with step("convert"):
-        from .convert import map_transfer, write_outputs
+        from .convert import coding_labels, map_transfer, write_outputs
 
         converted = map_transfer(transfer, mappings, allow_missing_site, meddra, whodrug)
         write_outputs(converted, stage)
@@ -167,9 +167,12 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
                                     cells=pd.DataFrame(columns=converted.cells.columns),
                                     domains={k: _summary_frame(v) for k, v in converted.domains.items()})
     with step("derive ADaM"):
-        from .derive import derive_folder
+        from .derive import derive_package, write_derived
 
-        adam = derive_folder(stage / "sdtm", stage, sdtm={k: v.frame.copy(deep=False) for k, v in sdtm_data.items()})
+        derived = derive_package({k: v.frame.copy(deep=False) for k, v in sdtm_data.items()})
+        write_derived(derived, stage)
+        adam, sri = derived.adam, derived.sri_summary
+        derived = None
         adam_data = {k: csv_dataset(k, adam[k], stage / "adam" / f"{k.lower()}.csv") for k in sorted(adam)}
         from .io import text_frame
         from .reports.html import REPORT_COLUMNS
@@ -177,9 +180,11 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         # what the report reads of the run, as its files read back as text (reports.html.RunFiles)
         given = {f"adam/{k.lower()}.csv": text_frame(adam[k][[c for c in cols if c in adam[k]]])  # the plotted
                  for k, cols in REPORT_COLUMNS.items() if k in adam}
+        given["adam/sri_summary.csv"] = text_frame(sri)
         given["accountability.csv"] = text_frame(converted.accountability)
         if converted.meddra or converted.whodrug:
             given["coding_queries.csv"] = text_frame(converted.coding_queries)
+            given["coding.json"] = coding_labels(converted)
         adrs = adam.get("ADRS") if prev is not None else None     # for the comparison with the previous run
         adam = {k: _summary_frame(v) for k, v in adam.items()}      # records and subjects, for the CLI's summary
     fault_point("adam derived")
@@ -249,6 +254,7 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
         manifest = build_manifest(stage, converted.inputs, converted.specs, converted.transfer_time.isoformat(), summary)
         manifest["incomplete"] = unwritable
         write_manifest(stage, manifest)
+        given["manifest.json"] = manifest
         from .reports.html import write_report
 
         write_report(stage, given)
@@ -263,20 +269,19 @@ def run_transfer(transfer: Path, out: Path, mappings: Path | None = None, allow_
                          queries=queries)
     with step("run history"):
         outcome.run_id = _record(history, started, transfer, out, manifest, sdtm, adam_checked, unwritable,
-                                 comparison, prev, queries)
+                                 comparison, prev, queries, sri)
     return outcome
 
 
 def _record(history: Path, started: str, transfer: Path, out: Path, manifest: dict, sdtm, adam_checked,
-            unwritable: list[str], comparison, prev: Path | None, queries: pd.DataFrame | None = None) -> int:
+            unwritable: list[str], comparison, prev: Path | None, queries: pd.DataFrame | None = None,
+            sri: pd.DataFrame | None = None) -> int:
     """One history row for the run, with its findings by rule and its SRI-4 summary."""
     from .transfers.history import list_runs, record_run
     from .transfers.queries import query_counts
 
     findings = pd.concat([sdtm.findings.assign(package="SDTM"), adam_checked.findings.assign(package="ADaM")],
                          ignore_index=True)
-    sri_path = Path(out) / "adam" / "sri_summary.csv"
-    sri = pd.read_csv(sri_path) if sri_path.is_file() else None
     previous_id = None
     if prev is not None and Path(history).is_file():
         runs = list_runs(history)

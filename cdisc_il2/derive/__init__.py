@@ -1,6 +1,7 @@
 """The derive stage: SDTM -> ADaM (ADSL, ADAE, ADLB, ADQS, ADRS), the SRI-4 summary and its plots."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -72,21 +73,39 @@ def records_outside_dm(sdtm: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["dataset", "USUBJID", "seq", "reason"])
 
 
-def derive_folder(sdtm_dir: Path, out: Path, prefer: tuple[str, ...] = ("xpt", "json", "csv"),
-                  sdtm: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
-    """Read SDTM from a folder (or take `sdtm`, its frames already read), derive ADaM, write OUT/adam/*.csv,
-    sri_summary.csv and the plots."""
-    if sdtm is None:
-        sdtm = {k: v.frame for k, v in read_folder(sdtm_dir, prefer=prefer).items()}
-    adam = derive_adam(sdtm)
-    cfg = analysis_config()
+@dataclass
+class Derived:
+    """What the derive stage makes of one SDTM package: the ADaM datasets, the SDTM records ADaM cannot analyse,
+    the derivation notes and the SRI-4 summary by visit (written once by write_derived)."""
+
+    adam: dict[str, pd.DataFrame]
+    excluded: pd.DataFrame
+    notes: pd.DataFrame
+    sri_summary: pd.DataFrame
+
+
+def derive_package(sdtm: dict[str, pd.DataFrame], cfg: dict | None = None) -> Derived:
+    """ADaM, the excluded records, the derivation notes and the SRI-4 summary from SDTM frames, in memory."""
+    cfg = cfg or analysis_config()
+    adam = derive_adam(sdtm, cfg)
+    return Derived(adam, records_outside_dm(sdtm), derivation_notes(adam["ADQS"], cfg),
+                   sri_summary(adam["ADRS"], cfg["sri"]["analysis_set"]))
+
+
+def write_derived(derived: Derived, out: Path) -> None:
+    """Write OUT/adam/<dataset>.csv, excluded.csv, derivation_notes.csv, sri_summary.csv and the two plots."""
     folder = Path(out) / "adam"
-    for name, df in adam.items():
+    for name, df in derived.adam.items():
         write_csv(folder / f"{name.lower()}.csv", df)
-    write_csv(folder / "excluded.csv", records_outside_dm(sdtm))
-    write_csv(folder / "derivation_notes.csv", derivation_notes(adam["ADQS"], cfg))
-    summary = sri_summary(adam["ADRS"], cfg["sri"]["analysis_set"])
-    write_csv(folder / "sri_summary.csv", summary)
-    plot_sri(summary, folder / "sri_response.png")
-    plot_sledai(adam["ADQS"], folder / "sledai_profiles.png")
-    return adam
+    write_csv(folder / "excluded.csv", derived.excluded)
+    write_csv(folder / "derivation_notes.csv", derived.notes)
+    write_csv(folder / "sri_summary.csv", derived.sri_summary)
+    plot_sri(derived.sri_summary, folder / "sri_response.png")
+    plot_sledai(derived.adam["ADQS"], folder / "sledai_profiles.png")
+
+
+def derive_folder(sdtm_dir: Path, out: Path, prefer: tuple[str, ...] = ("xpt", "json", "csv")) -> dict[str, pd.DataFrame]:
+    """Read SDTM from a folder, derive ADaM and write it under OUT/adam (the `derive` command)."""
+    derived = derive_package({k: v.frame for k, v in read_folder(sdtm_dir, prefer=prefer).items()})
+    write_derived(derived, out)
+    return derived.adam
