@@ -136,8 +136,9 @@ def write_frame_csv(buf: IO[str], frame: pd.DataFrame) -> None:
         return
     single = len(fields) == 1           # the csv module quotes a record that would otherwise be an empty line
     buf.write(",".join(_quoted(c, single) for c in out.columns) + "\n")
-    if len(out):
-        rows = (r or '""' for r in fields[0]) if single else map(",".join, zip(*fields))
+    for start in range(0, len(out), CSV_CHUNK):
+        cols = [table[codes[start:start + CSV_CHUNK]].tolist() for table, codes in fields]
+        rows = (r or '""' for r in cols[0]) if single else map(",".join, zip(*cols))
         buf.write("\n".join(rows) + "\n")
 
 
@@ -210,22 +211,29 @@ def csv_words(values: pd.Series) -> tuple["np.ndarray", list[str]] | None:
     return None
 
 
-def _csv_fields(values: pd.Series) -> list[str] | None:
-    """A column's CSV fields (csv_words quoted where needed, missing: empty); None for other objects."""
+def _csv_fields(values: pd.Series) -> tuple["np.ndarray", "np.ndarray"] | None:
+    """A column's CSV fields as (the quoted text of each distinct value, then '' for missing; a code per record
+    into it) from csv_words; None for a column of other objects."""
     import numpy as np
 
     words = csv_words(values)
     if words is None:
         return None
-    table = np.array([_quoted(w) for w in words[1]] + [""], dtype=object)
-    return table[words[0]].tolist()
+    return np.array([_quoted(w) for w in words[1]] + [""], dtype=object), words[0]
+
+
+CSV_CHUNK = 65_536      # records joined and written at a time: a big table's text is never held whole in memory
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a frame as UTF-8 CSV atomically (write_frame_csv)."""
-    buf = io.StringIO()
-    write_frame_csv(buf, frame)
-    write_text(path, buf.getvalue())
+    """Write a frame as UTF-8 CSV atomically (write_frame_csv), streamed into the file a chunk at a time."""
+    def write(fh: IO[bytes]) -> None:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+        write_frame_csv(text, frame)
+        text.flush()
+        text.detach()
+
+    write_with(path, write)
 
 
 def write_with(path: Path, writer: Callable[[IO[bytes]], None]) -> None:

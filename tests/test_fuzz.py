@@ -147,9 +147,12 @@ def test_a_frame_handed_on_in_memory_is_the_frame_its_csv_reads_back_as(name, da
 @given(st.data())
 def test_csv_is_written_byte_for_byte_as_pandas_writes_it(data):
     """write_frame_csv's per-distinct-value fields give the bytes of pandas' to_csv (the csv module's minimal
-    quoting: commas, quotes, line feeds; a one-column record that would be empty), for every kind of column."""
+    quoting: commas, quotes, line feeds; a one-column record that would be empty), for every kind of column, and
+    write_csv streams those bytes into the file whatever the chunk of records written at a time."""
     import io
+    from unittest import mock
 
+    import cdisc_il2.io as cio
     from cdisc_il2.io import pandas_csv, write_frame_csv
 
     n = data.draw(st.integers(0, 10))
@@ -161,9 +164,14 @@ def test_csv_is_written_byte_for_byte_as_pandas_writes_it(data):
     text = frame.astype("string")
     assume(not any(text[c].str.contains("\r", regex=False).any() for c in text.columns))   # all quoted: pandas' path
     ours, by_pandas = io.StringIO(), io.StringIO()
-    write_frame_csv(ours, frame)
+    chunk = data.draw(st.sampled_from([1, 3, cio.CSV_CHUNK]))         # records are written a chunk at a time
+    with mock.patch.object(cio, "CSV_CHUNK", chunk), tempfile.TemporaryDirectory() as tmp:
+        write_frame_csv(ours, frame)
+        cio.write_csv(Path(tmp) / "f.csv", frame)
+        written = (Path(tmp) / "f.csv").read_bytes()
     pandas_csv(by_pandas, escape_formulas(frame))
     assert ours.getvalue() == by_pandas.getvalue()
+    assert written == by_pandas.getvalue().encode("utf-8")
 
 
 @QUICK
@@ -270,6 +278,13 @@ def test_xpt_round_trip(tmp_path, case):
     path = tmp_path / "fz.xpt"
     write_xpt(Dataset("FZ", "Fuzz", frame, meta), path, WHEN)
     _same(read_xpt(path).frame, frame, meta)
+    from unittest import mock
+
+    import cdisc_il2.formats.xpt as xpt
+
+    with mock.patch.object(xpt, "XPT_CHUNK", 2):           # observations are written a chunk at a time
+        write_xpt(Dataset("FZ", "Fuzz", frame, meta), tmp_path / "chunked.xpt", WHEN)
+    assert (tmp_path / "chunked.xpt").read_bytes() == path.read_bytes()
 
 
 @SLOW
@@ -284,6 +299,14 @@ def test_dataset_json_round_trip(tmp_path, case, kind):
         packed.write_bytes(zlib.compress(path.read_bytes()))
         path = packed
     _same(read_dataset_json(path).frame, frame, meta)            # every float exactly, in JSON as in NDJSON
+    if kind == "json":                                           # rows are written a chunk at a time
+        from unittest import mock
+
+        import cdisc_il2.formats.datasetjson as dsj
+
+        with mock.patch.object(dsj, "JSON_CHUNK", 2):
+            write_dataset_json(ds, tmp_path / "chunked.json", HEADER)
+        assert (tmp_path / "chunked.json").read_bytes() == path.read_bytes()
 
 
 @SLOW

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -382,23 +383,43 @@ def _lossy(values: np.ndarray) -> np.ndarray:
         return np.isfinite(values) & ((values != np.trunc(values)) | (np.abs(values) >= 1e15))
 
 
-def _json_rows(cells: pd.DataFrame) -> bytes:
-    """The rows as JSON text in one pass of pandas' C writer, every float exactly: the few it would round are
-    written as the shortest text that reads back to the same double (tests/test_fuzz.py holds it to that)."""
+JSON_CHUNK = 65_536       # rows turned into JSON text and written at a time
+
+
+def _json_rows(cells: pd.DataFrame) -> Iterator[bytes]:
+    """The rows as one JSON array, a chunk of rows at a time by pandas' C writer, every float exactly: the few it
+    would round are written as the shortest text that reads back to the same double (tests/test_fuzz.py holds
+    it to that). Which values need that is decided on the whole frame, so a chunk is written as the whole would be."""
     lossy = {c: _lossy(cells[c].to_numpy(dtype="float64")) for c in cells.columns if cells[c].dtype == "float64"}
     lossy = {c: m for c, m in lossy.items() if m.any()}
+    others = [c for c in cells.columns if cells[c].dtype == object or isinstance(cells[c].dtype, pd.StringDtype)]
+    by_python = bool(lossy) and any(_holds(cells[c].astype("string"), (_OPEN, _CLOSE)) for c in others)
+    if not len(cells):
+        yield b"[]"
+        return
+    yield b"["
+    for start in range(0, len(cells), JSON_CHUNK):
+        part = cells.iloc[start:start + JSON_CHUNK]
+        if by_python:
+            text = json.dumps(_rows_of(part), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        else:
+            text = _marked(part, {c: m[start:start + JSON_CHUNK] for c, m in lossy.items()})
+        yield (b"," if start else b"") + text[1:-1]
+    yield b"]"
+
+
+def _marked(cells: pd.DataFrame, lossy: dict[str, np.ndarray]) -> bytes:
+    """pandas' JSON text of the rows with the floats under `lossy` written as their shortest exact text."""
     if not lossy:
         return cells.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
-    others = [c for c in cells.columns if cells[c].dtype == object or isinstance(cells[c].dtype, pd.StringDtype)]
-    if any(_holds(cells[c].astype("string"), (_OPEN, _CLOSE)) for c in others):
-        return json.dumps(_rows_of(cells), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     import pyarrow as pa
 
     marked = cells.copy()
     for c, mask in lossy.items():
-        exact = pa.array(cells[c].to_numpy(dtype="float64")[mask]).cast(pa.string())
         col = cells[c].astype(object)
-        col[mask] = (_OPEN + pd.Series(pd.arrays.ArrowStringArray(exact)) + _CLOSE).to_numpy(dtype=object)
+        if mask.any():
+            exact = pa.array(cells[c].to_numpy(dtype="float64")[mask]).cast(pa.string())
+            col[mask] = (_OPEN + pd.Series(pd.arrays.ArrowStringArray(exact)) + _CLOSE).to_numpy(dtype=object)
         marked[c] = col
     text = marked.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
     return text.replace(b'"\\u0000', b"").replace(b'\\u0001"', b"")
@@ -463,9 +484,9 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
                 batch = rows[start:start + NDJSON_BATCH]
                 fh.write(("\n".join(f"[{r}]" for r in batch) + "\n").encode("utf-8"))
         else:
-            rows = _json_rows(_cell_frame(ds.frame, columns))
             fh.write((enc.encode(meta)[:-1] + ',"rows":').encode("utf-8"))
-            fh.write(rows)
+            for text in _json_rows(_cell_frame(ds.frame, columns)):
+                fh.write(text)
             fh.write(b"}\n")
 
     write_with(path, dump)

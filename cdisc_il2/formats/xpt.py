@@ -289,6 +289,9 @@ def _header(kind: bytes, tail: bytes = b"0" * 30) -> bytes:
     return (b"HEADER RECORD*******" + kind.ljust(8, b" ") + b"HEADER RECORD!!!!!!!" + tail).ljust(RECORD, b" ")
 
 
+XPT_CHUNK = 65_536      # observations written at a time
+
+
 class XptValueError(ValueError):
     """A value cannot be written to SAS XPT v5 without loss."""
 
@@ -297,7 +300,7 @@ def write_xpt(ds: Dataset, path: Path, when, numeric_formats: dict[str, str] | N
     """Write one dataset as SAS XPORT v5: names/labels from `ds.columns`, character lengths set to the
     longest value, numerics as IBM doubles, header times from `when` (so output is deterministic).
     A value that does not fit (over 200 bytes, not Latin-1) raises XptValueError naming where it is."""
-    from ..io import write_bytes
+    from ..io import write_with
 
     frame = ds.frame
     meta = {c.name: c for c in ds.columns}
@@ -331,22 +334,26 @@ def write_xpt(ds: Dataset, path: Path, when, numeric_formats: dict[str, str] | N
         blocks.append(block)
         pos += length
     stamp = _sas_time(when)
-    out = bytearray()
-    out += _header(b"LIBRARY")
-    out += (b"SAS     SAS     SASLIB  9.4     " + _pad("cdisc-il2", 8) + b" " * 24 + stamp).ljust(RECORD, b" ")
-    out += (stamp + b" " * 64)
-    out += _header(b"MEMBER", b"000000000000000001600000000140")
-    out += _header(b"DSCRPTR")
-    out += (b"SAS     " + _pad(ds.name, 8) + b"SASDATA 9.4     " + _pad("cdisc-il2", 8) + b" " * 24 + stamp)
-    out += (stamp + b" " * 16 + _pad(ds.label or "", 40) + _pad("", 8))
-    out += _header(b"NAMESTR", f"000000{len(names):04d}00000000000000000000".encode("ascii"))
+    head = bytearray()
+    head += _header(b"LIBRARY")
+    head += (b"SAS     SAS     SASLIB  9.4     " + _pad("cdisc-il2", 8) + b" " * 24 + stamp).ljust(RECORD, b" ")
+    head += (stamp + b" " * 64)
+    head += _header(b"MEMBER", b"000000000000000001600000000140")
+    head += _header(b"DSCRPTR")
+    head += (b"SAS     " + _pad(ds.name, 8) + b"SASDATA 9.4     " + _pad("cdisc-il2", 8) + b" " * 24 + stamp)
+    head += (stamp + b" " * 16 + _pad(ds.label or "", 40) + _pad("", 8))
+    head += _header(b"NAMESTR", f"000000{len(names):04d}00000000000000000000".encode("ascii"))
     ns_bytes = b"".join(names)
-    out += ns_bytes + b" " * ((-len(ns_bytes)) % RECORD)
-    out += _header(b"OBS")
-    rows = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0), dtype=np.uint8)
-    body = rows.tobytes()
-    out += body + b" " * ((-len(body)) % RECORD)
-    write_bytes(path, bytes(out))
+    head += ns_bytes + b" " * ((-len(ns_bytes)) % RECORD)
+    head += _header(b"OBS")
+
+    def write(fh) -> None:
+        fh.write(head)
+        for start in range(0, n, XPT_CHUNK):       # the observations a chunk of records at a time, never whole
+            fh.write(np.concatenate([b[start:start + XPT_CHUNK] for b in blocks], axis=1).tobytes() if blocks else b"")
+        fh.write(b" " * ((-(n * pos)) % RECORD))
+
+    write_with(path, write)
 
 
 def unfit_values(ds: Dataset, limit: int = 20) -> pd.DataFrame:
