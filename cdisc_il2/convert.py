@@ -116,6 +116,7 @@ def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_sit
         raise InputError("no demography (DM) records: no spec maps a DM block, or its files are missing")
     issues = Issues()
     frames = {d: pd.concat(parts, ignore_index=True) for d, parts in records.items()}
+    records = site_frames = site_parts = merges = res = None       # the per-site parts, concatenated above
     found = []
     if coding is not None and "AE" in frames:
         frames["AE"], coding_rejects, ae_queries = code_ae(frames["AE"], *coding)
@@ -129,7 +130,7 @@ def map_transfer(transfer: Path, mappings: Path | None = None, allow_missing_sit
     if coding is not None or drug_coding is not None:
         queries = pd.concat([pd.DataFrame(columns=QUERY_COLUMNS), *found], ignore_index=True) if found \
             else pd.DataFrame(columns=QUERY_COLUMNS)
-    domains, trace, cells = assemble(frames, labels, issues)
+    domains, trace, cells = assemble(frames, labels, issues)      # takes the frames out of `frames` as it goes
     all_rejects = pd.concat([*rejects, issues.frame()], ignore_index=True)
     all_rejects = all_rejects.drop_duplicates(["file", "sheet", "row", "column", "value", "reason", "disposition"])
     all_rejects = all_rejects.sort_values(["file", "sheet", "row", "column"], kind="stable").reset_index(drop=True)

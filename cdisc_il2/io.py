@@ -71,9 +71,27 @@ def _risky(text: pd.Series) -> pd.Series:
     return pd.Series(np.append(lead.to_numpy(dtype=bool), False)[codes], index=text.index)
 
 
+def _is_text(dtype) -> bool:
+    """Whether a column of this dtype may hold text: object, string, or categories of either."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    return dtype == object or isinstance(dtype, pd.StringDtype)
+
+
 def _text_columns(frame: pd.DataFrame) -> list:
-    """Columns that may hold text (object or string dtype); numeric columns are never touched."""
-    return [c for c in frame.columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)]
+    """Columns that may hold text (object or string dtype, or categories of text); numeric columns are never
+    touched."""
+    return [c for c in frame.columns if _is_text(frame[c].dtype)]
+
+
+def _escaped_categories(values: pd.Series, escape: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """A categorical column with `escape` applied to its categories, once each (the codes are kept); as text
+    when escaping would make two categories one."""
+    cats = pd.Series(values.cat.categories, dtype="string")
+    new = escape(cats)
+    if new.is_unique:
+        return values.cat.rename_categories(pd.Index(new, dtype=values.cat.categories.dtype))
+    return escape(values.astype("string"))
 
 
 def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -82,6 +100,11 @@ def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     advice for CSV injection). unescape_formulas undoes exactly this, so data survive a CSV round trip."""
     out = frame
     for c in _text_columns(frame):
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            if _risky(pd.Series(frame[c].cat.categories, dtype="string")).any():
+                out = out.copy() if out is frame else out
+                out[c] = _escaped_categories(frame[c], lambda t: escape_formulas(t.to_frame("v"))["v"])
+            continue
         text = frame[c].astype("string")
         risky = _risky(text)
         if risky.any():
@@ -94,6 +117,10 @@ def unescape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Remove the apostrophe escape_formulas added (only where it added one)."""
     out = frame
     for c in _text_columns(frame):
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            out = out.copy() if out is frame else out
+            out[c] = _escaped_categories(frame[c], lambda t: unescape_formulas(t.to_frame("v"))["v"])
+            continue
         text = frame[c].astype("string")
         quoted = text.str.startswith("'").fillna(False).astype(bool)
         if not quoted.any():
@@ -194,6 +221,11 @@ def csv_words(values: pd.Series) -> tuple["np.ndarray", list[str]] | None:
     import numpy as np
 
     dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and _is_text(dtype):     # the categories' text, by the codes
+        uniques = list(dtype.categories)
+        if not all(isinstance(u, str) for u in uniques):
+            return None
+        return values.cat.codes.to_numpy(), uniques
     if isinstance(dtype, pd.StringDtype) or dtype == object:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         if dtype == object and not all(isinstance(u, str) for u in uniques):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .dates import full_date, study_day, treatment_emergent
-from .frames import number_text
+from .frames import as_categories, number_text
 from .mapping.engine import (CELL_COL, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
                              parse_numbers, split_cell_refs)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table, vital_signs
@@ -419,6 +419,7 @@ def trace(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
 
 
 CELL_COLUMNS = ["DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", "heading", "raw"]
+CELL_CATEGORIES = ["DOMAIN", "USUBJID", "VARIABLE", "file", "sheet", "heading", "raw"]    # held as categoricals
 
 
 def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
@@ -452,11 +453,12 @@ def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
 def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, tuple[str, str]]],
              issues: Issues) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
     """Build the SDTM domains (and SUPPxx), the trial design and subject visit/element datasets (design.py),
-    the trace table from mapped records per domain, and the trace of each collected value to its raw cell."""
+    the trace table from mapped records per domain, and the trace of each collected value to its raw cell.
+    `records` is emptied as its frames are taken (the mapped frames are not kept beside the domains made of them)."""
     from .design import add_design_domains
 
     study = load_study()
-    prepared = {d: derive_visitnum(add_identifiers(f, d)) for d, f in records.items()}
+    prepared = {d: derive_visitnum(add_identifiers(records.pop(d), d)) for d in list(records)}
     ex = prepared.get("EX", pd.DataFrame(columns=["USUBJID", "EXSTDTC", "EXENDTC"]))
     if "EX" in prepared:
         ex = ex.assign(EXTRT=study["treatment"]["EXTRT"])
@@ -473,7 +475,7 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
     out: dict[str, pd.DataFrame] = {}
     traces, cells = [], []
     for domain in [d for d in DOMAIN_ORDER if d in prepared]:
-        df = prepared[domain]
+        df = prepared.pop(domain)
         if domain != "DM":
             df = derive_epoch(derive_study_days(df, domain, dm), domain, dm)
         if domain == "LB":
@@ -492,4 +494,5 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
             out[f"SUPP{domain}"] = order_variables(supp, "SUPPQUAL")
             traces.append(trace(supp, f"SUPP{domain}", "IDVARVAL"))
     out = add_design_domains(out)
-    return out, pd.concat(traces, ignore_index=True), pd.concat(cells, ignore_index=True)
+    cells = as_categories(pd.concat(cells, ignore_index=True), CELL_CATEGORIES)
+    return out, pd.concat(traces, ignore_index=True), cells
