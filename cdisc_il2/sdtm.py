@@ -47,9 +47,8 @@ def derive_visitnum(df: pd.DataFrame) -> pd.DataFrame:
     """VISITNUM and VISITDY from the study schedule for the recoded VISIT."""
     if "VISIT" not in df:
         return df
-    out = df.drop(columns=[c for c in ("VISITNUM", "VISITDY") if c in df]).merge(visit_table(), on="VISIT", how="left")
-    out.index = df.index
-    return out
+    out = df.drop(columns=[c for c in ("VISITNUM", "VISITDY") if c in df])
+    return out.assign(**looked_up(out, visit_table(), ["VISIT"], ["VISITNUM", "VISITDY"]))
 
 
 def standardize_results(df: pd.DataFrame, domain: str, tests: dict, issues: Issues) -> pd.DataFrame:
@@ -73,7 +72,7 @@ def standardize_results(df: pd.DataFrame, domain: str, tests: dict, issues: Issu
     factors = pd.DataFrame([{testcd: k, orresu: u, "_factor": f}
                             for k, v in tests.items() for u, f in [(v["unit"], 1.0), *v["conversions"].items()]],
                            columns=[testcd, orresu, "_factor"])
-    out = out.merge(factors, on=[testcd, orresu], how="left").set_axis(out.index)
+    out = out.assign(**looked_up(out, factors, [testcd, orresu], ["_factor"]))
     no_factor = out[orres].notna() & out["_factor"].isna() & ~unknown
     issues.add(out, no_factor, raw_column(out, orresu), out[orresu].fillna("(no unit)"),
                "no conversion from this unit to the standard unit " + std_unit.fillna("?"))
@@ -106,11 +105,22 @@ def derive_reference_indicator(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def looked_up(df: pd.DataFrame, table: pd.DataFrame, on: list[str], columns: list[str]) -> dict[str, pd.Series]:
+    """The `columns` of `table` for each record of `df` by the key columns `on` (missing where the key is not in
+    the table): what a left merge adds, without copying the records' own columns."""
+    found = table.set_index(on)[columns]
+    if not found.index.is_unique:
+        raise ValueError(f"lookup table has repeated keys {on}")
+    keys = pd.MultiIndex.from_frame(df[on]) if len(on) > 1 else pd.Index(df[on[0]])
+    at = found.index.get_indexer(keys)
+    rows = found.reset_index(drop=True).reindex(at)     # -1 (not found) reindexes to missing
+    return {c: rows[c].set_axis(df.index) for c in columns}
+
+
 def standardize_questionnaires(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
     """QSTEST and standard results: weighted descriptors, numeric scales, letter grades, totals."""
     tests = qs_tests()
-    out = df.merge(tests[["QSCAT", "QSTESTCD", "QSTEST", "kind", "weight", "min", "max"]],
-                   on=["QSCAT", "QSTESTCD"], how="left").set_axis(df.index)
+    out = df.assign(**looked_up(df, tests, ["QSCAT", "QSTESTCD"], ["QSTEST", "kind", "weight", "min", "max"]))
     unknown = out["QSTEST"].isna()
     issues.add(out, unknown, raw_column(out, "QSTESTCD"), out["QSTESTCD"], "test code not defined for this QSCAT in study.yaml")
     study = load_study()

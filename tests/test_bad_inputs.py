@@ -190,6 +190,8 @@ def test_impossible_date_is_listed_with_its_cell_and_kept(tmp_path):
 def test_a_full_disk_names_the_file_and_leaves_no_half_file(tmp_path, monkeypatch):
     import errno
 
+    import cdisc_il2.io as cio
+
     workbook(tmp_path / "t" / "site09_a.xlsx", {"Demography": DM_ROWS})
     real = Path.write_bytes
 
@@ -198,7 +200,28 @@ def test_a_full_disk_names_the_file_and_leaves_no_half_file(tmp_path, monkeypatc
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, data)
 
-    monkeypatch.setattr(Path, "write_bytes", full)
+    class FullFile:                        # a file on a full disk: opening works, the first write fails
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    def full_open(path, mode="r", *args, **kwargs):
+        fh = open(path, mode, *args, **kwargs)
+        return FullFile(fh) if "w" in mode and Path(path).name.startswith(".dm.csv.") else fh
+
+    monkeypatch.setattr(Path, "write_bytes", full)          # files written whole
+    monkeypatch.setattr(cio, "open", full_open, raising=False)     # and files streamed (write_with)
     res = _convert(tmp_path, spec(tmp_path / "s", [DM_BLOCK]))
     assert res.exit_code == 3
     assert f"error: {tmp_path / 'out' / 'sdtm' / 'dm.csv'}: No space left on device" in _said(res)
