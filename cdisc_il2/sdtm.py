@@ -153,7 +153,7 @@ def derive_sledai_total(df: pd.DataFrame) -> pd.DataFrame:
     items = set(tests.loc[tests["kind"].eq("weighted"), "QSTESTCD"])
     total = tests.loc[tests["kind"].eq("total")].iloc[0]
     form = ["USUBJID", "QSCAT", "VISIT", "QSDTC", SRC_FILE, SRC_SHEET, SRC_ROW]
-    sled = df[df["QSCAT"].eq(total["QSCAT"])]
+    sled = df.loc[df["QSCAT"].eq(total["QSCAT"]), [*form, "QSTESTCD", "QSSTRESN"]]   # the columns it needs
     keys = sled[form].astype("string").fillna("")
     is_item = sled["QSTESTCD"].isin(items)
     grp = [keys[c] for c in form]
@@ -163,7 +163,7 @@ def derive_sledai_total(df: pd.DataFrame) -> pd.DataFrame:
     if need.empty:
         return df
     sums = need.groupby([keys.loc[need.index, c] for c in form])["QSSTRESN"].transform("sum")
-    derived = need.assign(QSSTRESN=sums).drop_duplicates(subset=form).copy()
+    derived = df.loc[need.index].assign(QSSTRESN=sums).drop_duplicates(subset=form).copy()
     derived["QSTESTCD"] = total["QSTESTCD"]
     derived["QSTEST"] = total["QSTEST"]
     derived["QSORRES"] = pd.NA
