@@ -64,14 +64,14 @@ def _frame(columns: list[dict], rows, path: Path | None = None) -> pd.DataFrame:
         col = df[c["name"]]
         dtype = c.get("dataType", "string")
         target = c.get("targetDataType")
-        present = col.dropna()
-        if pd.api.types.infer_dtype(present, skipna=True) in ("mixed", "unknown-array"):
+        if pd.api.types.infer_dtype(col, skipna=True) in ("mixed", "unknown-array"):
             nested = col.map(lambda v: isinstance(v, (dict, list))).to_numpy()
             if nested.any():
                 at = int(nested.argmax())
                 raise InputError(f"{where}: row {at + 1}, column {c['name']}: a JSON "
                                  f"{'object' if isinstance(col.iloc[at], dict) else 'array'} is not a value")
-        if dtype == "decimal" and len(present) and isinstance(present.iloc[0], str):
+        first = col.first_valid_index() if dtype == "decimal" else None
+        if first is not None and isinstance(col.at[first], str):
             # Dataset-JSON exchanges decimals as strings to keep them exact: keep the text (rules compare it
             # as a number), never a rounded binary float
             text = col.astype("string")
