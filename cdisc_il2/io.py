@@ -71,6 +71,22 @@ def _risky(text: pd.Series) -> pd.Series:
     return pd.Series(np.append(lead.to_numpy(dtype=bool), False)[codes], index=text.index)
 
 
+# _LEAD as one anchored Arrow (RE2) expression: the same characters, escaped for a character class
+_LEAD_RE2 = "^'*[" + "".join({"\t": "\\t", "\r": "\\r", "-": "\\-", "\\": "\\\\", "]": "\\]", "^": "\\^"}.get(ch, ch)
+                             for ch in FORMULA_START) + "]"
+
+
+def _may_start_a_formula(values: pd.Series) -> bool:
+    """Whether any value of a text column starts (after apostrophes) like a formula: one Arrow pass, so that the
+    columns holding none (nearly all) skip _risky's judgement of each distinct value. Other objects: True."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        return True
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.match_substring_regex(pa.array(values.array), _LEAD_RE2)).as_py())
+
+
 def _is_text(dtype) -> bool:
     """Whether a column of this dtype may hold text: object, string, or categories of either."""
     if isinstance(dtype, pd.CategoricalDtype):
@@ -90,7 +106,8 @@ def _escaped_categories(values: pd.Series, escape: Callable[[pd.Series], pd.Seri
     cats = pd.Series(values.cat.categories, dtype="string")
     new = escape(cats)
     if new.is_unique:
-        return values.cat.rename_categories(pd.Index(new, dtype=values.cat.categories.dtype))
+        return values.cat.rename_categories(pd.Index(new.array, dtype=values.cat.categories.dtype,
+                                                     name=values.cat.categories.name))
     return escape(values.astype("string"))
 
 
@@ -104,6 +121,8 @@ def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
             if _risky(pd.Series(frame[c].cat.categories, dtype="string")).any():
                 out = out.copy() if out is frame else out
                 out[c] = _escaped_categories(frame[c], lambda t: escape_formulas(t.to_frame("v"))["v"])
+            continue
+        if not _may_start_a_formula(frame[c]):
             continue
         text = frame[c].astype("string")
         risky = _risky(text)
