@@ -10,7 +10,7 @@ import pandas as pd
 from .dates import full_date, study_day, treatment_emergent
 from .frames import as_categories, number_text
 from .mapping.engine import (CELL_COL, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
-                             parse_numbers, split_cell_refs)
+                             cell_places, parse_numbers)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table, vital_signs
 from .resources import load_analysis, load_study
 
@@ -453,11 +453,11 @@ def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
     cells = pd.DataFrame({"DOMAIN": domain, "USUBJID": df["USUBJID"].astype("string").iloc[at].reset_index(drop=True),
                           "SEQ": seqs.iloc[at].reset_index(drop=True),
                           "VARIABLE": pd.Series(np.repeat(np.array(names, dtype=object), [len(r) for r in rows])),
-                          "ref": pd.concat(refs, ignore_index=True), "raw": pd.concat(raws, ignore_index=True)})
-    bits = split_cell_refs(cells["ref"])           # once for every variable of the domain
-    for c in ("file", "sheet", "row", "heading"):
-        cells[c] = bits[c]
-    return cells[CELL_COLUMNS]
+                          "raw": pd.concat(raws, ignore_index=True)})
+    places = cell_places(df[[SRC_FILE, SRC_SHEET, SRC_ROW]].iloc[at].reset_index(drop=True),
+                         pd.concat(refs, ignore_index=True))       # once for every variable of the domain
+    cells = cells.assign(**{c: places[c] for c in ("file", "sheet", "row", "heading")})
+    return cells.loc[places["heading"].notna(), CELL_COLUMNS].reset_index(drop=True)   # a record with no row names no cell
 
 
 def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, tuple[str, str]]],

@@ -209,6 +209,32 @@ def test_cell_references_split_as_python_splits_them(values):
         assert as_read == [parts[0], parts[1], number, parts[3]]
 
 
+_NAME = st.text(alphabet=st.sampled_from(["a", "é", "1", " ", "-", "語"]), max_size=6)      # files, sheets
+
+
+@QUICK
+@given(st.lists(st.tuples(_NAME, _NAME, st.integers(1, 10 ** 6), st.one_of(st.none(), _PART, _PART.map("({})".format))),
+                min_size=1, max_size=12), st.booleans())
+def test_a_cell_is_placed_where_it_was_read_whatever_its_heading_holds(cells, moved):
+    """cell_refs names a cell by its heading (in the record's own file, sheet and row; a heading holding
+    CELL_SEP in full), and cell_places gives back file, sheet, row and heading, also once full_cell_refs has
+    named them for a merge that moves the value to a record of another row; a heading in parentheses (a
+    constant or template) or none is no cell."""
+    from cdisc_il2.mapping.engine import SRC_FILE, SRC_ROW, SRC_SHEET, cell_places, cell_refs, full_cell_refs
+
+    frame = pd.DataFrame({SRC_FILE: [c[0] for c in cells], SRC_SHEET: [c[1] for c in cells],
+                          SRC_ROW: [c[2] for c in cells]})
+    heading = pd.Series([c[3] for c in cells], dtype="object")
+    refs, _ = cell_refs(frame, heading, heading)
+    if moved:                             # the records the values moved to are in another file's rows
+        refs = full_cell_refs(frame, refs)
+        frame = frame.assign(**{SRC_FILE: "other.xlsx", SRC_ROW: 0})
+    places = cell_places(frame, refs)
+    for (_, got), (file, sheet, row, head) in zip(places.iterrows(), cells):
+        read = [None if pd.isna(v) else v for v in got[["file", "sheet", "row", "heading"]]]
+        assert read == ([None] * 4 if head is None or head.startswith("(") else [file, sheet, row, head])
+
+
 @QUICK
 @given(st.lists(st.one_of(st.none(), st.text(max_size=15),
                           st.text(alphabet="=+-@'\t\r0123456789.PT:", max_size=8)), min_size=1, max_size=20))

@@ -18,7 +18,7 @@ from ..dictionaries.meddra import MEDDRA_SUFFIXES, MeddraRelease, read_release
 from ..errors import InputError
 from ..metadata import normalize, normalize_series
 from ..resources import data_dir, load_study
-from .engine import CELL_COL, REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, split_cell_refs
+from .engine import CELL_COL, REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, cell_places
 
 AE_MEDDRA = ["AE" + s for s in MEDDRA_SUFFIXES]
 CM_WHODRUG = ["CM" + s for s in whodrug.WHODRUG_SUFFIXES]
@@ -109,7 +109,7 @@ def _coding_queries(df: pd.DataFrame, domain: str, term_var: str, code: pd.Serie
     """The records with a reason (`why` not empty) as rejects.csv rows and as coding_queries.csv rows (file,
     sheet, row and heading of the verbatim's raw cell, subject, domain, verbatim, code, reason)."""
     q = why.ne("")
-    heading = (split_cell_refs(df[CELL_COL + term_var])["heading"]
+    heading = (cell_places(df, df[CELL_COL + term_var])["heading"]
                if CELL_COL + term_var in df else df.get(SRC_COLUMN, pd.Series(pd.NA, index=df.index)))
     sel = df[q]
     rejects = pd.DataFrame({"file": sel[SRC_FILE], "sheet": sel[SRC_SHEET], "row": sel[SRC_ROW].astype("Int64"),

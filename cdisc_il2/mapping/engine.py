@@ -139,7 +139,6 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
     reject = pd.Series(False, index=frame.index)
     synonyms = spec.doc.get("synonyms", {})
     styles = spec.doc.get("date_patterns", list(DEFAULT_PATTERNS))
-    prefix = cell_prefix(frame)
     for section in ("variables", "supp"):
         for var, rule in block.get(section, {}).items():
             where = f"{bpath}.{section}.{var}"
@@ -172,7 +171,7 @@ def run_block(spec: Spec, index: int, sheet: RawSheet) -> BlockResult:
                 reject |= missing
             out[target] = value
             if section == "variables" and "dictionary" not in rule:      # a coded value is the sponsor's coding
-                cell, text = cell_refs(frame, colname, raw, prefix)
+                cell, text = cell_refs(frame, colname, raw)
                 out[CELL_COL + var], out[RAW_COL + var] = cell, text
     for col in (SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN):
         out[col] = frame[col]
@@ -195,24 +194,62 @@ def cell_prefix(frame: pd.DataFrame) -> pd.Series:
             + frame[SRC_ROW].astype("string") + CELL_SEP)
 
 
-def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series, prefix: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """The raw cell of each record's value (file, sheet, row, heading joined by CELL_SEP) and its text, where the
-    value was read from a column of the sheet (a constant or template has a heading in parentheses: none).
+def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The raw cell of each record's value and its text, where the value was read from a column of the sheet (a
+    constant or template has a heading in parentheses: none).
 
-    `prefix` is cell_prefix(frame), built once per block, not once per variable."""
+    A cell is named by its column heading alone: its file, sheet and row are the record's own (SRC_FILE,
+    SRC_SHEET, SRC_ROW) until a merge moves the value to another record (full_cell_refs names them then); a
+    heading that holds CELL_SEP is named in full at once, so that it cannot be taken for a whole reference."""
     codes, names = pd.factorize(heading, use_na_sentinel=True)
     if len(names) == 1 and (codes == 0).all() and isinstance(names[0], str):     # one heading for every record
         if names[0].startswith("("):
             none = pd.Series(pd.NA, index=frame.index, dtype="string")
             return none, none.copy()
-        return prefix + names[0], raw.astype("string").copy()
+        return _named_in_full(frame, pd.Series(names[0], index=frame.index, dtype="string")), raw.astype("string").copy()
     head = heading.astype("string")
     collected = head.notna() & ~head.str.startswith("(").fillna(True)
     if not collected.any():             # a constant, template or derived value: no cell, no text
         none = pd.Series(pd.NA, index=frame.index, dtype="string")
         return none, none.copy()
-    ref = prefix + head
-    return ref.where(collected), raw.astype("string").where(collected)
+    return _named_in_full(frame, head.where(collected)), raw.astype("string").where(collected)
+
+
+def _own_row(refs: pd.Series) -> pd.Series:
+    """Which references are a heading alone (the cell is in the record's own row)."""
+    return (refs.notna() & ~refs.str.contains(CELL_SEP, regex=False).fillna(False)).astype(bool)
+
+
+def _named_in_full(frame: pd.DataFrame, refs: pd.Series) -> pd.Series:
+    """References whose heading holds CELL_SEP, named with their file, sheet and row."""
+    sep = refs.str.contains(CELL_SEP, regex=False).fillna(False).astype(bool)
+    return refs.mask(sep, cell_prefix(frame) + refs) if sep.any() else refs
+
+
+def full_cell_refs(frame: pd.DataFrame, refs: pd.Series) -> pd.Series:
+    """Cell references of `frame`'s records, each naming its file, sheet and row (a heading alone gets its
+    record's): what a merge carries to another record, whose own row is another."""
+    refs = refs.astype("string")
+    own = _own_row(refs)
+    return refs.mask(own, cell_prefix(frame) + refs) if own.any() else refs
+
+
+def cell_places(frame: pd.DataFrame, refs: pd.Series) -> pd.DataFrame:
+    """The file, sheet, row and heading of each record's cell reference (cell_refs, full_cell_refs): a heading
+    alone is in the record's own file, sheet and row; a reference whose record has none of those names no cell."""
+    refs = refs.astype("string")
+    mine = _own_row(refs).to_numpy()
+    places = pd.DataFrame({"file": frame[SRC_FILE].astype("string"), "sheet": frame[SRC_SHEET].astype("string"),
+                           "row": frame[SRC_ROW].astype("Int64"), "heading": refs}, index=frame.index)
+    named = mine & places[["file", "sheet", "row"]].notna().all(axis=1).to_numpy()
+    if not named.all():
+        places = places.mask(pd.Series(~named, index=places.index), pd.NA)
+    full = refs.notna().to_numpy() & ~mine
+    if full.any():
+        bits = split_cell_refs(refs[full])
+        for c in ("file", "sheet", "row", "heading"):
+            places.loc[full, c] = bits[c]
+    return places
 
 
 # a cell reference's parts, each present when the text has that many separators (the heading keeps any further)

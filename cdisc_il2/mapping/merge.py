@@ -8,7 +8,8 @@ import pandas as pd
 
 from ..errors import InputError
 from ..frames import comparable_text
-from .engine import CELL_COL, RAW_COL, REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, BlockResult, Issues
+from .engine import (CELL_COL, RAW_COL, REJECT_COLUMNS, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, BlockResult, Issues,
+                     full_cell_refs)
 from .spec import Spec
 
 MERGE_REJECTED = "row rejected (no record to add to)"
@@ -53,8 +54,9 @@ def merge_block(base: pd.DataFrame | None, res: BlockResult, block: dict, spec: 
         taken = hit & ((out[var].isna() & incoming.notna()) if var in out else pd.Series(True, index=out.index))
         for col in (CELL_COL + var, RAW_COL + var):      # the raw cell follows the value it gave
             if col in take:
+                moved = full_cell_refs(take, take[col]) if col.startswith(CELL_COL) else take[col].astype("string")
                 cell = pd.Series(pd.NA, index=out.index, dtype="string")
-                cell[hit] = take[col].astype("string").to_numpy()[idx[hit].astype(int).to_numpy()]
+                cell[hit] = moved.to_numpy()[idx[hit].astype(int).to_numpy()]
                 mine = out[col].astype("string") if col in out else pd.Series(pd.NA, index=out.index, dtype="string")
                 out[col] = cell.where(taken | mine.isna(), mine)
         if var in out:
