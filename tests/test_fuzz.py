@@ -356,7 +356,7 @@ def test_ndjson_lines_are_the_json_encoders_of_each_row(tmp_path, case, extra):
     encoder on each row's values (-0.0, NaN as null, integers and text included)."""
     import json
 
-    from cdisc_il2.formats.datasetjson import _cell_frame, _rows_of, column_definitions
+    from cdisc_il2.formats.datasetjson import _rows_of, column_definitions, value_frame
 
     frame, meta = case
     if extra and len(frame):
@@ -366,7 +366,7 @@ def test_ndjson_lines_are_the_json_encoders_of_each_row(tmp_path, case, extra):
     path = tmp_path / "fz.ndjson"
     write_dataset_json(ds, path, HEADER, ndjson=True)
     enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-    expected = [enc.encode(r) for r in _rows_of(_cell_frame(frame, column_definitions(ds)))]
+    expected = [enc.encode(r) for r in _rows_of(value_frame(frame, column_definitions(ds)))]
     assert path.read_text(encoding="utf-8").split("\n")[1:-1] == expected
 
 

@@ -10,7 +10,7 @@ from .. import __version__
 from ..config import define_config
 from ..errors import IncompleteOutput, InputError
 from ..formats import ColumnMeta, Dataset, read_folder
-from ..formats.datasetjson import column_definitions, write_dataset_json
+from ..formats.datasetjson import column_definitions, value_frame, write_dataset_json
 from ..formats.xpt import XptValueError, unfit_values, write_xpt
 from ..metadata import adam_datasets, adam_standard_variable, adam_structure, sdtm_dataset_label, sdtm_variables
 from ..resources import load_study
@@ -102,13 +102,17 @@ def export_folder(data_dir: Path, out: Path, formats: tuple[str, ...] = FORMATS,
                 except XptValueError as exc:
                     base.with_suffix(".xpt").unlink(missing_ok=True)
                     problems.append(f"{name.lower()}.xpt: {exc}")
-        columns = column_definitions(ds, items.get(name)) if {"json", "ndjson"} & set(formats) else None
+        if {"json", "ndjson"} & set(formats):      # the columns and their values made once for both files
+            columns = column_definitions(ds, items.get(name))
+            values = value_frame(ds.frame, columns)
         if "json" in formats:
-            write_dataset_json(ds, base.with_suffix(".json"), header, items.get(name), columns=columns)
+            write_dataset_json(ds, base.with_suffix(".json"), header, items.get(name), columns=columns, values=values)
             written.append(base.with_suffix(".json"))
         if "ndjson" in formats:
-            write_dataset_json(ds, base.with_suffix(".ndjson"), header, items.get(name), ndjson=True, columns=columns)
+            write_dataset_json(ds, base.with_suffix(".ndjson"), header, items.get(name), ndjson=True, columns=columns,
+                               values=values)
             written.append(base.with_suffix(".ndjson"))
+        values = None
     if define is None:
         xml = build_define(data, standard, specs, stamp, ".xpt" if "xpt" in formats else ".json", coding=coding)
         write_define(out / "define.xml", xml)

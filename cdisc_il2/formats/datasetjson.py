@@ -349,8 +349,8 @@ def _infer_type(values: pd.Series, meta: ColumnMeta) -> str:
     return "string"
 
 
-def _cell_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
-    """Columns in Dataset-JSON value form: text '' for missing character values, null for numbers and dates."""
+def value_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
+    """Columns in Dataset-JSON value form (the same for the JSON and the NDJSON file of a dataset): text '' for missing character values, null for numbers and dates."""
     out = {}
     for col in columns:
         s = frame[col["name"]]
@@ -462,12 +462,15 @@ def _ndjson_rows(cells: pd.DataFrame, enc: json.JSONEncoder) -> list[str]:
 
 
 def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[str, dict] | None = None,
-                       ndjson: bool = False, columns: list[dict] | None = None) -> None:
+                       ndjson: bool = False, columns: list[dict] | None = None,
+                       values: pd.DataFrame | None = None) -> None:
     """Write Dataset-JSON v1.1 (JSON, or NDJSON: metadata line then one line per row) atomically; `columns`,
-    column_definitions(ds, item_meta) already computed, spares computing them again."""
+    column_definitions(ds, item_meta), and `values`, value_frame(ds.frame, columns), already computed (for the
+    other file of the dataset) spare computing them again."""
     from ..io import write_with
 
     columns = columns if columns is not None else column_definitions(ds, item_meta)
+    cells = values if values is not None else value_frame(ds.frame, columns)
     meta = {"datasetJSONCreationDateTime": header["created"], "datasetJSONVersion": "1.1.0",
             "fileOID": f"{header['fileOID']}/{ds.name.lower()}", "dbLastModifiedDateTime": header["modified"],
             "originator": header.get("originator", "cdisc-il2"),
@@ -479,13 +482,13 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
         enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
         if ndjson:
             fh.write((enc.encode(meta) + "\n").encode("utf-8"))
-            rows = _ndjson_rows(_cell_frame(ds.frame, columns), enc)
+            rows = _ndjson_rows(cells, enc)
             for start in range(0, len(rows), NDJSON_BATCH):     # a batch of lines per write, memory bounded
                 batch = rows[start:start + NDJSON_BATCH]
                 fh.write(("\n".join(f"[{r}]" for r in batch) + "\n").encode("utf-8"))
         else:
             fh.write((enc.encode(meta)[:-1] + ',"rows":').encode("utf-8"))
-            for text in _json_rows(_cell_frame(ds.frame, columns)):
+            for text in _json_rows(cells):
                 fh.write(text)
             fh.write(b"}\n")
 
