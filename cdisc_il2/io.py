@@ -87,6 +87,17 @@ def _may_start_a_formula(values: pd.Series) -> bool:
     return bool(pc.any(pc.match_substring_regex(pa.array(values.array), _LEAD_RE2)).as_py())
 
 
+def _distinct_text(values: pd.Series) -> pd.Series:
+    """The distinct values of a text column as text (of a categorical, the categories its records use)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        import numpy as np
+
+        codes = values.cat.codes.to_numpy()
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+        return pd.Series(values.cat.categories[used], dtype="string")
+    return pd.Series(pd.unique(values.astype("string")), dtype="string")
+
+
 def _is_text(dtype) -> bool:
     """Whether a column of this dtype may hold text: object, string, or categories of either."""
     if isinstance(dtype, pd.CategoricalDtype):
@@ -166,15 +177,15 @@ def float_text(values: pd.Series) -> pd.Series:
     return pd.Series(text, index=values.index, name=values.name, dtype=object)
 
 
-def write_frame_csv(buf: IO[str], frame: pd.DataFrame) -> None:
+def write_frame_csv(buf: IO[str], frame: pd.DataFrame, raw: IO[bytes] | None = None) -> None:
     """A frame as CSV text into a text handle: missing values are empty fields, floats with CSV_FLOAT, text a
     spreadsheet would run as a formula neutralised (escape_formulas); the bytes of pandas' to_csv (csv module,
-    minimal quoting), each column's text made once per distinct value (_csv_fields)."""
+    minimal quoting), each column's text made once per distinct value (_csv_fields) and the records joined by
+    Arrow a chunk at a time (_joined_records), written as bytes to `raw` when given (the file under `buf`)."""
     out = escape_formulas(frame)
     # Python's csv writer quotes a field with a line feed but not one with a lone carriage return, which a reader
     # takes for a line break: a frame holding one has every field quoted (the bytes of any other frame unchanged)
-    lone_cr = any(pd.Series(pd.unique(out[c].astype("string")), dtype="string").str.contains("\r", regex=False).any()
-                  for c in _text_columns(out))
+    lone_cr = any(_distinct_text(out[c]).str.contains("\r", regex=False).any() for c in _text_columns(out))
     fields = None if lone_cr or not out.columns.is_unique or not all(isinstance(c, str) for c in out.columns) \
         or not len(out.columns) else [_csv_fields(out[c]) for c in out.columns]
     if fields is None or any(f is None for f in fields):
@@ -182,10 +193,34 @@ def write_frame_csv(buf: IO[str], frame: pd.DataFrame) -> None:
         return
     single = len(fields) == 1           # the csv module quotes a record that would otherwise be an empty line
     buf.write(",".join(_quoted(c, single) for c in out.columns) + "\n")
-    for start in range(0, len(out), CSV_CHUNK):
-        cols = [table[codes[start:start + CSV_CHUNK]].tolist() for table, codes in fields]
-        rows = (r or '""' for r in cols[0]) if single else map(",".join, zip(*cols))
-        buf.write("\n".join(rows) + "\n")
+    if single:
+        table, codes = fields[0]
+        for start in range(0, len(out), CSV_CHUNK):
+            buf.write("\n".join(r or '""' for r in table[codes[start:start + CSV_CHUNK]].tolist()) + "\n")
+        return
+    for chunk in _joined_records(fields, len(out)):
+        if raw is not None:
+            raw.write(chunk)
+        else:
+            buf.write(chunk.decode("utf-8"))
+
+
+def _joined_records(fields: list[tuple["np.ndarray", "np.ndarray"]], n: int) -> Iterator[bytes]:
+    """The records' lines (fields joined by ',', each line ended by a line feed) as UTF-8 bytes, CSV_CHUNK
+    records at a time: each column's fields taken by its codes and joined by Arrow's kernels, not per record in
+    Python (a trace of raw cells has millions)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    columns = [(pa.array(table, type=text), np.where(codes < 0, len(table) - 1, codes)) for table, codes in fields]
+    comma, line_feed = pa.scalar(",", text), pa.scalar("\n", text)
+    for start in range(0, n, CSV_CHUNK):
+        records = pc.binary_join_element_wise(*[t.take(pa.array(c[start:start + CSV_CHUNK])) for t, c in columns],
+                                              comma)
+        lines = pa.LargeListArray.from_arrays(pa.array([0, len(records)], pa.int64()), records)
+        yield pc.binary_join(lines, line_feed)[0].as_buffer().to_pybytes() + b"\n"
 
 
 def pandas_csv(buf: IO[str], frame: pd.DataFrame, quoting: int = csv.QUOTE_MINIMAL) -> None:
@@ -279,8 +314,8 @@ CSV_CHUNK = 65_536      # records joined and written at a time: a big table's te
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Write a frame as UTF-8 CSV atomically (write_frame_csv), streamed into the file a chunk at a time."""
     def write(fh: IO[bytes]) -> None:
-        text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
-        write_frame_csv(text, frame)
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)   # unbuffered: the
+        write_frame_csv(text, frame, raw=fh)                   # text and the bytes reach the file in order
         text.flush()
         text.detach()
 
