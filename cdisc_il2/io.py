@@ -181,7 +181,7 @@ def write_frame_csv(buf: IO[str], frame: pd.DataFrame, raw: IO[bytes] | None = N
     """A frame as CSV text into a text handle: missing values are empty fields, floats with CSV_FLOAT, text a
     spreadsheet would run as a formula neutralised (escape_formulas); the bytes of pandas' to_csv (csv module,
     minimal quoting), each column's text made once per distinct value (_csv_fields) and the records joined by
-    Arrow a chunk at a time (_joined_records), written as bytes to `raw` when given (the file under `buf`)."""
+    Arrow a chunk at a time (joined_lines), written as bytes to `raw` when given (the file under `buf`)."""
     out = escape_formulas(frame)
     # Python's csv writer quotes a field with a line feed but not one with a lone carriage return, which a reader
     # takes for a line break: a frame holding one has every field quoted (the bytes of any other frame unchanged)
@@ -198,28 +198,35 @@ def write_frame_csv(buf: IO[str], frame: pd.DataFrame, raw: IO[bytes] | None = N
         for start in range(0, len(out), CSV_CHUNK):
             buf.write("\n".join(r or '""' for r in table[codes[start:start + CSV_CHUNK]].tolist()) + "\n")
         return
-    for chunk in _joined_records(fields, len(out)):
+    for chunk in joined_lines(fields, len(out)):
         if raw is not None:
             raw.write(chunk)
         else:
             buf.write(chunk.decode("utf-8"))
 
 
-def _joined_records(fields: list[tuple["np.ndarray", "np.ndarray"]], n: int) -> Iterator[bytes]:
-    """The records' lines (fields joined by ',', each line ended by a line feed) as UTF-8 bytes, CSV_CHUNK
-    records at a time: each column's fields taken by its codes and joined by Arrow's kernels, not per record in
-    Python (a trace of raw cells has millions)."""
+def joined_lines(fields: list[tuple["np.ndarray", "np.ndarray"]], n: int, before: str = "",
+                 after: str = "") -> Iterator[bytes]:
+    """`n` lines of fields given as (the text of each distinct value, a code per line into it; -1: the last
+    text), joined by ',' between `before` and `after`, each line ended by a line feed, as UTF-8 bytes CSV_CHUNK
+    lines at a time: each column taken by its codes and joined by Arrow's kernels, not per line in Python (a
+    trace of raw cells has millions). CSV records (write_frame_csv) and NDJSON rows are written so."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = pa.large_string()
     columns = [(pa.array(table, type=text), np.where(codes < 0, len(table) - 1, codes)) for table, codes in fields]
-    comma, line_feed = pa.scalar(",", text), pa.scalar("\n", text)
+    comma, line_feed, empty = pa.scalar(",", text), pa.scalar("\n", text), pa.scalar("", text)
     for start in range(0, n, CSV_CHUNK):
-        records = pc.binary_join_element_wise(*[t.take(pa.array(c[start:start + CSV_CHUNK])) for t, c in columns],
-                                              comma)
-        lines = pa.LargeListArray.from_arrays(pa.array([0, len(records)], pa.int64()), records)
+        if columns:
+            lines = pc.binary_join_element_wise(*[t.take(pa.array(c[start:start + CSV_CHUNK])) for t, c in columns],
+                                                comma)
+        else:
+            lines = pa.array([""] * min(CSV_CHUNK, n - start), type=text)
+        if before or after:
+            lines = pc.binary_join_element_wise(pa.scalar(before, text), lines, pa.scalar(after, text), empty)
+        lines = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
         yield pc.binary_join(lines, line_feed)[0].as_buffer().to_pybytes() + b"\n"
 
 

@@ -443,22 +443,18 @@ def _values_of(values: pd.Series) -> list:
     return values.astype(object).tolist()
 
 
-NDJSON_BATCH = 20_000      # NDJSON lines encoded and written together
-
-
-def _ndjson_rows(cells: pd.DataFrame, enc: json.JSONEncoder) -> list[str]:
-    """Each row's values as the JSON text `enc` writes of the row's tuple, without its brackets: every column's
-    values encoded once per distinct value (by bit pattern for floats: -0.0 stays -0.0) and joined per row."""
-    cols = []
+def _ndjson_fields(cells: pd.DataFrame, enc: json.JSONEncoder) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each column's values as the JSON text `enc` writes of them, once per distinct value (by bit pattern for
+    floats: -0.0 stays -0.0): (the texts, then 'null'; a code per row into them), for io.joined_lines."""
+    fields = []
     for c in cells.columns:
         values = cells[c]
         key = values.to_numpy(dtype="float64").view("int64") if values.dtype == "float64" else values
         codes, _ = pd.factorize(key, use_na_sentinel=True)
         present, first = np.unique(codes, return_index=True)            # the first record of each distinct value
         sample = _values_of(values.iloc[first[present >= 0]])           # NaN and NA as None: null
-        table = np.array([enc.encode(v) for v in sample] + ["null"], dtype=object)
-        cols.append(table[codes].tolist())
-    return list(map(",".join, zip(*cols))) if cols else [""] * len(cells)
+        fields.append((np.array([enc.encode(v) for v in sample] + ["null"], dtype=object), codes))
+    return fields
 
 
 def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[str, dict] | None = None,
@@ -467,7 +463,7 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
     """Write Dataset-JSON v1.1 (JSON, or NDJSON: metadata line then one line per row) atomically; `columns`,
     column_definitions(ds, item_meta), and `values`, value_frame(ds.frame, columns), already computed (for the
     other file of the dataset) spare computing them again."""
-    from ..io import write_with
+    from ..io import joined_lines, write_with
 
     columns = columns if columns is not None else column_definitions(ds, item_meta)
     cells = values if values is not None else value_frame(ds.frame, columns)
@@ -482,10 +478,8 @@ def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[st
         enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
         if ndjson:
             fh.write((enc.encode(meta) + "\n").encode("utf-8"))
-            rows = _ndjson_rows(cells, enc)
-            for start in range(0, len(rows), NDJSON_BATCH):     # a batch of lines per write, memory bounded
-                batch = rows[start:start + NDJSON_BATCH]
-                fh.write(("\n".join(f"[{r}]" for r in batch) + "\n").encode("utf-8"))
+            for lines in joined_lines(_ndjson_fields(cells, enc), len(cells), "[", "]"):   # a chunk per write
+                fh.write(lines)
         else:
             fh.write((enc.encode(meta)[:-1] + ',"rows":').encode("utf-8"))
             for text in _json_rows(cells):
