@@ -677,8 +677,9 @@ def sledai_total(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str)
 def sledai_weight(rule: Rule, df: pd.DataFrame, p: dict, study: Study, name: str) -> pd.Series:
     """A SLEDAI-2K descriptor scored other than 0 or its weight."""
     need(df, "QSCAT", "QSTESTCD", "QSSTRESN")
-    tests = qs_tests()
-    w = df["QSTESTCD"].map(tests.set_index("QSTESTCD")["weight"])
+    weights = qs_tests().set_index("QSTESTCD")["weight"].dropna().to_dict()
+    # looked up as objects: a text column's map gives nullable numbers whose comparisons are missing, not False
+    w = pd.Series(df["QSTESTCD"].astype(object).map(weights), index=df.index, dtype="float64")
     score = pd.to_numeric(df["QSSTRESN"], errors="coerce")
     item = df["QSCAT"].eq("SLEDAI-2K") & w.notna() & score.notna()
     return item & ~((score == 0) | (score == w))
