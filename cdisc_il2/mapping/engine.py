@@ -206,7 +206,8 @@ def cell_refs(frame: pd.DataFrame, heading: pd.Series, raw: pd.Series) -> tuple[
         if names[0].startswith("("):
             none = pd.Series(pd.NA, index=frame.index, dtype="string")
             return none, none.copy()
-        return _named_in_full(frame, pd.Series(names[0], index=frame.index, dtype="string")), raw.astype("string").copy()
+        refs = pd.Series(names[0], index=frame.index, dtype="string")
+        return (_named_in_full(frame, refs) if CELL_SEP in names[0] else refs), raw.astype("string").copy()
     head = heading.astype("string")
     collected = head.notna() & ~head.str.startswith("(").fillna(True)
     if not collected.any():             # a constant, template or derived value: no cell, no text
@@ -236,7 +237,8 @@ def full_cell_refs(frame: pd.DataFrame, refs: pd.Series) -> pd.Series:
 
 def cell_places(frame: pd.DataFrame, refs: pd.Series) -> pd.DataFrame:
     """The file, sheet, row and heading of each record's cell reference (cell_refs, full_cell_refs): a heading
-    alone is in the record's own file, sheet and row; a reference whose record has none of those names no cell."""
+    alone is in the record's own file, sheet and row; a heading alone whose record lacks one of those names no
+    cell (all four missing)."""
     refs = refs.astype("string")
     mine = _own_row(refs).to_numpy()
     places = pd.DataFrame({"file": frame[SRC_FILE].astype("string"), "sheet": frame[SRC_SHEET].astype("string"),
