@@ -185,12 +185,15 @@ def _plan_subjects(n: int, rng: np.random.Generator) -> list[Subject]:
     n_isr = round(n * 0.125)
     isr = set(rng.choice(np.arange(n), size=n_isr, replace=False).tolist()) if n_isr else set()
     n2 = (n - n1 + 1) // 2
+    # site 02 numbers its subjects from 2001, above site 01's, and from 20001 (200001...) once site 01 has 2,000
+    # or more: a SUBJID is unique within the study at every size (SD1001)
+    base = 2000 if n1 < 2000 else 2 * 10 ** len(str(n1))
     subjects = []
     for i in range(n):
         if i < n1:
             site, subjid = "01", f"{i + 1:03d}"
         elif i < n1 + n2:
-            site, subjid = "02", str(2000 + i - n1 + 1)
+            site, subjid = "02", str(base + i - n1 + 1)
         else:
             site, subjid = "03", f"C3-{i - n1 - n2 + 1:02d}"
         subjects.append(Subject(site, subjid, kinds[i], last[i], i in isr))
