@@ -429,7 +429,9 @@ def trace(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
 
 
 CELL_COLUMNS = ["DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", "heading", "raw"]
-CELL_CATEGORIES = ["DOMAIN", "USUBJID", "VARIABLE", "file", "sheet", "heading", "raw"]    # held as categoricals
+# the traces' text columns held as categoricals: a few files, sheets and subjects repeated millions of times
+CELL_CATEGORIES = ["DOMAIN", "USUBJID", "VARIABLE", "file", "sheet", "heading", "raw"]
+TRACE_CATEGORIES = ["DOMAIN", "USUBJID", "QNAM", "file", "sheet", "column"]
 
 
 def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
@@ -505,4 +507,4 @@ def assemble(records: dict[str, pd.DataFrame], supp_labels: dict[str, dict[str, 
             traces.append(trace(supp, f"SUPP{domain}", "IDVARVAL"))
     out = add_design_domains(out)
     cells = as_categories(pd.concat(cells, ignore_index=True), CELL_CATEGORIES)
-    return out, pd.concat(traces, ignore_index=True), cells
+    return out, as_categories(pd.concat(traces, ignore_index=True), TRACE_CATEGORIES), cells
