@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .errors import SpecError
 from .dates import full_date, study_day, treatment_emergent
 from .frames import as_categories, number_text
 from .mapping.engine import (CELL_COL, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
@@ -48,7 +49,7 @@ def derive_visitnum(df: pd.DataFrame) -> pd.DataFrame:
     if "VISIT" not in df:
         return df
     out = df.drop(columns=[c for c in ("VISITNUM", "VISITDY") if c in df])
-    return out.assign(**looked_up(out, visit_table(), ["VISIT"], ["VISITNUM", "VISITDY"]))
+    return out.assign(**looked_up(out, visit_table(), ["VISIT"], ["VISITNUM", "VISITDY"], "visits"))
 
 
 def standardize_results(df: pd.DataFrame, domain: str, tests: dict, issues: Issues) -> pd.DataFrame:
@@ -72,7 +73,8 @@ def standardize_results(df: pd.DataFrame, domain: str, tests: dict, issues: Issu
     factors = pd.DataFrame([{testcd: k, orresu: u, "_factor": f}
                             for k, v in tests.items() for u, f in [(v["unit"], 1.0), *v["conversions"].items()]],
                            columns=[testcd, orresu, "_factor"])
-    out = out.assign(**looked_up(out, factors, [testcd, orresu], ["_factor"]))
+    out = out.assign(**looked_up(out, factors, [testcd, orresu], ["_factor"],
+                                 f"{'lab_tests' if d == 'LB' else 'vital_signs'} (unit and conversions)"))
     no_factor = out[orres].notna() & out["_factor"].isna() & ~unknown
     issues.add(out, no_factor, raw_column(out, orresu), out[orresu].fillna("(no unit)"),
                "no conversion from this unit to the standard unit " + std_unit.fillna("?"))
@@ -105,12 +107,16 @@ def derive_reference_indicator(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def looked_up(df: pd.DataFrame, table: pd.DataFrame, on: list[str], columns: list[str]) -> dict[str, pd.Series]:
+def looked_up(df: pd.DataFrame, table: pd.DataFrame, on: list[str], columns: list[str],
+              where: str) -> dict[str, pd.Series]:
     """The `columns` of `table` for each record of `df` by the key columns `on` (missing where the key is not in
-    the table): what a left merge adds, without copying the records' own columns."""
+    the table): what a left merge adds, without copying the records' own columns. The table comes from
+    mappings/study.yaml at `where`; a key it repeats is a SpecError (a record would have two answers)."""
     found = table.set_index(on)[columns]
     if not found.index.is_unique:
-        raise ValueError(f"lookup table has repeated keys {on}")
+        twice = sorted({str(k) for k in found.index[found.index.duplicated()]})
+        raise SpecError("study.yaml", where, f"{', '.join(on)} must be unique, but {'; '.join(twice)} comes "
+                                             "more than once")
     keys = pd.MultiIndex.from_frame(df[on]) if len(on) > 1 else pd.Index(df[on[0]])
     at = found.index.get_indexer(keys)
     rows = found.reset_index(drop=True).reindex(at)     # -1 (not found) reindexes to missing
@@ -120,7 +126,8 @@ def looked_up(df: pd.DataFrame, table: pd.DataFrame, on: list[str], columns: lis
 def standardize_questionnaires(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
     """QSTEST and standard results: weighted descriptors, numeric scales, letter grades, totals."""
     tests = qs_tests()
-    out = df.assign(**looked_up(df, tests, ["QSCAT", "QSTESTCD"], ["QSTEST", "kind", "weight", "min", "max"]))
+    out = df.assign(**looked_up(df, tests, ["QSCAT", "QSTESTCD"], ["QSTEST", "kind", "weight", "min", "max"],
+                                "questionnaires"))
     unknown = out["QSTEST"].isna()
     issues.add(out, unknown, raw_column(out, "QSTESTCD"), out["QSTESTCD"], "test code not defined for this QSCAT in study.yaml")
     study = load_study()

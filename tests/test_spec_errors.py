@@ -2,6 +2,7 @@
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -141,3 +142,19 @@ def test_unwritable_output_is_a_clear_input_error(tmp_path):
     blocker.write_text("a file where the output folder should be")
     res = CliRunner().invoke(app, ["convert", str(SAMPLES), "--out", str(blocker)])
     assert res.exit_code == 3 and "Traceback" not in res.output and str(blocker) in " ".join(res.output.split())
+
+
+def test_a_key_study_yaml_repeats_is_a_spec_error_naming_where(monkeypatch):
+    """A visit named twice in study.yaml would give its records two visit numbers: convert stops with a
+    SpecError naming the place and the name, never a traceback."""
+    import re
+
+    import cdisc_il2.sdtm as sdtm
+    from cdisc_il2.metadata import visit_table
+
+    visits = visit_table()
+    twice = pd.concat([visits, visits.iloc[[1]]], ignore_index=True)
+    monkeypatch.setattr(sdtm, "visit_table", lambda: twice)
+    name = str(visits["VISIT"].iloc[1])
+    with pytest.raises(SpecError, match=f"study.yaml: at visits: VISIT must be unique, but {re.escape(name)} comes more than once"):
+        sdtm.derive_visitnum(pd.DataFrame({"VISIT": [name]}))
