@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import SpecError
 from .dates import full_date, study_day, treatment_emergent
+from .errors import SpecError
 from .frames import as_categories, number_text
 from .mapping.engine import (CELL_COL, RAW_COL, DERIVE_COL, DUPLICATE_REJECTED, SRC_COLUMN, SRC_FILE, SRC_ROW, SRC_SHEET, SUPP_COL, Issues,
                              cell_places, parse_numbers)
 from .metadata import codelist, lab_tests, normalize_series, qs_tests, sdtm_variables, visit_table, vital_signs
 from .resources import load_analysis, load_study
+from .traces import CELL_CATEGORIES, CELL_COLUMNS, TRACE_CATEGORIES
 
 SRC_SITE = "__site__"
 PROVENANCE = [SRC_FILE, SRC_SHEET, SRC_ROW, SRC_COLUMN]
@@ -433,12 +434,6 @@ def trace(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:
                          "QNAM": df.get("QNAM", pd.Series(pd.NA, index=df.index, dtype="string")),
                          "file": df[SRC_FILE], "sheet": df[SRC_SHEET], "row": df[SRC_ROW].astype("Int64"),
                          "column": df[SRC_COLUMN]})
-
-
-CELL_COLUMNS = ["DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", "heading", "raw"]
-# the traces' text columns held as categoricals: a few files, sheets and subjects repeated millions of times
-CELL_CATEGORIES = ["DOMAIN", "USUBJID", "VARIABLE", "file", "sheet", "heading", "raw"]
-TRACE_CATEGORIES = ["DOMAIN", "USUBJID", "QNAM", "file", "sheet", "column"]
 
 
 def trace_cells(df: pd.DataFrame, domain: str, seq: str) -> pd.DataFrame:

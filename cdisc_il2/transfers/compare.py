@@ -13,13 +13,13 @@ from ..formats import read_folder
 from ..frames import comparable_text
 from ..io import read_back_frame
 from ..keys import natural_keys
+from ..traces import CELL_COLUMNS
 
 CHANGE_COLUMNS = ["dataset", "change", "usubjid", "key", "variable", "old", "new"]
 FINDING_KEY = ["scope", "dataset", "rule_id", "severity", "variable", "usubjid", "value"]
 OCCURRENCE = "__occurrence__"
 VALUE_COLUMNS = ["dataset", "usubjid", "key", "variable", "old", "new", "file", "sheet", "row", "column", "raw", "follows"]
 NEW_SUBJECT_COLUMNS = ["usubjid", "file", "records"]      # then one column of record counts per dataset
-CELL_COLUMNS = {"DOMAIN", "USUBJID", "SEQ", "VARIABLE", "file", "sheet", "row", "heading", "raw"}  # of trace_cells
 
 
 @dataclass
@@ -258,7 +258,7 @@ def _changed_values(changes: pd.DataFrame, raw: pd.DataFrame, new: RunTables, ne
     out = ch.merge(rec, on=["dataset", "key"], how="left").assign(column=pd.NA, raw=pd.NA)
     if new.cells is not None and len(out):
         cells = new.cells
-        if CELL_COLUMNS <= set(cells.columns):
+        if set(CELL_COLUMNS) <= set(cells.columns):
             cells = cells[cells["DOMAIN"].isin(set(out["dataset"])) & cells["VARIABLE"].isin(set(out["variable"]))]
             ids = []
             for name in sorted(set(out["dataset"])):
