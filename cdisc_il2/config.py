@@ -7,7 +7,6 @@ import copy
 import re
 from functools import lru_cache
 
-
 from .resources import data_dir, load_analysis, load_yaml
 
 

@@ -350,7 +350,8 @@ def _infer_type(values: pd.Series, meta: ColumnMeta) -> str:
 
 
 def value_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
-    """Columns in Dataset-JSON value form (the same for the JSON and the NDJSON file of a dataset): text '' for missing character values, null for numbers and dates."""
+    """Columns in Dataset-JSON value form, the same for the JSON and the NDJSON file of a dataset: text '' for
+    missing character values, null for numbers and dates."""
     out = {}
     for col in columns:
         s = frame[col["name"]]
