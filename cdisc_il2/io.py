@@ -206,28 +206,30 @@ def write_frame_csv(buf: IO[str], frame: pd.DataFrame, raw: IO[bytes] | None = N
 
 
 def joined_lines(fields: list[tuple["np.ndarray", "np.ndarray"]], n: int, before: str = "",
-                 after: str = "") -> Iterator[bytes]:
+                 after: str = "", between: str = "\n", chunk: int | None = None) -> Iterator[bytes]:
     """`n` lines of fields given as (the text of each distinct value, a code per line into it; -1: the last
-    text), joined by ',' between `before` and `after`, each line ended by a line feed, as UTF-8 bytes CSV_CHUNK
-    lines at a time: each column taken by its codes and joined by Arrow's kernels, not per line in Python (a
-    trace of raw cells has millions). CSV records (write_frame_csv) and NDJSON rows are written so."""
+    text), joined by ',' between `before` and `after`, each line ended by `between` (a line feed), as UTF-8 bytes
+    `chunk` (CSV_CHUNK) lines at a time: each column taken by its codes and joined by Arrow's kernels, not per line in
+    Python (a trace of raw cells has millions). CSV records (write_frame_csv), NDJSON rows and the rows of a
+    Dataset-JSON file (`between` ',') are written so."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = pa.large_string()
     columns = [(pa.array(table, type=text), np.where(codes < 0, len(table) - 1, codes)) for table, codes in fields]
-    comma, line_feed, empty = pa.scalar(",", text), pa.scalar("\n", text), pa.scalar("", text)
-    for start in range(0, n, CSV_CHUNK):
+    comma, line_feed, empty = pa.scalar(",", text), pa.scalar(between, text), pa.scalar("", text)
+    chunk = chunk or CSV_CHUNK
+    for start in range(0, n, chunk):
         if columns:
-            lines = pc.binary_join_element_wise(*[t.take(pa.array(c[start:start + CSV_CHUNK])) for t, c in columns],
+            lines = pc.binary_join_element_wise(*[t.take(pa.array(c[start:start + chunk])) for t, c in columns],
                                                 comma)
         else:
-            lines = pa.array([""] * min(CSV_CHUNK, n - start), type=text)
+            lines = pa.array([""] * min(chunk, n - start), type=text)
         if before or after:
             lines = pc.binary_join_element_wise(pa.scalar(before, text), lines, pa.scalar(after, text), empty)
         lines = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
-        yield pc.binary_join(lines, line_feed)[0].as_buffer().to_pybytes() + b"\n"
+        yield pc.binary_join(lines, line_feed)[0].as_buffer().to_pybytes() + between.encode("utf-8")
 
 
 def pandas_csv(buf: IO[str], frame: pd.DataFrame, quoting: int = csv.QUOTE_MINIMAL) -> None:

@@ -373,6 +373,59 @@ def test_ndjson_lines_are_the_json_encoders_of_each_row(tmp_path, case, extra):
     assert path.read_text(encoding="utf-8").split("\n")[1:-1] == expected
 
 
+JSON_TEXT = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["a/b", "\\/", "\x00", "\x01", "\u2028", "é\n\r\t\"",
+                                                                        "\x7f", "\ud7ff"]))
+JSON_NUMBER = st.one_of(NUMBER, st.sampled_from([-0.0, 1 / 3, 2.0 ** 53, 1e15, 1e16 + 2, 1.2345678e-15,
+                                                 1.0000000000000002, 123456789012345.6, -5.0]))
+
+
+def _whole_frame_json(cells: pd.DataFrame) -> bytes:
+    """The rows as the writer once made them, the reference: pandas' to_json of the whole frame, the floats it
+    would round carried as marked text and unmarked after (Python's encoder when a text holds a mark)."""
+    import json
+
+    import pyarrow as pa
+
+    from cdisc_il2.formats.datasetjson import _lossy, _rows_of
+
+    lossy = {c: _lossy(cells[c].to_numpy(dtype="float64")) for c in cells.columns if cells[c].dtype == "float64"}
+    lossy = {c: m for c, m in lossy.items() if m.any()}
+    texts = [c for c in cells.columns if isinstance(cells[c].dtype, pd.StringDtype)]
+    if not lossy:
+        return cells.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
+    if any(cells[c].str.contains(m, regex=False).any() for c in texts for m in ("\x00", "\x01")):
+        return json.dumps(_rows_of(cells), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    marked = cells.copy()
+    for c, mask in lossy.items():
+        col = cells[c].astype(object)
+        exact = pa.array(cells[c].to_numpy(dtype="float64")[mask]).cast(pa.string())
+        col[mask] = ("\x00" + pd.Series(pd.arrays.ArrowStringArray(exact)) + "\x01").to_numpy(dtype=object)
+        marked[c] = col
+    text = marked.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
+    return text.replace(b'"\\u0000', b"").replace(b'\\u0001"', b"")
+
+
+@SLOW
+@given(st.integers(0, 9).flatmap(lambda n: st.tuples(
+    st.lists(JSON_TEXT, min_size=n, max_size=n), st.lists(JSON_NUMBER, min_size=n, max_size=n),
+    st.lists(st.one_of(st.none(), st.integers(-2 ** 53, 2 ** 53)), min_size=n, max_size=n))), st.integers(1, 4))
+def test_json_rows_are_the_bytes_of_pandas_writing_the_whole_frame(case, chunk):
+    """Rows encoded once per distinct value per column and joined by Arrow, a chunk at a time, give the bytes of
+    pandas' writer on the whole frame with the exact floats spliced in (the writer's earlier way): '/' as '\\/',
+    -0.0, 1e16, text with quotes, line breaks and the marks included."""
+    from unittest import mock
+
+    import cdisc_il2.formats.datasetjson as dsj
+
+    text, number, whole = case
+    cells = pd.DataFrame({"T": pd.Series(text, dtype="string").fillna(""),
+                          "N": pd.Series([np.nan if v is None else v for v in number], dtype="float64"),
+                          "I": pd.Series(whole, dtype="Int64")})
+    with mock.patch.object(dsj, "JSON_CHUNK", chunk):
+        got = b"".join(dsj._json_rows(cells))
+    assert got == _whole_frame_json(cells)
+
+
 # ------------------------------------------------------------------ the validator never raises
 
 ANY_TEXT = st.one_of(st.none(), st.text(max_size=20), st.sampled_from(["", "2014-02-30", "UNK", "-1", "1e400", "NaN",

@@ -371,8 +371,8 @@ def value_frame(frame: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-# exactly-formatted numbers go through pandas' JSON writer as text between these two characters, which it escapes as
-# \u0000 and \u0001; the quotes and marks are then removed (text holding either character takes the slow path)
+# text holding either of these characters once made the rows go through Python's JSON encoder when a float needed
+# its exact text (pandas' writer carried those floats as marked text); the files keep that encoding
 _OPEN, _CLOSE = "\x00", "\x01"
 
 
@@ -388,42 +388,59 @@ JSON_CHUNK = 65_536       # rows turned into JSON text and written at a time
 
 
 def _json_rows(cells: pd.DataFrame) -> Iterator[bytes]:
-    """The rows as one JSON array, a chunk of rows at a time by pandas' C writer, every float exactly: the few it
-    would round are written as the shortest text that reads back to the same double (tests/test_fuzz.py holds
-    it to that). Which values need that is decided on the whole frame, so a chunk is written as the whole would be."""
-    lossy = {c: _lossy(cells[c].to_numpy(dtype="float64")) for c in cells.columns if cells[c].dtype == "float64"}
-    lossy = {c: m for c, m in lossy.items() if m.any()}
-    others = [c for c in cells.columns if cells[c].dtype == object or isinstance(cells[c].dtype, pd.StringDtype)]
-    by_python = bool(lossy) and any(_holds(cells[c].astype("string"), (_OPEN, _CLOSE)) for c in others)
+    """The rows as one JSON array, a chunk of rows at a time: each column's values as pandas' C writer writes them
+    (once per distinct value, _pandas_texts), every float exactly: the few it would round are written as the
+    shortest text that reads back to the same double (tests/test_fuzz.py holds it to that). The rows are joined
+    by Arrow (io.joined_lines), as NDJSON lines are."""
+    from ..io import joined_lines
+
     if not len(cells):
         yield b"[]"
         return
+    distinct = _distinct(cells)
+    lossy = any(_lossy(v.to_numpy(dtype="float64")).any() for _, v in distinct if v.dtype == "float64")
+    marked = lossy and any(_holds(v.astype("string"), (_OPEN, _CLOSE)) for _, v in distinct
+                           if v.dtype == object or isinstance(v.dtype, pd.StringDtype))
+    if marked:
+        enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+        fields = [(_encoder_texts(values, enc), codes) for codes, values in distinct]
+    else:
+        fields = [(np.append(_pandas_texts(values), "null"), codes) for codes, values in distinct]
     yield b"["
-    for start in range(0, len(cells), JSON_CHUNK):
-        part = cells.iloc[start:start + JSON_CHUNK]
-        if by_python:
-            text = json.dumps(_rows_of(part), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        else:
-            text = _marked(part, {c: m[start:start + JSON_CHUNK] for c, m in lossy.items()})
-        yield (b"," if start else b"") + text[1:-1]
+    for i, lines in enumerate(joined_lines(fields, len(cells), "[", "]", between=",", chunk=JSON_CHUNK)):
+        yield (b"," if i else b"") + lines[:-1]
     yield b"]"
 
 
-def _marked(cells: pd.DataFrame, lossy: dict[str, np.ndarray]) -> bytes:
-    """pandas' JSON text of the rows with the floats under `lossy` written as their shortest exact text."""
-    if not lossy:
-        return cells.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
+def _distinct(cells: pd.DataFrame) -> list[tuple[np.ndarray, pd.Series]]:
+    """Each column as (a code per row, -1 for a missing value; its distinct values, in order of first record),
+    floats told apart by bit pattern (-0.0 stays -0.0, NaN is a value written as null)."""
+    out = []
+    for c in cells.columns:
+        values = cells[c]
+        if values.dtype == "float64":
+            codes, uniques = pd.factorize(values.to_numpy(dtype="float64").view("int64"), use_na_sentinel=True)
+            out.append((codes, pd.Series(uniques.view("float64"), dtype="float64")))
+        else:
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            out.append((codes, pd.Series(uniques.array)))
+    return out
+
+
+def _pandas_texts(values: pd.Series) -> np.ndarray:
+    """Each value as pandas' JSON writer writes it in a frame (to_json, 15 decimal places), the floats it would
+    round as their shortest exact text (Arrow's)."""
     import pyarrow as pa
 
-    marked = cells.copy()
-    for c, mask in lossy.items():
-        col = cells[c].astype(object)
-        if mask.any():
-            exact = pa.array(cells[c].to_numpy(dtype="float64")[mask]).cast(pa.string())
-            col[mask] = (_OPEN + pd.Series(pd.arrays.ArrowStringArray(exact)) + _CLOSE).to_numpy(dtype=object)
-        marked[c] = col
-    text = marked.to_json(orient="values", double_precision=15, force_ascii=False).encode("utf-8")
-    return text.replace(b'"\\u0000', b"").replace(b'\\u0001"', b"")
+    # one value per line: a line feed inside a value is written escaped, so the lines split cleanly
+    lines = values.to_frame("v").to_json(orient="records", lines=True, double_precision=15, force_ascii=False)
+    texts = np.array([line[5:-1] for line in lines.split("\n")[:len(values)]], dtype=object)
+    if values.dtype == "float64":
+        exact = _lossy(values.to_numpy(dtype="float64"))
+        if exact.any():
+            texts[exact] = pa.array(values.to_numpy(dtype="float64")[exact]).cast(pa.string()).to_numpy(
+                zero_copy_only=False)
+    return texts
 
 
 def _holds(text: pd.Series, marks: tuple[str, ...]) -> bool:
@@ -445,17 +462,14 @@ def _values_of(values: pd.Series) -> list:
 
 
 def _ndjson_fields(cells: pd.DataFrame, enc: json.JSONEncoder) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each column's values as the JSON text `enc` writes of them, once per distinct value (by bit pattern for
-    floats: -0.0 stays -0.0): (the texts, then 'null'; a code per row into them), for io.joined_lines."""
-    fields = []
-    for c in cells.columns:
-        values = cells[c]
-        key = values.to_numpy(dtype="float64").view("int64") if values.dtype == "float64" else values
-        codes, _ = pd.factorize(key, use_na_sentinel=True)
-        present, first = np.unique(codes, return_index=True)            # the first record of each distinct value
-        sample = _values_of(values.iloc[first[present >= 0]])           # NaN and NA as None: null
-        fields.append((np.array([enc.encode(v) for v in sample] + ["null"], dtype=object), codes))
-    return fields
+    """Each column's values as the JSON text `enc` writes of them, once per distinct value (_distinct): (the
+    texts, then 'null'; a code per row into them), for io.joined_lines."""
+    return [(_encoder_texts(values, enc), codes) for codes, values in _distinct(cells)]
+
+
+def _encoder_texts(values: pd.Series, enc: json.JSONEncoder) -> np.ndarray:
+    """Each value as the JSON text `enc` writes of it (NaN and NA as null), then 'null' for a missing value."""
+    return np.array([enc.encode(v) for v in _values_of(values)] + ["null"], dtype=object)
 
 
 def write_dataset_json(ds: Dataset, path: Path, header: dict, item_meta: dict[str, dict] | None = None,
