@@ -98,16 +98,16 @@ def _pivot_names(pivot: dict) -> set[str]:
 
 
 def _data_type(values: pd.Series, meta_type: str | None, var: str, display: str | None) -> tuple[str, int | None, int | None]:
-    """Define-XML DataType, Length and SignificantDigits from the values written."""
+    """Define-XML DataType, Length and SignificantDigits from the values written (each distinct value once)."""
     if meta_type == "Num" or pd.api.types.is_numeric_dtype(values):
-        num = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype="float64")
+        num = pd.unique(pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype="float64"))
         sign = 1 if (num < 0).any() else 0
         whole = len(str(int(np.abs(num).max()))) if len(num) else 1
         digits = next((d for d in range(0, 9) if np.allclose(np.round(num, d), num, rtol=0, atol=1e-9)), 8)
         if display or digits == 0:
             return "integer", whole + sign, None
         return "float", whole + digits + 1 + sign, digits
-    text = values.dropna().astype("string")
+    text = pd.Series(values.dropna().astype("string").unique(), dtype="string")
     length = int(max(1, byte_lengths(text).max())) if len(text) else 1
     if var.endswith("DTC") and len(text):
         if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():
@@ -365,7 +365,8 @@ def _distinct_text(values: pd.Series) -> set[str]:
 
 def _value_list(ds: Dataset, name: str, col: str, by: str, methods: dict, sources: dict, standard: str):
     """ValueListDef and WhereClauseDefs describing `col` separately for each value of `by`."""
-    df = ds.frame
+    label_src = {"LBTESTCD": "LBTEST", "QSTESTCD": "QSTEST", "QNAM": "QLABEL", "PARAMCD": "PARAM"}.get(by)
+    df = ds.frame[list(dict.fromkeys(c for c in (by, col, label_src) if c in ds.frame))]   # the columns it reads
     vld = etree.Element(_d("ValueListDef"), OID=f"VL.{name}.{col}")
     wcs, vitems = [], []
     for i, (key, grp) in enumerate(sorted(df.groupby(by, dropna=True), key=lambda kv: str(kv[0])), start=1):
@@ -388,7 +389,6 @@ def _value_list(ds: Dataset, name: str, col: str, by: str, methods: dict, source
         if digits is not None:
             it.set("SignificantDigits", str(digits))
         it.set("SASFieldName", col)
-        label_src = {"LBTESTCD": "LBTEST", "QSTESTCD": "QSTEST", "QNAM": "QLABEL", "PARAMCD": "PARAM"}.get(by)
         label = grp[label_src].dropna().iloc[0] if label_src in grp and grp[label_src].notna().any() else str(key)
         _text(it, "Description", f"{col} for {label}")
         kind_sources = sources.get((name, f"QVAL.{key}"), []) if by == "QNAM" else sources.get((name, col), [])

@@ -330,18 +330,19 @@ def column_definitions(ds: Dataset, item_meta: dict[str, dict] | None = None) ->
 
 
 def _max_len(values: pd.Series) -> int:
-    lengths = values.astype("string").str.len()
+    """The longest value's length in characters (each distinct value measured once), at least 1."""
+    lengths = pd.Series(values.astype("string").unique(), dtype="string").str.len()
     return int(max(1, lengths.max())) if lengths.notna().any() else 1
 
 
 def _infer_type(values: pd.Series, meta: ColumnMeta) -> str:
     """dataType for a column without Define-XML: integer/float for numbers, date/datetime for --DTC."""
     if meta.type == "Num" or pd.api.types.is_numeric_dtype(values):
-        num = pd.to_numeric(values, errors="coerce").dropna()
+        num = pd.Series(pd.to_numeric(values, errors="coerce").dropna().unique())
         # integers only where every value is one JSON readers keep exactly (|v| <= 2**53)
         return "integer" if (((num % 1) == 0) & (num.abs() <= 2 ** 53)).all() else "float"
     if meta.name.endswith("DTC"):
-        text = values.dropna().astype("string")
+        text = pd.Series(values.dropna().astype("string").unique(), dtype="string")
         if len(text) and text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():
             return "date"
         if len(text) and text.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?").all():
