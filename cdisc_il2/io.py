@@ -244,8 +244,6 @@ def pandas_csv(buf: IO[str], frame: pd.DataFrame, quoting: int = csv.QUOTE_MINIM
 def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame as the CSV write_csv writes of it reads back as text (pd.read_csv with dtype="string" and
     keep_default_na=False: formulas escaped, missing values ''), made without the file from csv_words."""
-    import numpy as np
-
     if not len(frame.columns):
         return pd.DataFrame()                  # write_csv writes an empty file, which reads back as no table
     out = escape_formulas(frame)
@@ -255,8 +253,18 @@ def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
         buf = io.StringIO()
         write_frame_csv(buf, frame)          # other objects or a carriage return: the real round trip
         return pd.read_csv(io.StringIO(buf.getvalue()), dtype="string", keep_default_na=False)
-    return pd.DataFrame({c: pd.array(np.array(w[1] + [""], dtype=object)[w[0]], dtype="string")
-                         for c, w in zip(out.columns, words)}, columns=list(out.columns))
+    return pd.DataFrame({c: text_by_codes(w[1], w[0], "") for c, w in zip(out.columns, words)},
+                        columns=list(out.columns))
+
+
+def text_by_codes(texts: list, codes: "np.ndarray", missing: str | None = None) -> pd.Series:
+    """A text column (string) holding texts[code] for each record, `missing` where the code is -1: taken by
+    Arrow from the distinct texts, not built record by record in Python."""
+    import numpy as np
+    import pyarrow as pa
+
+    table = pa.array([*texts, missing], type=pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(table.take(pa.array(np.where(codes < 0, len(texts), codes)))))
 
 
 def read_back_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -297,9 +305,13 @@ def csv_words(values: pd.Series) -> tuple["np.ndarray", list[str]] | None:
     if pd.api.types.is_bool_dtype(dtype) and not values.isna().any():
         codes, uniques = pd.factorize(values.to_numpy(dtype=bool))
         return codes, ["True" if u else "False" for u in uniques]
-    if pd.api.types.is_float_dtype(dtype):
-        codes, uniques = pd.factorize(float_text(values.astype("float64")), use_na_sentinel=True)
-        return codes, list(uniques)
+    if pd.api.types.is_float_dtype(dtype):           # by bit pattern (-0.0 stays '-0'); every NaN is missing
+        codes, uniques = pd.factorize(values.astype("float64").to_numpy(dtype=np.float64).view(np.int64))
+        floats = uniques.view(np.float64)
+        nan = np.isnan(floats)
+        if nan.any():
+            codes = np.where(nan[codes], -1, codes)
+        return codes, [CSV_FLOAT % u for u in floats]
     if pd.api.types.is_integer_dtype(dtype):
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         return codes, [str(int(u)) for u in uniques]

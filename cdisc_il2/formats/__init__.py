@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, UsageError
-from ..io import csv_words, unescape_formulas, write_frame_csv
+from ..io import csv_words, text_by_codes, unescape_formulas, write_frame_csv
 from ..metadata import dataset_variables
 from .datasetjson import read_dataset_json
 from .model import ColumnMeta, Dataset
@@ -140,8 +140,7 @@ def _csv_text(values: pd.Series, number: bool) -> pd.Series | None:
     if number and (pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype)):
         back = pd.to_numeric(pd.Series(texts, dtype="string"), errors="coerce").astype("float64").to_numpy()
         return pd.Series(np.append(back, np.nan)[codes], dtype="float64")   # once per distinct value
-    table = np.array([t if t != "" else None for t in texts] + [None], dtype=object)
-    return pd.Series(table[codes], dtype="string")
+    return text_by_codes([t if t != "" else None for t in texts], codes)
 
 
 def csv_dataset(name: str, frame: pd.DataFrame, source: Path | None = None) -> Dataset:
