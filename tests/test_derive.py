@@ -323,3 +323,31 @@ def test_samples_bilag_totals_unchanged_by_the_split(samples_adam):
     tot = q[q["PARAMCD"] == "BILAGTOT"].set_index(["USUBJID", "ADT"])["AVAL"]
     full = scores[scores["count"] == 9]["sum"]
     assert len(tot) == len(full) > 0 and tot.sort_index().equals(full.sort_index().rename("AVAL").astype(tot.dtype))
+
+
+def test_sledai_plot_draws_each_subject_in_visit_order_whatever_the_record_order(tmp_path):
+    """One grey line per subject (records without a subject drawn in none), its points in visit order, however
+    the ADQS records come; then the median."""
+    from unittest import mock
+
+    import numpy as np
+    from matplotlib.axes import Axes
+
+    from cdisc_il2.derive.summary import plot_sledai
+
+    rows = [("S2", 4.0, 3.0), ("S1", 2.0, 9.0), ("S2", 0.0, 12.0), ("S1", 0.0, 10.0), (None, 2.0, 1.0),
+            ("S2", 2.0, float("nan")), ("S1", 4.0, 6.0), ("S3", 0.0, 8.0)]
+    adqs = pd.DataFrame(rows, columns=["USUBJID", "AVISITN", "AVAL"]).astype({"USUBJID": "string"})
+    adqs["PARAMCD"], adqs["ANL01FL"] = "SLEDTOT", "Y"
+    drawn = []
+    real = Axes.plot
+
+    def record(ax, x, y, *args, **kwargs):
+        drawn.append((list(np.asarray(x, dtype=float)), list(np.asarray(y, dtype=float)), kwargs.get("label")))
+        return real(ax, x, y, *args, **kwargs)
+
+    with mock.patch.object(Axes, "plot", record):
+        plot_sledai(adqs, tmp_path / "sledai.png")
+    lines = [(x, [None if np.isnan(v) else v for v in y]) for x, y, label in drawn if label is None]
+    assert lines == [([0.0, 2.0, 4.0], [10.0, 9.0, 6.0]), ([0.0, 2.0, 4.0], [12.0, None, 3.0]), ([0.0], [8.0])]
+    assert drawn[-1][2] == "median" and (tmp_path / "sledai.png").stat().st_size > 0

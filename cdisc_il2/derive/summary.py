@@ -84,9 +84,12 @@ def plot_sledai(adqs: pd.DataFrame, path: Path) -> None:
 
     s = adqs[(adqs["PARAMCD"] == "SLEDTOT") & (adqs["ANL01FL"] == "Y")]
     fig, ax = plt.subplots(figsize=(7, 4))
-    for _, g in s.groupby("USUBJID"):
-        g = g.sort_values("AVISITN")
-        ax.plot(g["AVISITN"], g["AVAL"], color="grey", alpha=0.35, linewidth=0.8)
+    # each subject's line in visit order: one sort, then slices (a sort per subject took most of the time)
+    ordered = s[s["USUBJID"].notna()].sort_values(["USUBJID", "AVISITN"], kind="stable")   # groupby's subjects
+    x, y = ordered["AVISITN"].to_numpy(), ordered["AVAL"].to_numpy()
+    starts = np.flatnonzero(~ordered["USUBJID"].duplicated().to_numpy())
+    for a, b in zip(starts, [*starts[1:], len(ordered)]):
+        ax.plot(x[a:b], y[a:b], color="grey", alpha=0.35, linewidth=0.8)
     med = s.groupby("AVISITN")["AVAL"].median()
     ax.plot(med.index, med.values, color="#C00000", linewidth=2.5, marker="o", label="median")
     weeks = sorted(set(pd.to_numeric(s["AVISITN"], errors="coerce").dropna()))   # the visits of the data
