@@ -103,7 +103,8 @@ def flag_analysis_records(df: pd.DataFrame, by: Sequence[str], new: str = "ANL01
     ok = out["AVISITN"].notna() & (out["AVAL"].notna() | out.get("AVALC", pd.Series(pd.NA, index=out.index)).notna())
     if filter is not None:
         ok &= filter
-    cand = out[ok].assign(_dist=(out["ADY"].astype("float64") - out["_target"]).abs(), _neg=-out["ADY"].astype("float64"))
+    cand = out.loc[ok, list(by)].assign(_dist=(out["ADY"].astype("float64") - out["_target"]).abs(),   # the keys only
+                                        _neg=-out["ADY"].astype("float64"))
     cand = cand.sort_values(list(by) + ["_dist", "_neg"], kind="stable")
     pick = cand.groupby(list(by), dropna=False).head(1).index
     out[new] = pd.Series(pd.NA, index=out.index, dtype="string")
