@@ -158,3 +158,17 @@ def test_a_query_whose_finding_went_away_is_closed_and_kept(second_run):
     g = now.set_index("query_id")
     assert g.at["Q-gone", "status"] == "closed" and g.at["Q-gone", "question"].endswith("(record no longer sent)")
     assert g.at["Q-same", "status"] == "closed" and g.at["Q-same", "question"].endswith("(no longer raised)")
+
+
+def test_the_rows_of_the_subjects_with_findings_are_the_same_whether_the_trace_holds_categories_or_text():
+    """A trace's USUBJID as categories (as convert makes it: an unused category, a missing subject, a raw 'X.0')
+    picks the same rows as the same column as text."""
+    from cdisc_il2.transfers.queries import _of_subjects
+
+    ids = pd.Series(["01-001", None, "01-002.0", "01-003", "01-001", "7"], dtype="string")
+    frame = pd.DataFrame({"USUBJID": ids, "n": range(len(ids))})
+    as_categories = frame.assign(USUBJID=pd.Categorical(ids, categories=["01-001", "01-002.0", "01-003", "7", "UNUSED"]))
+    subjects = pd.Series(["01-001", "01-002", 7.0, None], dtype=object)
+    text = _of_subjects(frame, subjects)
+    assert text["n"].tolist() == [0, 2, 4, 5]
+    assert _of_subjects(as_categories, subjects)["n"].tolist() == text["n"].tolist()

@@ -62,7 +62,12 @@ def _of_subjects(frame: pd.DataFrame, subjects: pd.Series) -> pd.DataFrame:
     """The rows of `frame` whose USUBJID can key-match one of `subjects` (texts as _key makes them: a raw
     'X' or 'X.0'), so that a trace of millions of cells is keyed only where findings are."""
     wanted = set(_key_text(subjects).dropna())
-    return frame[frame["USUBJID"].astype("string").isin(wanted | {w + ".0" for w in wanted}).fillna(False)]
+    wanted |= {w + ".0" for w in wanted}
+    ids = frame["USUBJID"]
+    if isinstance(ids.dtype, pd.CategoricalDtype):      # a trace's subjects: each category looked at once
+        known = pd.Series(ids.cat.categories).astype("string").isin(wanted).fillna(False).to_numpy(dtype=bool)
+        return frame[np.append(known, False)[ids.cat.codes.to_numpy()]]     # code -1 (no subject) is no match
+    return frame[ids.astype("string").isin(wanted).fillna(False)]
 
 
 def attach_sources(findings: pd.DataFrame, cells: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
