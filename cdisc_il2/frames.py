@@ -47,6 +47,11 @@ _FLOAT_NOISE = r"^-?\d+\.\d{10,}$"
 def key_text(values: pd.Series) -> pd.Series:
     """Key values as text that compare equal whatever produced them: numbers rounded to KEY_DECIMALS places, so
     binary float noise (9.299999999999999 for 9.3) does not make two keys differ; other text as it is."""
+    if values.dtype == "float64":                 # each distinct value (by bit pattern: -0.0 stays -0.0) once
+        rounded = values.round(KEY_DECIMALS).to_numpy(dtype=np.float64)
+        codes, uniques = pd.factorize(rounded.view(np.int64))
+        texts = pd.Series(uniques.view(np.float64)).astype("string").array
+        return pd.Series(texts.take(codes, allow_fill=True), index=values.index, name=values.name)
     if pd.api.types.is_float_dtype(values.dtype):
         return values.round(KEY_DECIMALS).astype("string")
     text = as_text(values)

@@ -426,6 +426,19 @@ def test_json_rows_are_the_bytes_of_pandas_writing_the_whole_frame(case, chunk):
     assert got == _whole_frame_json(cells)
 
 
+@SLOW
+@given(st.lists(st.one_of(JSON_NUMBER, st.just(float("nan")), st.floats(allow_nan=False, allow_infinity=True)),
+                max_size=12))
+def test_a_float_key_is_the_text_of_the_value_rounded_whatever_repeats(values):
+    """frames.key_text makes each distinct float's text once (by bit pattern): the text pandas gives each
+    record's rounded value (-0.0, NaN as missing, infinities included), index and name kept."""
+    from cdisc_il2.frames import KEY_DECIMALS, key_text
+
+    column = pd.Series([np.nan if v is None else v for v in values * 2], dtype="float64", name="VISITNUM",
+                       index=range(100, 100 + 2 * len(values)))
+    pd.testing.assert_series_equal(key_text(column), column.round(KEY_DECIMALS).astype("string"))
+
+
 # ------------------------------------------------------------------ the validator never raises
 
 ANY_TEXT = st.one_of(st.none(), st.text(max_size=20), st.sampled_from(["", "2014-02-30", "UNK", "-1", "1e400", "NaN",
