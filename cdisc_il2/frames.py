@@ -28,6 +28,16 @@ def number_text(values: pd.Series) -> pd.Series:
     return text.mask(num.isna())
 
 
+def distinct_text(values: pd.Series) -> pd.Series:
+    """The distinct values of a column as text, missing included once (of a categorical, the categories its
+    records use): what a check over every value needs to look at only once."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+        return pd.Series(values.cat.categories[used], dtype="string")
+    return pd.Series(pd.unique(values.astype("string")), dtype="string")
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """A column as string dtype (no copy when it already is)."""
     return values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")

@@ -15,6 +15,8 @@ from typing import IO
 
 import pandas as pd
 
+from .frames import distinct_text
+
 FIXED_ZIP_TIME = (2014, 1, 1, 0, 0, 0)
 
 
@@ -85,17 +87,6 @@ def _may_start_a_formula(values: pd.Series) -> bool:
     import pyarrow.compute as pc
 
     return bool(pc.any(pc.match_substring_regex(pa.array(values.array), _LEAD_RE2)).as_py())
-
-
-def _distinct_text(values: pd.Series) -> pd.Series:
-    """The distinct values of a text column as text (of a categorical, the categories its records use)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        import numpy as np
-
-        codes = values.cat.codes.to_numpy()
-        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
-        return pd.Series(values.cat.categories[used], dtype="string")
-    return pd.Series(pd.unique(values.astype("string")), dtype="string")
 
 
 def _is_text(dtype) -> bool:
@@ -185,7 +176,7 @@ def write_frame_csv(buf: IO[str], frame: pd.DataFrame, raw: IO[bytes] | None = N
     out = escape_formulas(frame)
     # Python's csv writer quotes a field with a line feed but not one with a lone carriage return, which a reader
     # takes for a line break: a frame holding one has every field quoted (the bytes of any other frame unchanged)
-    lone_cr = any(_distinct_text(out[c]).str.contains("\r", regex=False).any() for c in _text_columns(out))
+    lone_cr = any(distinct_text(out[c]).str.contains("\r", regex=False).any() for c in _text_columns(out))
     fields = None if lone_cr or not out.columns.is_unique or not all(isinstance(c, str) for c in out.columns) \
         or not len(out.columns) else [_csv_fields(out[c]) for c in out.columns]
     if fields is None or any(f is None for f in fields):

@@ -373,8 +373,8 @@ def test_ndjson_lines_are_the_json_encoders_of_each_row(tmp_path, case, extra):
     assert path.read_text(encoding="utf-8").split("\n")[1:-1] == expected
 
 
-JSON_TEXT = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["a/b", "\\/", "\x00", "\x01", "\u2028", "é\n\r\t\"",
-                                                                        "\x7f", "\ud7ff"]))
+JSON_TEXT = st.one_of(st.none(), st.text(max_size=12),
+                      st.sampled_from(["a/b", "\\/", "\x00", "\x01", "\u2028", "é\n\r\t\"", "\x7f", "\ud7ff"]))
 JSON_NUMBER = st.one_of(NUMBER, st.sampled_from([-0.0, 1 / 3, 2.0 ** 53, 1e15, 1e16 + 2, 1.2345678e-15,
                                                  1.0000000000000002, 123456789012345.6, -5.0]))
 

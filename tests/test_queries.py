@@ -167,7 +167,8 @@ def test_the_rows_of_the_subjects_with_findings_are_the_same_whether_the_trace_h
 
     ids = pd.Series(["01-001", None, "01-002.0", "01-003", "01-001", "7"], dtype="string")
     frame = pd.DataFrame({"USUBJID": ids, "n": range(len(ids))})
-    as_categories = frame.assign(USUBJID=pd.Categorical(ids, categories=["01-001", "01-002.0", "01-003", "7", "UNUSED"]))
+    categories = ["01-001", "01-002.0", "01-003", "7", "UNUSED"]
+    as_categories = frame.assign(USUBJID=pd.Categorical(ids, categories=categories))
     subjects = pd.Series(["01-001", "01-002", 7.0, None], dtype=object)
     text = _of_subjects(frame, subjects)
     assert text["n"].tolist() == [0, 2, 4, 5]

@@ -14,7 +14,7 @@ from ..config import define_config
 from ..dictionaries.meddra import MEDDRA_SUFFIXES
 from ..dictionaries.whodrug import WHODRUG_SUFFIXES
 from ..formats.model import Dataset
-from ..frames import byte_lengths
+from ..frames import byte_lengths, distinct_text
 from ..io import write_bytes
 from ..metadata import adam_datasets, adam_structure, codelist, ct_versions, dataset_variables, load_json
 from ..resources import load_study
@@ -107,7 +107,7 @@ def _data_type(values: pd.Series, meta_type: str | None, var: str, display: str 
         if display or digits == 0:
             return "integer", whole + sign, None
         return "float", whole + digits + 1 + sign, digits
-    text = pd.Series(values.dropna().astype("string").unique(), dtype="string")
+    text = distinct_text(values).dropna()
     length = int(max(1, byte_lengths(text).max())) if len(text) else 1
     if var.endswith("DTC") and len(text):
         if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():

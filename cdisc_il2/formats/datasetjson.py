@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..frames import distinct_text
 from .model import ColumnMeta, Dataset
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
@@ -331,7 +332,7 @@ def column_definitions(ds: Dataset, item_meta: dict[str, dict] | None = None) ->
 
 def _max_len(values: pd.Series) -> int:
     """The longest value's length in characters (each distinct value measured once), at least 1."""
-    lengths = pd.Series(values.astype("string").unique(), dtype="string").str.len()
+    lengths = distinct_text(values).str.len()
     return int(max(1, lengths.max())) if lengths.notna().any() else 1
 
 
@@ -342,7 +343,7 @@ def _infer_type(values: pd.Series, meta: ColumnMeta) -> str:
         # integers only where every value is one JSON readers keep exactly (|v| <= 2**53)
         return "integer" if (((num % 1) == 0) & (num.abs() <= 2 ** 53)).all() else "float"
     if meta.name.endswith("DTC"):
-        text = pd.Series(values.dropna().astype("string").unique(), dtype="string")
+        text = distinct_text(values).dropna()
         if len(text) and text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():
             return "date"
         if len(text) and text.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?").all():
@@ -402,11 +403,8 @@ def _json_rows(cells: pd.DataFrame) -> Iterator[bytes]:
     lossy = any(_lossy(v.to_numpy(dtype="float64")).any() for _, v in distinct if v.dtype == "float64")
     marked = lossy and any(_holds(v.astype("string"), (_OPEN, _CLOSE)) for _, v in distinct
                            if v.dtype == object or isinstance(v.dtype, pd.StringDtype))
-    if marked:
-        enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-        fields = [(_encoder_texts(values, enc), codes) for codes, values in distinct]
-    else:
-        fields = [(np.append(_pandas_texts(values), "null"), codes) for codes, values in distinct]
+    enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    fields = [(_encoder_texts(values, enc) if marked else _pandas_texts(values), codes) for codes, values in distinct]
     yield b"["
     for i, lines in enumerate(joined_lines(fields, len(cells), "[", "]", between=",", chunk=JSON_CHUNK)):
         yield (b"," if i else b"") + lines[:-1]
@@ -430,7 +428,7 @@ def _distinct(cells: pd.DataFrame) -> list[tuple[np.ndarray, pd.Series]]:
 
 def _pandas_texts(values: pd.Series) -> np.ndarray:
     """Each value as pandas' JSON writer writes it in a frame (to_json, 15 decimal places), the floats it would
-    round as their shortest exact text (Arrow's)."""
+    round as their shortest exact text (Arrow's), then 'null' for a missing value (as _encoder_texts)."""
     import pyarrow as pa
 
     # one value per line: a line feed inside a value is written escaped, so the lines split cleanly
@@ -441,7 +439,7 @@ def _pandas_texts(values: pd.Series) -> np.ndarray:
         if exact.any():
             texts[exact] = pa.array(values.to_numpy(dtype="float64")[exact]).cast(pa.string()).to_numpy(
                 zero_copy_only=False)
-    return texts
+    return np.append(texts, "null")
 
 
 def _holds(text: pd.Series, marks: tuple[str, ...]) -> bool:
